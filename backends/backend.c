@@ -1,0 +1,187 @@
+/*
+ * backend.c - the call wrappers of backend.h: one place that turns a
+ * missing [Optional] slot into -EOPNOTSUPP, so callers never test slots.
+ */
+#include "backends/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CALL_OPT(slot, ...)                                                    \
+    (b->ops->slot ? b->ops->slot(b, __VA_ARGS__) : -EOPNOTSUPP)
+
+int mpfs_backend_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out)
+{
+    memset(out, 0, sizeof(*out));
+    return b->ops->stat(b, path, out);
+}
+
+int mpfs_backend_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
+{
+    return b->ops->list(b, dir, fn, arg);
+}
+
+ssize_t mpfs_backend_read(struct mpfs_backend *b, const char *path, const char *version,
+                          void *buf, size_t len, uint64_t off)
+{
+    return b->ops->read(b, path, version, buf, len, off);
+}
+
+int mpfs_backend_put(struct mpfs_backend *b, const char *path, int fd, uint64_t size,
+                     const struct mpfs_put_opts *opts, struct mpfs_attr *out)
+{
+    static const struct mpfs_put_opts none;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    return b->ops->put(b, path, fd, size, opts ? opts : &none, out);
+}
+
+ssize_t mpfs_backend_pwrite(struct mpfs_backend *b, const char *path, const void *buf,
+                            size_t len, uint64_t off)
+{
+    return CALL_OPT(pwrite, path, buf, len, off);
+}
+
+int mpfs_backend_remove(struct mpfs_backend *b, const char *path)
+{
+    return b->ops->remove(b, path);
+}
+
+int mpfs_backend_rename(struct mpfs_backend *b, const char *from, const char *to,
+                        unsigned flags)
+{
+    return CALL_OPT(rename, from, to, flags);
+}
+
+int mpfs_backend_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
+{
+    return b->ops->mkdir(b, path, mode);
+}
+
+int mpfs_backend_rmdir(struct mpfs_backend *b, const char *path)
+{
+    return b->ops->rmdir(b, path);
+}
+
+int mpfs_backend_symlink(struct mpfs_backend *b, const char *target, const char *path)
+{
+    return CALL_OPT(symlink, target, path);
+}
+
+ssize_t mpfs_backend_readlink(struct mpfs_backend *b, const char *path, char *buf,
+                              size_t size)
+{
+    return CALL_OPT(readlink, path, buf, size);
+}
+
+int mpfs_backend_link(struct mpfs_backend *b, const char *existing, const char *newpath)
+{
+    return CALL_OPT(link, existing, newpath);
+}
+
+int mpfs_backend_setattr(struct mpfs_backend *b, const char *path,
+                         const struct mpfs_attr *attr, uint32_t to_set,
+                         struct mpfs_attr *out)
+{
+    if (out)
+        memset(out, 0, sizeof(*out));
+    return CALL_OPT(setattr, path, attr, to_set, out);
+}
+
+int mpfs_backend_statfs(struct mpfs_backend *b, struct statvfs *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (b->ops->statfs)
+        return b->ops->statfs(b, out);
+    /* Object stores have no capacity to report: a large synthetic total,
+     * as s3fs and mountpoint-s3 do, so df and free-space checks pass. */
+    out->f_bsize = 4096;
+    out->f_frsize = 4096;
+    out->f_blocks = (1ull << 50) / 4096;
+    out->f_bfree = out->f_blocks;
+    out->f_bavail = out->f_blocks;
+    out->f_files = 1ull << 32;
+    out->f_ffree = 1ull << 32;
+    out->f_favail = 1ull << 32;
+    out->f_namemax = 255;
+    return 0;
+}
+
+ssize_t mpfs_backend_getxattr(struct mpfs_backend *b, const char *path, const char *name,
+                              void *buf, size_t size)
+{
+    return CALL_OPT(getxattr, path, name, buf, size);
+}
+
+int mpfs_backend_setxattr(struct mpfs_backend *b, const char *path, const char *name,
+                          const void *value, size_t size)
+{
+    return CALL_OPT(setxattr, path, name, value, size);
+}
+
+ssize_t mpfs_backend_listxattr(struct mpfs_backend *b, const char *path, char *buf,
+                               size_t size)
+{
+    return CALL_OPT(listxattr, path, buf, size);
+}
+
+int mpfs_backend_removexattr(struct mpfs_backend *b, const char *path, const char *name)
+{
+    return CALL_OPT(removexattr, path, name);
+}
+
+void mpfs_backend_free(struct mpfs_backend *b)
+{
+    if (b)
+        b->ops->destroy(b);
+}
+
+void mpfs_backend_caps_str(uint32_t caps, char *buf, size_t size)
+{
+    static const char *const names[] = {
+        "pwrite",      "rename-atomic", "rename-dir",  "hardlink",
+        "symlink",     "setattr",       "truncate",    "cond-put",
+        "multipart",   "user-xattr",    "pinned-read", "rename-emulated",
+        "empty-dirs",  "server-copy",
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(caps & (1u << i)))
+            continue;
+        int n = snprintf(buf + used, size - used, "%s%s", used ? "," : "", names[i]);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int mpfs_backend_put_buf(struct mpfs_backend *b, const char *path, const void *buf,
+                         size_t len, const struct mpfs_put_opts *opts,
+                         struct mpfs_attr *out)
+{
+    char tmpl[] = "/tmp/mpfs-put-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return -errno;
+    unlink(tmpl);
+    const char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, p + done, len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+        done += (size_t)n;
+    }
+    int rc = mpfs_backend_put(b, path, fd, len, opts, out);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * log.h - leveled logging to stderr (or syslog once daemonized).
+ *
+ * The level is checked before any formatting, so debug calls on hot paths
+ * cost one load and a branch.  Secrets (keys, signatures) are never passed
+ * to these functions: callers redact first.  Thread-safe: one fprintf per
+ * line, which stdio locks.
+ */
+#ifndef MPFS_BASE_LOG_H
+#define MPFS_BASE_LOG_H
+
+#include <stdarg.h>
+
+enum mpfs_log_level {
+    MPFS_LOG_ERROR = 0,
+    MPFS_LOG_WARN = 1,
+    MPFS_LOG_INFO = 2,
+    MPFS_LOG_DEBUG = 3,
+};
+
+extern int mpfs_log_level;
+
+/* Parse "error|warn|info|debug"; returns 0 or -EINVAL. */
+int mpfs_log_set_level_name(const char *name);
+/* After daemonizing, lines go to syslog instead of stderr. */
+void mpfs_log_use_syslog(int on);
+
+void mpfs_log_emit(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define mpfs_log(level, ...)                                                   \
+    do {                                                                       \
+        if ((level) <= mpfs_log_level)                                         \
+            mpfs_log_emit((level), __VA_ARGS__);                               \
+    } while (0)
+
+#define mpfs_error(...) mpfs_log(MPFS_LOG_ERROR, __VA_ARGS__)
+#define mpfs_warn(...) mpfs_log(MPFS_LOG_WARN, __VA_ARGS__)
+#define mpfs_info(...) mpfs_log(MPFS_LOG_INFO, __VA_ARGS__)
+#define mpfs_debug(...) mpfs_log(MPFS_LOG_DEBUG, __VA_ARGS__)
+
+#endif

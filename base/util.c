@@ -1,0 +1,125 @@
+/*
+ * util.c - see util.h.
+ */
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t mpfs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mpfs_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *oom(void)
+{
+    fputs("mpfs: out of memory\n", stderr);
+    abort();
+}
+
+void *mpfs_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    return p ? p : oom();
+}
+
+void *mpfs_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    return p ? p : oom();
+}
+
+void *mpfs_xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    return p ? p : oom();
+}
+
+char *mpfs_xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    return p ? p : oom();
+}
+
+char *mpfs_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? oom() : s;
+}
+
+char *mpfs_path_join(const char *dir, const char *name)
+{
+    if (dir[0] == '\0')
+        return mpfs_xstrdup(name);
+    return mpfs_xasprintf("%s/%s", dir, name);
+}
+
+const char *mpfs_path_base(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int mpfs_name_is_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > 255)
+        return 0;
+    if (len == 1 && name[0] == '.')
+        return 0;
+    if (len == 2 && name[0] == '.' && name[1] == '.')
+        return 0;
+    return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
+}
+
+int mpfs_write_all(int fd, const void *buf, size_t len, off_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off)
+{
+    char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}

@@ -1,0 +1,44 @@
+/*
+ * util.h - small helpers every layer uses: clocks, dataset-relative paths,
+ * checked allocation.
+ *
+ * Paths inside mpfs are relative to the dataset root, with no leading or
+ * trailing slash; the root itself is "".  Backends map them to keys or NFS
+ * paths.
+ */
+#ifndef MPFS_BASE_UTIL_H
+#define MPFS_BASE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MPFS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MPFS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MPFS_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Monotonic and wall-clock time in nanoseconds. */
+int64_t mpfs_now_ns(void);
+int64_t mpfs_wall_ns(void);
+
+/* Allocation that aborts on failure: out of memory is not an I/O outcome
+ * a storage client can recover from meaningfully. */
+void *mpfs_xmalloc(size_t n);
+void *mpfs_xcalloc(size_t n, size_t size);
+void *mpfs_xrealloc(void *p, size_t n);
+char *mpfs_xstrdup(const char *s);
+char *mpfs_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "a/b" + "c" -> "a/b/c"; "" + "c" -> "c".  Caller frees. */
+char *mpfs_path_join(const char *dir, const char *name);
+/* Last component of a dataset path ("a/b/c" -> "c", "" -> ""). */
+const char *mpfs_path_base(const char *path);
+/* A single path component POSIX can show: non-empty, not "." or "..", no
+ * '/', no NUL, at most 255 bytes. */
+int mpfs_name_is_valid(const char *name, size_t len);
+
+/* Full write/read of a file descriptor; return 0 or -errno. */
+int mpfs_write_all(int fd, const void *buf, size_t len, off_t off);
+ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off);
+
+#endif
