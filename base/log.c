@@ -25,6 +25,14 @@ int mpfs_log_set_level_name(const char *name)
     return -EINVAL;
 }
 
+int mpfs_log_level_name_ok(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return 0;
+    return -EINVAL;
+}
+
 void mpfs_log_use_syslog(int on)
 {
     use_syslog = on;

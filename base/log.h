@@ -22,6 +22,8 @@ extern int mpfs_log_level;
 
 /* Parse "error|warn|info|debug"; returns 0 or -EINVAL. */
 int mpfs_log_set_level_name(const char *name);
+/* Is name a level name?  0 or -EINVAL; changes nothing. */
+int mpfs_log_level_name_ok(const char *name);
 /* After daemonizing, lines go to syslog instead of stderr. */
 void mpfs_log_use_syslog(int on);
 

@@ -1,0 +1,897 @@
+/*
+ * file.c - open files: reads through the block cache, writes staged in
+ * the cache directory, commits to the backend on close and fsync.
+ *
+ * Reads.  A handle is pinned to the version it saw at open (close-to-open
+ * revalidation).  Its reads go through a cache/reader (pattern detection,
+ * readahead, block cache keyed by version), whose fetches carry the pinned
+ * version to the backend: S3 ranged GETs with If-Match, so a file
+ * overwritten while open fails with ESTALE instead of returning a mix of
+ * two versions.
+ *
+ * Writes.  All handles of one inode share one struct mpfs_wfile: a staging
+ * file under <cache_dir>/staging holding the complete new content (the
+ * old content is downloaded at the first write unless the file was
+ * truncated or is new).  flush (every close) and fsync commit it: to the
+ * in-place route the dirty byte range only (NFS on a POSIX export), else
+ * the whole file as one put (multipart for large files), with a
+ * precondition on the version the edit started from.  A failed
+ * precondition means someone else changed the file meanwhile: the other
+ * version keeps the name and ours is committed beside it under a conflict
+ * name (consistency/conflict.h).  A commit that fails for any other reason
+ * keeps the data staged, returns the error to close/fsync, and retries at
+ * the next flush; if the last handle goes while it is still uncommitted,
+ * the staging file is moved to <cache_dir>/lost+found and logged.
+ *
+ * Locking: node->wlock guards node->wf and is held across staging I/O and
+ * commits (see fs_int.h for the rank order).
+ */
+#include "fs/fs_int.h"
+
+#include "base/log.h"
+#include "base/util.h"
+#include "consistency/conflict.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define POPULATE_CHUNK (8u << 20)
+#define SMALL_READ (256u << 10)
+
+/* ------------------------------------------------------------ staging */
+
+static struct mpfs_wfile *wfile_new(struct mpfs_fs *fs, uint64_t ino, int *err)
+{
+    char *spath = mpfs_xasprintf("%s/%llu-%lld", fs->staging_dir, (unsigned long long)ino,
+                                 (long long)mpfs_now_ns());
+    int fd = open(spath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        *err = -errno;
+        mpfs_error("cannot create staging file %s: %s", spath, strerror(errno));
+        free(spath);
+        return NULL;
+    }
+    struct mpfs_wfile *wf = mpfs_xcalloc(1, sizeof(*wf));
+    wf->fd = fd;
+    wf->spath = spath;
+    return wf;
+}
+
+void mpfs_wfile_free(struct mpfs_fs *fs, struct mpfs_wfile *wf, int keep)
+{
+    if (!wf)
+        return;
+    close(wf->fd);
+    if (keep) {
+        const char *base = strrchr(wf->spath, '/');
+        char *dest = mpfs_xasprintf("%s%s", fs->lostfound_dir, base ? base : "/staged");
+        if (rename(wf->spath, dest) == 0)
+            mpfs_error("uncommitted data (%llu bytes) saved as %s",
+                       (unsigned long long)wf->size, dest);
+        else
+            mpfs_error("uncommitted data left in %s (%s)", wf->spath, strerror(errno));
+        free(dest);
+    } else {
+        unlink(wf->spath);
+    }
+    atomic_fetch_sub(&fs->staging_bytes, wf->size);
+    free(wf->spath);
+    free(wf);
+}
+
+static void set_staged_size(struct mpfs_fs *fs, struct mpfs_wfile *wf, uint64_t size)
+{
+    if (size > wf->size)
+        atomic_fetch_add(&fs->staging_bytes, size - wf->size);
+    else
+        atomic_fetch_sub(&fs->staging_bytes, wf->size - size);
+    wf->size = size;
+}
+
+/* Make the staging file hold the current backend content (first write to
+ * an existing file that was not truncated).  Caller holds n->wlock. */
+static int populate(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+{
+    pthread_mutex_lock(&fs->lock);
+    char *path = mpfs_node_path_locked(fs, n->ino);
+    struct mpfs_attr a = n->attr;
+    pthread_mutex_unlock(&fs->lock);
+    if (!path)
+        return -ESTALE;
+    struct mpfs_backend *b = fs->router.route[MPFS_R_READ_SEQ];
+    if ((uint64_t)atomic_load(&fs->staging_bytes) + a.size > fs->cfg.staging_max) {
+        free(path);
+        return -ENOSPC;
+    }
+    char *buf = mpfs_xmalloc(POPULATE_CHUNK);
+    uint64_t off = 0;
+    int rc = 0;
+    while (off < a.size) {
+        size_t want = (size_t)MPFS_MIN((uint64_t)POPULATE_CHUNK, a.size - off);
+        ssize_t got = mpfs_backend_read(b, path, a.version, buf, want, off);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        if (got == 0)
+            break;
+        rc = mpfs_write_all(wf->fd, buf, (size_t)got, (off_t)off);
+        if (rc < 0)
+            break;
+        off += (uint64_t)got;
+    }
+    free(buf);
+    free(path);
+    if (rc < 0)
+        return rc;
+    set_staged_size(fs, wf, off);
+    wf->populated = 1;
+    snprintf(wf->base_version, sizeof(wf->base_version), "%s", a.version);
+    return 0;
+}
+
+/* ------------------------------------------------------------- commit */
+
+static int commit_in_place(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
+                           struct mpfs_wfile *wf, struct mpfs_attr *out)
+{
+    int rc = 0;
+    if (wf->dirty_hi > wf->dirty_lo) {
+        size_t chunk = b->io_size ? b->io_size : (1u << 20);
+        char *buf = mpfs_xmalloc(chunk);
+        for (uint64_t off = wf->dirty_lo; off < wf->dirty_hi && rc == 0;) {
+            size_t want = (size_t)MPFS_MIN((uint64_t)chunk, wf->dirty_hi - off);
+            ssize_t got = mpfs_read_full(wf->fd, buf, want, (off_t)off);
+            if (got <= 0) {
+                rc = got < 0 ? (int)got : -EIO;
+                break;
+            }
+            ssize_t w = mpfs_backend_pwrite(b, path, buf, (size_t)got, off);
+            if (w < 0)
+                rc = (int)w;
+            off += (uint64_t)got;
+        }
+        free(buf);
+    }
+    if (rc == 0 && wf->shrunk) {
+        struct mpfs_attr a = {.size = wf->size};
+        rc = mpfs_backend_setattr(b, path, &a, MPFS_SET_SIZE, NULL);
+    }
+    if (rc == 0 && wf->pending_set)
+        rc = mpfs_backend_setattr(b, path, &wf->pending, wf->pending_set, NULL);
+    if (rc == 0)
+        rc = mpfs_backend_stat(b, path, out);
+    return rc;
+}
+
+static int commit_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
+                        struct mpfs_node *n, struct mpfs_wfile *wf, struct mpfs_attr *out,
+                        char **conflict_path)
+{
+    struct mpfs_put_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    /* Keep the POSIX metadata the file had (s3fs-compatible headers). */
+    pthread_mutex_lock(&fs->lock);
+    opts.attr = n->attr;
+    pthread_mutex_unlock(&fs->lock);
+    opts.attr.mode = S_IFREG | (opts.attr.mode & 07777);
+    if (!(opts.attr.valid & MPFS_ATTR_MODE))
+        opts.attr.mode = S_IFREG | (uint32_t)fs->cfg.file_mode;
+    if (!(opts.attr.valid & MPFS_ATTR_OWNER)) {
+        opts.attr.uid = (uint32_t)fs->cfg.uid;
+        opts.attr.gid = (uint32_t)fs->cfg.gid;
+    }
+    opts.attr.mtime_ns = mpfs_wall_ns();
+    opts.attr_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME;
+    if (wf->pending_set & MPFS_SET_MODE)
+        opts.attr.mode = S_IFREG | (wf->pending.mode & 07777);
+    if (wf->pending_set & MPFS_SET_UID)
+        opts.attr.uid = wf->pending.uid;
+    if (wf->pending_set & MPFS_SET_GID)
+        opts.attr.gid = wf->pending.gid;
+    if (wf->pending_set & MPFS_SET_MTIME)
+        opts.attr.mtime_ns = wf->pending.mtime_ns;
+
+    int cond = (b->caps & MPFS_CAP_COND_PUT) != 0;
+    if (cond && wf->is_new)
+        opts.if_none_match = 1;
+    else if (cond && wf->base_version[0])
+        opts.if_match = wf->base_version;
+
+    int rc = mpfs_backend_put(b, path, wf->fd, wf->size, &opts, out);
+    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
+        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
+        char *cpath = mpfs_conflict_path(path, mpfs_wall_ns(), serial);
+        opts.if_match = NULL;
+        opts.if_none_match = 0;
+        rc = mpfs_backend_put(b, cpath, wf->fd, wf->size, &opts, out);
+        if (rc == 0)
+            mpfs_warn("conflict: '%s' was changed on the server while being written here; "
+                      "the server's version keeps the name, this node's version was saved "
+                      "as '%s'", path, cpath);
+        *conflict_path = cpath;
+    }
+    if (rc == 0) {
+        out->mode = opts.attr.mode;
+        out->uid = opts.attr.uid;
+        out->gid = opts.attr.gid;
+        if (!out->mtime_ns)
+            out->mtime_ns = opts.attr.mtime_ns;
+        out->valid |= MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME;
+        if (!out->size)
+            out->size = wf->size;
+    }
+    return rc;
+}
+
+int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
+{
+    struct mpfs_wfile *wf = n->wf;
+    if (!wf || !wf->dirty)
+        return 0;
+    pthread_mutex_lock(&fs->lock);
+    int unlinked = n->unlinked;
+    char *path = mpfs_node_path_locked(fs, n->ino);
+    uint64_t parent = n->parent;
+    char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (unlinked || !path || !name) {
+        wf->dirty = 0; /* written to a file that no longer has a name */
+        free(path);
+        free(name);
+        return 0;
+    }
+
+    struct mpfs_attr out;
+    memset(&out, 0, sizeof(out));
+    char *conflict = NULL;
+    struct mpfs_backend *inplace = fs->router.route[MPFS_R_PWRITE];
+    struct mpfs_backend *b;
+    int rc;
+    int64_t t0 = mpfs_now_ns();
+    if (inplace && !wf->is_new && wf->populated) {
+        b = inplace;
+        rc = commit_in_place(fs, b, path, wf, &out);
+    } else {
+        b = fs->router.route[MPFS_R_PUT];
+        rc = commit_whole(fs, b, path, n, wf, &out, &conflict);
+    }
+    if (rc < 0) {
+        mpfs_error("commit of '%s' (%llu bytes) to %s failed: %s; the data stays staged "
+                   "in %s and is retried at the next flush",
+                   path, (unsigned long long)wf->size, b->kind, strerror(-rc), wf->spath);
+        free(path);
+        free(name);
+        free(conflict);
+        return rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EROFS ||
+                       rc == -EFBIG
+                   ? rc
+                   : -EIO;
+    }
+    mpfs_debug("committed '%s': %llu bytes in %.1f ms", path, (unsigned long long)wf->size,
+               (double)(mpfs_now_ns() - t0) / 1e6);
+    if (conflict) {
+        /* the name now holds the other writer's version: re-read it */
+        pthread_mutex_lock(&fs->lock);
+        n->seen_wall = 0;
+        n->source = mpfs_source_of(fs, b);
+        n->attr.version[0] = '\0';
+        pthread_mutex_unlock(&fs->lock);
+        struct mpfs_index_entry ie;
+        if (mpfs_index_get(fs->index, parent, name, &ie) == 0) {
+            ie.seen_ns = 0;
+            ie.source = mpfs_source_of(fs, b);
+            mpfs_index_put(fs->index, parent, name, &ie);
+        }
+        mpfs_refresher_enqueue(fs, parent);
+    } else {
+        out.mode = S_IFREG | (out.mode & 07777);
+        mpfs_fs_record(fs, n->ino, parent, name, &out, mpfs_source_of(fs, b));
+        pthread_mutex_lock(&fs->lock);
+        snprintf(n->open_version, sizeof(n->open_version), "%s", out.version);
+        pthread_mutex_unlock(&fs->lock);
+    }
+    wf->dirty = 0;
+    wf->is_new = 0;
+    wf->shrunk = 0;
+    wf->pending_set = 0;
+    wf->dirty_lo = wf->dirty_hi = 0;
+    snprintf(wf->base_version, sizeof(wf->base_version), "%s", conflict ? "" : out.version);
+    free(conflict);
+    free(path);
+    free(name);
+    return 0;
+}
+
+int mpfs_file_commit(struct mpfs_fs *fs, struct mpfs_node *n)
+{
+    pthread_mutex_lock(&n->wlock);
+    int rc = mpfs_file_commit_locked(fs, n);
+    pthread_mutex_unlock(&n->wlock);
+    return rc;
+}
+
+/* --------------------------------------------------------- open/close */
+
+static struct mpfs_handle *handle_new(struct mpfs_fs *fs, struct mpfs_node *n, int flags)
+{
+    struct mpfs_handle *h = mpfs_xcalloc(1, sizeof(*h));
+    h->fs = fs;
+    h->node = n;
+    h->flags = flags;
+    h->writable = (flags & O_ACCMODE) != O_RDONLY;
+    pthread_mutex_init(&h->rlock, NULL);
+    return h;
+}
+
+/* Attach (or create) the shared write state for a writable handle.
+ * Caller holds n->wlock. */
+static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
+{
+    if (!n->wf) {
+        int err = 0;
+        n->wf = wfile_new(fs, n->ino, &err);
+        if (!n->wf)
+            return err;
+    }
+    n->wf->writers++;
+    if (trunc) {
+        if (ftruncate(n->wf->fd, 0) < 0)
+            return -errno;
+        if (n->wf->size > 0 || !n->wf->populated)
+            n->wf->shrunk = 1;
+        set_staged_size(fs, n->wf, 0);
+        n->wf->populated = 1;
+        n->wf->dirty = 1;
+        n->wf->dirty_lo = n->wf->dirty_hi = 0;
+        pthread_mutex_lock(&fs->lock);
+        snprintf(n->wf->base_version, sizeof(n->wf->base_version), "%s", n->attr.version);
+        pthread_mutex_unlock(&fs->lock);
+    }
+    return 0;
+}
+
+int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handle **out,
+                  int *keep_cache)
+{
+    int writable = (flags & O_ACCMODE) != O_RDONLY;
+    if (writable && fs->cfg.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (!n) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ESTALE;
+    }
+    if (S_ISDIR(n->attr.mode)) {
+        pthread_mutex_unlock(&fs->lock);
+        return -EISDIR;
+    }
+    n->nopen++;
+    char *path = mpfs_node_path_locked(fs, ino);
+    uint64_t parent = n->parent;
+    char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
+    uint8_t source = n->source;
+    int64_t seen = n->seen_wall;
+    pthread_mutex_unlock(&fs->lock);
+
+    pthread_mutex_lock(&n->wlock);
+    int staged = n->wf != NULL;
+    pthread_mutex_unlock(&n->wlock);
+
+    int rc = 0;
+    const struct mpfs_policy *pol = path ? mpfs_fs_policy(fs, path) : NULL;
+    /* Close-to-open: confirm the version unless this node's own staged
+     * data is the truth, or the prefix is immutable, or a lookup confirmed
+     * it a moment ago (the kernel does lookup then open). */
+    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL && pol->cto && !pol->immutable &&
+        mpfs_wall_ns() - seen > 200000000LL) {
+        struct mpfs_attr a;
+        rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
+        if (rc == 0) {
+            pthread_mutex_lock(&fs->lock);
+            struct mpfs_attr old = n->attr;
+            pthread_mutex_unlock(&fs->lock);
+            if (mpfs_version_same(a.version, old.version) || !(a.valid & MPFS_ATTR_MODE)) {
+                if ((old.valid & MPFS_ATTR_MODE) && !(a.valid & MPFS_ATTR_MODE) &&
+                    mpfs_version_same(a.version, old.version)) {
+                    a.mode = old.mode;
+                    a.uid = old.uid;
+                    a.gid = old.gid;
+                    a.valid |= old.valid & (MPFS_ATTR_MODE | MPFS_ATTR_OWNER);
+                }
+            }
+            if (S_ISDIR(a.mode)) {
+                rc = -EISDIR;
+            } else {
+                mpfs_fs_record(fs, ino, parent, name ? name : "", &a,
+                               mpfs_source_of(fs, fs->router.route[MPFS_R_META]));
+            }
+        } else if (rc != -ENOENT) {
+            mpfs_warn("open %s: cannot revalidate (%s); using the cached version", path,
+                      strerror(-rc));
+            rc = 0;
+        }
+    }
+    if (!path)
+        rc = -ESTALE;
+    struct mpfs_handle *h = NULL;
+    if (rc == 0) {
+        h = handle_new(fs, n, flags);
+        pthread_mutex_lock(&fs->lock);
+        snprintf(h->version, sizeof(h->version), "%s", n->attr.version);
+        h->size = n->attr.size;
+        *keep_cache = staged || mpfs_version_same(n->open_version, n->attr.version);
+        snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
+        pthread_mutex_unlock(&fs->lock);
+        if (h->writable) {
+            pthread_mutex_lock(&n->wlock);
+            rc = attach_writer(fs, n, (flags & O_TRUNC) != 0);
+            pthread_mutex_unlock(&n->wlock);
+        }
+    }
+    if (rc < 0) {
+        if (h) {
+            pthread_mutex_destroy(&h->rlock);
+            free(h);
+        }
+        pthread_mutex_lock(&fs->lock);
+        n->nopen--;
+        mpfs_node_maybe_drop_locked(fs, n);
+        pthread_mutex_unlock(&fs->lock);
+    } else {
+        *out = h;
+    }
+    free(path);
+    free(name);
+    return rc;
+}
+
+int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                    int flags, struct mpfs_entry *e, struct mpfs_handle **out)
+{
+    if (fs->cfg.read_only)
+        return -EROFS;
+    size_t len = strlen(name);
+    if (len > 255)
+        return -ENAMETOOLONG;
+    if (!mpfs_name_is_valid(name, len))
+        return -EINVAL;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *pn = mpfs_node_find_locked(fs, parent);
+    pthread_mutex_unlock(&fs->lock);
+    if (!pn)
+        return -ESTALE;
+    if ((uint64_t)atomic_load(&fs->staging_bytes) >= fs->cfg.staging_max)
+        return -ENOSPC;
+
+    uint64_t ino = mpfs_index_alloc_ino(fs->index);
+    if (!ino)
+        return -EIO;
+    struct mpfs_attr a;
+    memset(&a, 0, sizeof(a));
+    a.mode = S_IFREG | (mode & 07777);
+    a.uid = (uint32_t)fs->cfg.uid;
+    a.gid = (uint32_t)fs->cfg.gid;
+    a.nlink = 1;
+    a.mtime_ns = a.ctime_ns = a.atime_ns = mpfs_wall_ns();
+    a.valid = MPFS_ATTR_MODE | MPFS_ATTR_MTIME;
+
+    int err = 0;
+    struct mpfs_wfile *wf = wfile_new(fs, ino, &err);
+    if (!wf)
+        return err;
+    wf->populated = 1;
+    wf->dirty = 1;
+    wf->is_new = 1;
+    wf->writers = 1;
+    wf->pending = a;
+    wf->pending_set = MPFS_SET_MODE;
+
+    struct mpfs_index_entry ie;
+    int64_t now = mpfs_wall_ns();
+    mpfs_entry_to_index(&a, ino, MPFS_INDEX_SRC_LOCAL, now, &ie);
+    int rc = mpfs_index_put(fs->index, parent, name, &ie);
+    if (rc < 0) {
+        mpfs_wfile_free(fs, wf, 0);
+        return rc;
+    }
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n =
+        mpfs_node_upsert_locked(fs, ino, parent, name, &a, MPFS_INDEX_SRC_LOCAL, now, 1);
+    n->nopen++;
+    n->open_version[0] = '\0';
+    pthread_mutex_unlock(&fs->lock);
+    pthread_mutex_lock(&n->wlock);
+    n->wf = wf;
+    pthread_mutex_unlock(&n->wlock);
+
+    struct mpfs_handle *h = handle_new(fs, n, flags | O_RDWR);
+    h->writable = 1;
+    mpfs_fill_entry(fs, ino, &a, e);
+    *out = h;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- read */
+
+static ssize_t fetch(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    struct mpfs_handle *h = ctx;
+    struct mpfs_fs *fs = h->fs;
+    char *path = mpfs_node_path(fs, h->node->ino);
+    if (!path)
+        return -ESTALE;
+    struct mpfs_backend *b = fs->router.route[MPFS_R_READ_SEQ];
+    struct mpfs_backend *rb = fs->router.route[MPFS_R_READ_RAND];
+    if (len <= SMALL_READ && rb != b) {
+        /* The other side serves small reads only once it is known to hold
+         * the same version (same size as the pinned one). */
+        if (h->nfs_ok == 0) {
+            struct mpfs_attr a;
+            h->nfs_ok = (mpfs_backend_stat(rb, path, &a) == 0 && a.size == h->size) ? 1 : -1;
+        }
+        if (h->nfs_ok == 1)
+            b = rb;
+    }
+    ssize_t rc = mpfs_backend_read(b, path, h->version, buf, len, off);
+    if (rc == -ESTALE)
+        mpfs_warn("'%s' changed on the server while open; this handle stays on the old "
+                  "version and fails its reads with ESTALE (reopen for the new one)", path);
+    free(path);
+    return rc;
+}
+
+ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,
+                      off_t off)
+{
+    struct mpfs_node *n = h->node;
+    pthread_mutex_lock(&n->wlock);
+    if (n->wf && n->wf->populated) {
+        ssize_t rc = 0;
+        if ((uint64_t)off < n->wf->size) {
+            size_t want = (size_t)MPFS_MIN((uint64_t)len, n->wf->size - (uint64_t)off);
+            rc = mpfs_read_full(n->wf->fd, buf, want, off);
+        }
+        pthread_mutex_unlock(&n->wlock);
+        return rc;
+    }
+    pthread_mutex_unlock(&n->wlock);
+
+    if ((uint64_t)off >= h->size)
+        return 0;
+    pthread_mutex_lock(&h->rlock);
+    if (!h->reader) {
+        char *path = mpfs_node_path(fs, n->ino);
+        h->reader = mpfs_reader_new(fs->prefetch, path ? path : "", h->version, h->size,
+                                    fetch, h);
+        free(path);
+    }
+    struct mpfs_reader *r = h->reader;
+    pthread_mutex_unlock(&h->rlock);
+    if (!r)
+        return -ENOMEM;
+    size_t want = (size_t)MPFS_MIN((uint64_t)len, h->size - (uint64_t)off);
+    return mpfs_reader_read(r, buf, want, (uint64_t)off);
+}
+
+/* --------------------------------------------------------------- write */
+
+ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *buf,
+                       size_t len, off_t off)
+{
+    if (!h->writable)
+        return -EBADF;
+    struct mpfs_node *n = h->node;
+    pthread_mutex_lock(&n->wlock);
+    struct mpfs_wfile *wf = n->wf;
+    ssize_t rc = 0;
+    if (!wf) {
+        rc = -EIO;
+        goto out;
+    }
+    if (!wf->populated) {
+        rc = populate(fs, n, wf);
+        if (rc < 0) {
+            mpfs_warn("write: cannot fetch the current content to edit: %s",
+                      strerror((int)-rc));
+            goto out;
+        }
+    }
+    uint64_t end = (uint64_t)off + len;
+    if (end > wf->size &&
+        (uint64_t)atomic_load(&fs->staging_bytes) + (end - wf->size) > fs->cfg.staging_max) {
+        rc = -ENOSPC;
+        goto out;
+    }
+    rc = mpfs_write_all(wf->fd, buf, len, off);
+    if (rc < 0)
+        goto out;
+    if (end > wf->size)
+        set_staged_size(fs, wf, end);
+    if (wf->dirty_hi == wf->dirty_lo) {
+        wf->dirty_lo = (uint64_t)off;
+        wf->dirty_hi = end;
+    } else {
+        wf->dirty_lo = MPFS_MIN(wf->dirty_lo, (uint64_t)off);
+        wf->dirty_hi = MPFS_MAX(wf->dirty_hi, end);
+    }
+    wf->dirty = 1;
+    wf->pending.mtime_ns = mpfs_wall_ns();
+    wf->pending_set |= MPFS_SET_MTIME;
+    rc = (ssize_t)len;
+out:
+    pthread_mutex_unlock(&n->wlock);
+    return rc;
+}
+
+int mpfs_vfs_flush(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    if (!h->writable)
+        return 0;
+    return mpfs_file_commit(fs, h->node);
+}
+
+int mpfs_vfs_fsync(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    int rc = mpfs_file_commit(fs, h->node);
+    if (rc == 0) {
+        pthread_mutex_lock(&h->node->wlock);
+        if (h->node->wf)
+            fdatasync(h->node->wf->fd);
+        pthread_mutex_unlock(&h->node->wlock);
+    }
+    return rc;
+}
+
+void mpfs_vfs_release(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    struct mpfs_node *n = h->node;
+    pthread_mutex_lock(&n->wlock);
+    if (h->writable && n->wf) {
+        n->wf->writers--;
+        if (n->wf->dirty)
+            mpfs_file_commit_locked(fs, n);
+    }
+    pthread_mutex_lock(&fs->lock);
+    int last = n->nopen == 1;
+    pthread_mutex_unlock(&fs->lock);
+    /* Other handles keep reading the staged copy until the last one goes. */
+    if (n->wf && n->wf->writers == 0 && last) {
+        pthread_mutex_lock(&fs->lock);
+        int unlinked = n->unlinked;
+        pthread_mutex_unlock(&fs->lock);
+        mpfs_wfile_free(fs, n->wf, n->wf->dirty && !unlinked);
+        n->wf = NULL;
+    }
+    pthread_mutex_unlock(&n->wlock);
+
+    mpfs_reader_free(h->reader);
+    pthread_mutex_destroy(&h->rlock);
+    pthread_mutex_lock(&fs->lock);
+    n->nopen--;
+    mpfs_node_maybe_drop_locked(fs, n);
+    pthread_mutex_unlock(&fs->lock);
+    free(h);
+}
+
+/* ------------------------------------------------------------- setattr */
+
+static int truncate_node(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t size, int have_handle)
+{
+    struct mpfs_backend *native = fs->router.route[MPFS_R_TRUNCATE];
+    pthread_mutex_lock(&n->wlock);
+    int rc = 0;
+    int temp = 0;
+    if (!n->wf && native) {
+        pthread_mutex_unlock(&n->wlock);
+        char *path = mpfs_node_path(fs, n->ino);
+        if (!path)
+            return -ESTALE;
+        struct mpfs_attr a = {.size = size}, out;
+        rc = mpfs_backend_setattr(native, path, &a, MPFS_SET_SIZE, &out);
+        if (rc == 0) {
+            pthread_mutex_lock(&fs->lock);
+            uint64_t parent = n->parent;
+            char *name = mpfs_xstrdup(n->name ? n->name : "");
+            pthread_mutex_unlock(&fs->lock);
+            mpfs_fs_record(fs, n->ino, parent, name, &out, mpfs_source_of(fs, native));
+            free(name);
+        }
+        free(path);
+        return rc;
+    }
+    if (!n->wf) {
+        rc = attach_writer(fs, n, 0);
+        if (rc < 0)
+            goto out;
+        temp = 1;
+    }
+    struct mpfs_wfile *wf = n->wf;
+    if (!wf->populated && size > 0) {
+        rc = populate(fs, n, wf);
+        if (rc < 0)
+            goto out;
+    }
+    if (ftruncate(wf->fd, (off_t)size) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (size < wf->size || !wf->populated)
+        wf->shrunk = 1;
+    if (size > wf->size) {
+        wf->dirty_lo = wf->dirty_hi == wf->dirty_lo ? wf->size : MPFS_MIN(wf->dirty_lo, wf->size);
+        wf->dirty_hi = MPFS_MAX(wf->dirty_hi, size);
+    }
+    set_staged_size(fs, wf, size);
+    wf->populated = 1;
+    wf->dirty = 1;
+    /* truncate(2) on a path takes effect now; ftruncate at the next flush */
+    if (!have_handle)
+        rc = mpfs_file_commit_locked(fs, n);
+out:
+    if (temp && n->wf) {
+        n->wf->writers--;
+        pthread_mutex_lock(&fs->lock);
+        int idle = n->nopen == 0;
+        pthread_mutex_unlock(&fs->lock);
+        if (idle && !n->wf->dirty) {
+            mpfs_wfile_free(fs, n->wf, 0);
+            n->wf = NULL;
+        }
+    }
+    pthread_mutex_unlock(&n->wlock);
+    return rc;
+}
+
+int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
+                     const struct stat *attr, int to_set, struct stat *st, double *timeout)
+{
+    if (fs->cfg.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n)
+        n->nopen++; /* pin */
+    pthread_mutex_unlock(&fs->lock);
+    if (!n)
+        return -ESTALE;
+    int rc = 0;
+    if (to_set & MPFS_SETATTR_SIZE) {
+        if (S_ISDIR(n->attr.mode))
+            rc = -EISDIR;
+        else
+            rc = truncate_node(fs, n, (uint64_t)attr->st_size, h != NULL);
+    }
+
+    uint32_t set = 0;
+    struct mpfs_attr want;
+    memset(&want, 0, sizeof(want));
+    if (to_set & MPFS_SETATTR_MODE) {
+        set |= MPFS_SET_MODE;
+        want.mode = (n->attr.mode & S_IFMT) | (attr->st_mode & 07777);
+    }
+    if (to_set & MPFS_SETATTR_UID) {
+        set |= MPFS_SET_UID;
+        want.uid = attr->st_uid;
+    }
+    if (to_set & MPFS_SETATTR_GID) {
+        set |= MPFS_SET_GID;
+        want.gid = attr->st_gid;
+    }
+    if (to_set & (MPFS_SETATTR_MTIME | MPFS_SETATTR_MTIME_NOW)) {
+        set |= MPFS_SET_MTIME;
+        want.mtime_ns = (to_set & MPFS_SETATTR_MTIME_NOW)
+                            ? mpfs_wall_ns()
+                            : attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+    }
+    if (to_set & (MPFS_SETATTR_ATIME | MPFS_SETATTR_ATIME_NOW)) {
+        set |= MPFS_SET_ATIME;
+        want.atime_ns = (to_set & MPFS_SETATTR_ATIME_NOW)
+                            ? mpfs_wall_ns()
+                            : attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
+    }
+    if (rc == 0 && set) {
+        pthread_mutex_lock(&n->wlock);
+        if (n->wf && n->wf->dirty && n->wf->is_new) {
+            /* not on the backend yet: goes up with the content */
+            struct mpfs_wfile *wf = n->wf;
+            if (set & MPFS_SET_MODE)
+                wf->pending.mode = want.mode;
+            if (set & MPFS_SET_UID)
+                wf->pending.uid = want.uid;
+            if (set & MPFS_SET_GID)
+                wf->pending.gid = want.gid;
+            if (set & MPFS_SET_MTIME)
+                wf->pending.mtime_ns = want.mtime_ns;
+            wf->pending_set |= set & (MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME);
+            pthread_mutex_lock(&fs->lock);
+            if (set & MPFS_SET_MODE)
+                n->attr.mode = want.mode;
+            if (set & MPFS_SET_UID)
+                n->attr.uid = want.uid;
+            if (set & MPFS_SET_GID)
+                n->attr.gid = want.gid;
+            if (set & (MPFS_SET_UID | MPFS_SET_GID))
+                n->attr.valid |= MPFS_ATTR_OWNER;
+            pthread_mutex_unlock(&fs->lock);
+            pthread_mutex_unlock(&n->wlock);
+        } else {
+            /* a pending edit must be on the backend before its metadata changes */
+            int crc = mpfs_file_commit_locked(fs, n);
+            pthread_mutex_unlock(&n->wlock);
+            struct mpfs_backend *b = fs->router.route[MPFS_R_SETATTR];
+            char *path = mpfs_node_path(fs, ino);
+            if (crc < 0) {
+                rc = crc;
+            } else if (!path) {
+                rc = -ESTALE;
+            } else if (ino == MPFS_ROOT_INO) {
+                rc = 0; /* the root's attributes are the mount's */
+            } else if (!b) {
+                /* only times are harmless to drop where nothing stores them */
+                rc = (set & ~(uint32_t)(MPFS_SET_MTIME | MPFS_SET_ATIME))
+                         ? -fs->router.unsupported_errno[MPFS_R_SETATTR]
+                         : 0;
+            } else {
+                /* fill in the fields not being set so s3fs metadata stays whole */
+                pthread_mutex_lock(&fs->lock);
+                struct mpfs_attr cur = n->attr;
+                pthread_mutex_unlock(&fs->lock);
+                if (!(set & MPFS_SET_MODE)) {
+                    want.mode = cur.valid & MPFS_ATTR_MODE
+                                    ? cur.mode
+                                    : (cur.mode & S_IFMT) |
+                                          (uint32_t)(S_ISDIR(cur.mode) ? fs->cfg.dir_mode
+                                                                       : fs->cfg.file_mode);
+                }
+                if (!(set & MPFS_SET_UID))
+                    want.uid = cur.valid & MPFS_ATTR_OWNER ? cur.uid : (uint32_t)fs->cfg.uid;
+                if (!(set & MPFS_SET_GID))
+                    want.gid = cur.valid & MPFS_ATTR_OWNER ? cur.gid : (uint32_t)fs->cfg.gid;
+                if (!(set & MPFS_SET_MTIME))
+                    want.mtime_ns = cur.mtime_ns;
+                uint32_t all = set;
+                if (b == fs->s3 && b != fs->nfs)
+                    all |= MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME;
+                struct mpfs_attr out;
+                rc = mpfs_backend_setattr(b, path, &want, all, &out);
+                if (rc == 0) {
+                    if (!(out.mode & S_IFMT))
+                        out = cur;
+                    out.mode = (cur.mode & S_IFMT) | (want.mode & 07777);
+                    out.uid = want.uid;
+                    out.gid = want.gid;
+                    out.valid |= MPFS_ATTR_MODE | MPFS_ATTR_OWNER;
+                    if (set & MPFS_SET_MTIME) {
+                        out.mtime_ns = want.mtime_ns;
+                        out.valid |= MPFS_ATTR_MTIME;
+                    }
+                    if (!out.version[0])
+                        snprintf(out.version, sizeof(out.version), "%s", cur.version);
+                    pthread_mutex_lock(&fs->lock);
+                    uint64_t parent = n->parent;
+                    char *name = mpfs_xstrdup(n->name ? n->name : "");
+                    /* our own metadata rewrite: the kernel's pages stay valid */
+                    snprintf(n->open_version, sizeof(n->open_version), "%s", out.version);
+                    pthread_mutex_unlock(&fs->lock);
+                    mpfs_fs_record(fs, ino, parent, name, &out, mpfs_source_of(fs, b));
+                    free(name);
+                }
+            }
+            free(path);
+        }
+    }
+    if (rc == 0)
+        rc = mpfs_vfs_getattr(fs, ino, st, timeout);
+    pthread_mutex_lock(&fs->lock);
+    n->nopen--;
+    mpfs_node_maybe_drop_locked(fs, n);
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * fs_int.h - the fs core's internal state, shared by node.c, meta.c,
+ * file.c, refresher.c and mount.c.  Not for use outside fs/.
+ *
+ * Locking (ranked; take in this order, never the reverse):
+ *   1. node->wlock   per-file write state (staging file).  Held across the
+ *                    staging file I/O and across a commit to the backend:
+ *                    writers of one file wait for its upload, nobody else does.
+ *   2. fs->lock      the inode table, node names/parents, node attributes.
+ *                    Short sections only: never held across a backend call,
+ *                    an index call that could be slow, or a notification.
+ * Node lifetime: a node lives while the kernel holds lookup references
+ * (nlookup) or open handles (nopen) on it; both are counted under fs->lock.
+ */
+#ifndef MPFS_FS_FS_INT_H
+#define MPFS_FS_FS_INT_H
+
+#include "backends/backend.h"
+#include "cache/blockcache.h"
+#include "cache/reader.h"
+#include "consistency/policy.h"
+#include "fs/config.h"
+#include "fs/router.h"
+#include "fs/vfs.h"
+#include "index/index.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Per-file write state: the staging file holding the whole new content. */
+struct mpfs_wfile {
+    int fd;
+    char *spath;             /* staging file path (kept for lost+found) */
+    uint64_t size;           /* current size of the new content */
+    int populated;           /* staging holds the full old content (or trunc) */
+    int dirty;               /* differs from what the backend has */
+    int is_new;              /* created here; backend has nothing yet */
+    uint64_t dirty_lo, dirty_hi; /* byte range written since the last commit */
+    int shrunk;              /* truncated below the committed size */
+    char base_version[MPFS_VERSION_MAX]; /* version the edit started from */
+    uint32_t pending_set;    /* MPFS_SET_* to store at commit (new files) */
+    struct mpfs_attr pending;
+    int writers;             /* open handles that may write */
+};
+
+struct mpfs_node {
+    uint64_t ino;
+    uint64_t parent;
+    char *name;
+    struct mpfs_attr attr;   /* last known attributes, version included */
+    uint8_t source;          /* enum mpfs_index_source */
+    int64_t seen_wall;       /* when attr was confirmed by a backend */
+    uint64_t nlookup;
+    int nopen;
+    int unlinked;            /* removed while still referenced */
+    char open_version[MPFS_VERSION_MAX]; /* version the kernel's pages belong to */
+    char *link_target;       /* cached readlink */
+    pthread_mutex_t wlock;
+    struct mpfs_wfile *wf;   /* under wlock */
+    struct mpfs_node *hnext;
+};
+
+struct mpfs_handle {
+    struct mpfs_node *node;
+    int flags;
+    int writable;
+    char version[MPFS_VERSION_MAX]; /* pinned at open */
+    uint64_t size;
+    struct mpfs_reader *reader;     /* lazily made on first read */
+    pthread_mutex_t rlock;          /* guards reader creation */
+    int nfs_ok;                     /* NFS side validated for this version */
+    struct mpfs_fs *fs;
+};
+
+struct mpfs_dirhandle {
+    struct mpfs_listing_snapshot {
+        char *name;
+        uint64_t ino;
+        struct mpfs_attr attr;
+        uint8_t source;
+        int64_t seen;
+    } *v;
+    size_t n;
+    uint64_t ino;
+};
+
+struct mpfs_fs {
+    struct mpfs_config cfg;       /* a private copy */
+    struct mpfs_backend *s3, *nfs;
+    struct mpfs_router router;
+    struct mpfs_route_costs costs;
+    struct mpfs_index *index;
+    struct mpfs_cache *cache;
+    struct mpfs_prefetcher *prefetch;
+    struct mpfs_policy_set policy;
+    struct mpfs_notifier notify;
+    char *staging_dir;
+    char *lostfound_dir;
+    atomic_uint_fast64_t staging_bytes;
+    atomic_uint conflict_serial;
+
+    pthread_mutex_t lock;         /* inode table; see the ranking above */
+    struct mpfs_node **buckets;
+    size_t nbuckets, nnodes;
+
+    /* background directory refresh (refresher.c) */
+    pthread_mutex_t rq_lock;
+    pthread_cond_t rq_cond;
+    uint64_t *rq;                 /* queued directory inodes */
+    size_t rq_n, rq_cap;
+    int rq_stop;
+    int rq_started;
+    pthread_t rq_thread;
+};
+
+/* node.c */
+int mpfs_nodes_init(struct mpfs_fs *fs);
+void mpfs_nodes_free(struct mpfs_fs *fs);
+/* Find a live node; caller holds fs->lock. */
+struct mpfs_node *mpfs_node_find_locked(struct mpfs_fs *fs, uint64_t ino);
+/* Get or create the node for (ino, parent, name) and refresh its attrs;
+ * adds nlookup_add references.  Caller holds fs->lock. */
+struct mpfs_node *mpfs_node_upsert_locked(struct mpfs_fs *fs, uint64_t ino, uint64_t parent,
+                                          const char *name, const struct mpfs_attr *attr,
+                                          uint8_t source, int64_t seen,
+                                          uint64_t nlookup_add);
+/* Drop a node if nothing references it.  Caller holds fs->lock. */
+void mpfs_node_maybe_drop_locked(struct mpfs_fs *fs, struct mpfs_node *n);
+/* Dataset-relative path of ino (caller frees); NULL if unknown.  Takes
+ * fs->lock itself. */
+char *mpfs_node_path(struct mpfs_fs *fs, uint64_t ino);
+char *mpfs_node_path_locked(struct mpfs_fs *fs, uint64_t ino);
+
+/* meta.c helpers shared with file.c */
+void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
+                       struct stat *st);
+void mpfs_entry_from_index(const struct mpfs_index_entry *ie, struct mpfs_attr *a);
+void mpfs_entry_to_index(const struct mpfs_attr *a, uint64_t ino, uint8_t source,
+                         int64_t seen, struct mpfs_index_entry *ie);
+uint8_t mpfs_source_of(const struct mpfs_fs *fs, const struct mpfs_backend *b);
+const struct mpfs_policy *mpfs_fs_policy(const struct mpfs_fs *fs, const char *path);
+/* Record fresh attributes of (parent, name) in the index and the node. */
+void mpfs_fs_record(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, const char *name,
+                    const struct mpfs_attr *a, uint8_t source);
+void mpfs_fill_entry(struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
+                     struct mpfs_entry *e);
+/* Re-list directory ino from the metadata side into the index. */
+int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
+
+/* file.c: commit a node's staged writes (caller holds node->wlock). */
+int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n);
+/* Commit before an operation that moves or reads the backend copy. */
+int mpfs_file_commit(struct mpfs_fs *fs, struct mpfs_node *n);
+void mpfs_wfile_free(struct mpfs_fs *fs, struct mpfs_wfile *wf, int keep);
+
+/* refresher.c */
+int mpfs_refresher_start(struct mpfs_fs *fs);
+void mpfs_refresher_stop(struct mpfs_fs *fs);
+void mpfs_refresher_enqueue(struct mpfs_fs *fs, uint64_t dir_ino);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * vfs.h - the protocol-neutral filesystem: what the FUSE adapter calls.
+ *
+ * Every function answers one request synchronously on the calling (FUSE
+ * worker) thread and returns 0 or -errno; the adapter flips the sign once.
+ * Inode numbers are mpfs's own, stable across remounts (the index keeps
+ * them).  Lookup counting follows the FUSE contract: every successful
+ * function that fills a struct mpfs_entry adds one lookup reference to
+ * that inode, and mpfs_vfs_forget() takes n away.
+ *
+ * The adapter gives a notifier at creation; the fs calls it (from any
+ * thread, never with a lock held) when it learns that the kernel's cached
+ * data or dentries are out of date, and the adapter forwards it to the
+ * kernel from its own thread.
+ */
+#ifndef MPFS_FS_VFS_H
+#define MPFS_FS_VFS_H
+
+#include "fs/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#define MPFS_ROOT_INO 1
+
+struct mpfs_fs;
+struct mpfs_handle;
+struct mpfs_dirhandle;
+
+struct mpfs_entry {
+    uint64_t ino;
+    struct stat st;
+    double attr_timeout;
+    double entry_timeout;
+};
+
+struct mpfs_notifier {
+    void *ctx;
+    /* drop cached pages and attributes of ino */
+    void (*inval_inode)(void *ctx, uint64_t ino);
+    /* drop the dentry name in directory parent */
+    void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
+};
+
+/* Open everything the configuration names: backends (probing their
+ * capabilities), the router, the index, the caches.  On failure returns
+ * -errno and a one-line message for the user in err. */
+int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
+                size_t errlen);
+/* Start background threads; call after daemonizing. */
+int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n);
+/* Commit what is dirty, stop threads, close everything.  NULL ok. */
+void mpfs_fs_free(struct mpfs_fs *fs);
+/* One line per route, for the log and `mpfs probe`. */
+void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size);
+
+int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                    struct mpfs_entry *e);
+void mpfs_vfs_forget(struct mpfs_fs *fs, uint64_t ino, uint64_t nlookup);
+int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *timeout);
+
+/* to_set: FUSE_SET_ATTR_* compatible bits defined here */
+#define MPFS_SETATTR_MODE (1 << 0)
+#define MPFS_SETATTR_UID (1 << 1)
+#define MPFS_SETATTR_GID (1 << 2)
+#define MPFS_SETATTR_SIZE (1 << 3)
+#define MPFS_SETATTR_ATIME (1 << 4)
+#define MPFS_SETATTR_MTIME (1 << 5)
+#define MPFS_SETATTR_ATIME_NOW (1 << 7)
+#define MPFS_SETATTR_MTIME_NOW (1 << 8)
+int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
+                     const struct stat *attr, int to_set, struct stat *st, double *timeout);
+
+int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                   struct mpfs_entry *e);
+int mpfs_vfs_unlink(struct mpfs_fs *fs, uint64_t parent, const char *name);
+int mpfs_vfs_rmdir(struct mpfs_fs *fs, uint64_t parent, const char *name);
+int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                    uint64_t newparent, const char *newname, unsigned flags);
+int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
+                     const char *name, struct mpfs_entry *e);
+/* Returns the target length (NUL-terminated in buf) or -errno. */
+ssize_t mpfs_vfs_readlink(struct mpfs_fs *fs, uint64_t ino, char *buf, size_t size);
+int mpfs_vfs_link(struct mpfs_fs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+                  struct mpfs_entry *e);
+int mpfs_vfs_statfs(struct mpfs_fs *fs, struct statvfs *st);
+
+/* Directories: a snapshot taken at opendir, paged by offset. */
+int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **out);
+/* Entry idx of the snapshot (0-based, "." and ".." are the adapter's):
+ * returns 1 and fills name/e, or 0 at the end.  With plus, the entry
+ * counts as a lookup (call mpfs_vfs_dir_unref if it was not sent). */
+int mpfs_vfs_dir_entry(struct mpfs_fs *fs, struct mpfs_dirhandle *d, size_t idx, int plus,
+                       const char **name, struct mpfs_entry *e);
+void mpfs_vfs_dir_unref(struct mpfs_fs *fs, uint64_t ino);
+void mpfs_vfs_releasedir(struct mpfs_fs *fs, struct mpfs_dirhandle *d);
+
+/* Files.  *keep_cache tells the kernel whether its cached pages of this
+ * inode are still the current version. */
+int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handle **out,
+                  int *keep_cache);
+int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                    int flags, struct mpfs_entry *e, struct mpfs_handle **out);
+ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,
+                      off_t off);
+ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *buf,
+                       size_t len, off_t off);
+int mpfs_vfs_flush(struct mpfs_fs *fs, struct mpfs_handle *h);
+int mpfs_vfs_fsync(struct mpfs_fs *fs, struct mpfs_handle *h);
+void mpfs_vfs_release(struct mpfs_fs *fs, struct mpfs_handle *h);
+
+/* xattrs: user.mpfs.etag and user.mpfs.source are read-only views of the
+ * version token and the side an entry came from. */
+ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, void *buf,
+                          size_t size);
+int mpfs_vfs_setxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, const void *value,
+                      size_t size, int flags);
+ssize_t mpfs_vfs_listxattr(struct mpfs_fs *fs, uint64_t ino, char *buf, size_t size);
+int mpfs_vfs_removexattr(struct mpfs_fs *fs, uint64_t ino, const char *name);
+
+#endif
