@@ -151,7 +151,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
     conn->max_write = MAX_IO;
-    conn->max_read = MAX_IO;
     conn->max_readahead = MAX_IO;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;

@@ -329,7 +329,8 @@ int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *
 
     /* Staged (uncommitted) writes define the size the writer sees. */
     pthread_mutex_lock(&n->wlock);
-    int staged = n->wf != NULL;
+    /* a writer that has not written yet has no staged content */
+    int staged = n->wf != NULL && n->wf->populated;
     if (staged) {
         a.size = n->wf->size;
         if (n->wf->pending_set & MPFS_SET_MTIME)

@@ -203,6 +203,16 @@ static void init_root(struct mpfs_fs *fs)
 int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
                 size_t errlen)
 {
+    struct mpfs_backend *s3, *nfs;
+    int rc = mpfs_sides_open(cfg, &s3, &nfs, err, errlen);
+    if (rc < 0)
+        return rc;
+    return mpfs_fs_new_from(cfg, s3, nfs, out, err, errlen);
+}
+
+int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
+                     struct mpfs_backend *nfs, struct mpfs_fs **out, char *err, size_t errlen)
+{
     struct mpfs_fs *fs = mpfs_xcalloc(1, sizeof(*fs));
     fs->cfg = *cfg; /* the strings stay owned by the caller's config */
     pthread_mutex_init(&fs->lock, NULL);
@@ -211,6 +221,8 @@ int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
     atomic_init(&fs->staging_bytes, 0);
     atomic_init(&fs->conflict_serial, 0);
     mpfs_nodes_init(fs);
+    fs->s3 = s3;
+    fs->nfs = nfs;
     int rc;
 
     struct mpfs_policy *base = &fs->policy.base;
@@ -223,8 +235,6 @@ int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
     if ((rc = mpfs_policy_parse_rules(&fs->policy, cfg->policy, err, errlen)) < 0)
         goto fail;
 
-    if ((rc = mpfs_sides_open(cfg, &fs->s3, &fs->nfs, err, errlen)) < 0)
-        goto fail;
     if (fs->s3 && fs->nfs) {
         fs->costs.s3_small_read_s = measure_latency(fs->s3);
         fs->costs.nfs_small_read_s = measure_latency(fs->nfs);

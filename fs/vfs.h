@@ -50,6 +50,11 @@ struct mpfs_notifier {
  * -errno and a one-line message for the user in err. */
 int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
                 size_t errlen);
+/* The same over backends already open (tests, tools); takes ownership of
+ * them (either may be NULL, as cfg->mode says). */
+struct mpfs_backend;
+int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
+                     struct mpfs_backend *nfs, struct mpfs_fs **out, char *err, size_t errlen);
 /* Start background threads; call after daemonizing. */
 int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n);
 /* Commit what is dirty, stop threads, close everything.  NULL ok. */

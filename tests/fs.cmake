@@ -1,0 +1,6 @@
+# fs core: unit tests over the in-memory backends (no mount, no server).
+add_library(mpfs_fs_fixture STATIC ${CMAKE_CURRENT_LIST_DIR}/fs/fs_fixture.c)
+target_link_libraries(mpfs_fs_fixture PUBLIC mpfs_fs)
+mpfs_unit_test(test_vfs SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_vfs.c LIBS mpfs_fs_fixture)
+mpfs_unit_test(test_namespace SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_namespace.c LIBS mpfs_fs_fixture)
+mpfs_unit_test(test_policy SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_policy.c LIBS mpfs_fs)

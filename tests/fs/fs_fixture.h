@@ -1,0 +1,36 @@
+/*
+ * fs_fixture.h - a struct mpfs_fs over in-memory backends, for unit tests
+ * of the fs core without a mount or a server.
+ */
+#ifndef MPFS_TESTS_FS_FIXTURE_H
+#define MPFS_TESTS_FS_FIXTURE_H
+
+#include "backends/backend.h"
+#include "fs/config.h"
+#include "fs/vfs.h"
+
+struct fixture {
+    struct mpfs_config cfg;
+    struct mpfs_fs *fs;
+    struct mpfs_backend *s3;  /* borrowed: owned by fs */
+    struct mpfs_backend *nfs; /* borrowed: owned by fs */
+    char dir[64];
+};
+
+/* mode: "s3" (mem S3-like), "nfs" (mem POSIX-like) or "dual" (both, the
+ * POSIX side then being a separate store: only routing is exercised). */
+struct fixture *fixture_new(const char *mode, const char *extra_opts);
+void fixture_free(struct fixture *f);
+/* Remount: close the fs (keeping the cache dir and backends' data) and
+ * build a new one over the same backends. */
+void fixture_remount(struct fixture *f);
+
+/* Helpers over the vfs: path-based, for brevity in tests. */
+int fx_lookup_path(struct fixture *f, const char *path, struct mpfs_entry *e);
+int fx_write_file(struct fixture *f, const char *path, const void *data, size_t len);
+ssize_t fx_read_file(struct fixture *f, const char *path, void *buf, size_t size);
+/* Sorted "name/" (dir) or "name" (other) entries of a directory, joined
+ * by '\n'; caller frees. */
+char *fx_list(struct fixture *f, const char *path);
+
+#endif

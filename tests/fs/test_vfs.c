@@ -1,0 +1,350 @@
+/*
+ * test_vfs.c - the fs core over in-memory backends: write path, commits,
+ * conflicts, pinned reads, remount from the index, routing per mode.
+ */
+#include "tests/fs/fs_fixture.h"
+
+#include "backends/mem.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static void backend_content(struct mpfs_backend *b, const char *path, const char *expect)
+{
+    char buf[256];
+    ssize_t n = mpfs_backend_read(b, path, NULL, buf, sizeof(buf), 0);
+    assert_int_equal(n, (ssize_t)strlen(expect));
+    assert_memory_equal(buf, expect, (size_t)n);
+}
+
+static void test_write_read_s3(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(fx_write_file(f, "hello.txt", "hello world", 11), 0);
+    backend_content(f->s3, "hello.txt", "hello world");
+    char buf[64];
+    assert_int_equal(fx_read_file(f, "hello.txt", buf, sizeof(buf)), 11);
+    assert_memory_equal(buf, "hello world", 11);
+    /* s3fs-compatible metadata went up with it */
+    struct mpfs_attr a;
+    assert_int_equal(mpfs_backend_stat(f->s3, "hello.txt", &a), 0);
+    assert_true(a.valid & MPFS_ATTR_MODE);
+    assert_int_equal(a.mode & 07777, 0644);
+    fixture_free(f);
+}
+
+static void test_overwrite_and_append(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(fx_write_file(f, "f", "0123456789", 10), 0);
+    /* partial overwrite in the middle: the rest must survive (rewrite) */
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "f", &e), 0);
+    struct mpfs_handle *h;
+    int keep;
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_WRONLY, &h, &keep), 0);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "ab", 2, 3), 2);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "XY", 2, 10), 2);
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
+    mpfs_vfs_release(f->fs, h);
+    backend_content(f->s3, "f", "012ab56789XY");
+    fixture_free(f);
+}
+
+static void test_external_change_seen(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "dir_ttl=0,dir_stale=0,meta_ttl=0,neg_ttl=0");
+    char *l = fx_list(f, "");
+    assert_string_equal(l, "");
+    free(l);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "new/obj", "abc", 3), 0);
+    l = fx_list(f, "");
+    assert_string_equal(l, "new/");
+    free(l);
+    char buf[8];
+    assert_int_equal(fx_read_file(f, "new/obj", buf, sizeof(buf)), 3);
+    /* overwrite behind our back: the next open sees the new content */
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "new/obj", "wxyz", 4), 0);
+    assert_int_equal(fx_read_file(f, "new/obj", buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "wxyz", 4);
+    /* deleted behind our back */
+    assert_int_equal(mpfs_mem_remove_raw(f->s3, "new/obj"), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "new/obj", &e), -ENOENT);
+    fixture_free(f);
+}
+
+static void test_pinned_read_never_mixes(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "cache_ram=1M,block_size=4K,readahead_max=4K");
+    static char v1[64 * 1024];
+    memset(v1, 'a', sizeof(v1));
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "big", v1, sizeof(v1)), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "big", &e), 0);
+    struct mpfs_handle *h;
+    int keep;
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_RDONLY, &h, &keep), 0);
+    char buf[4096];
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), 4096);
+    assert_int_equal(buf[0], 'a');
+    static char v2[64 * 1024];
+    memset(v2, 'b', sizeof(v2));
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "big", v2, sizeof(v2)), 0);
+    /* a block not read yet: must not come from the new version */
+    ssize_t n = mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 60 * 1024);
+    if (n >= 0) {
+        /* served from readahead of the old version: still version 1 */
+        assert_int_equal(buf[0], 'a');
+    } else {
+        assert_int_equal(n, -ESTALE);
+    }
+    mpfs_vfs_release(f->fs, h);
+    fixture_free(f);
+}
+
+struct found {
+    int n;
+    char name[300];
+};
+
+static int find_conflict(void *arg, const char *name, size_t len, const struct mpfs_attr *a,
+                         int full)
+{
+    (void)a;
+    (void)full;
+    struct found *fo = arg;
+    if (len > 18 && strncmp(name, "doc.mpfs-conflict-", 18) == 0) {
+        fo->n++;
+        snprintf(fo->name, sizeof(fo->name), "%.*s", (int)len, name);
+    }
+    return 0;
+}
+
+static void test_conflict_keeps_both(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(fx_write_file(f, "doc", "base", 4), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "doc", &e), 0);
+    struct mpfs_handle *h;
+    int keep;
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_WRONLY, &h, &keep), 0);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "mine", 4, 0), 4);
+    /* someone else commits first */
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "doc", "theirs", 6), 0);
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
+    mpfs_vfs_release(f->fs, h);
+    backend_content(f->s3, "doc", "theirs");
+    /* ours is kept beside it */
+    struct found found = {0};
+    assert_int_equal(mpfs_backend_list(f->s3, "", find_conflict, &found), 0);
+    assert_int_equal(found.n, 1);
+    backend_content(f->s3, found.name, "mine");
+    fixture_free(f);
+}
+
+static void test_remount_served_from_index(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "dir_ttl=60");
+    for (int i = 0; i < 50; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "d/f%02d", i);
+        assert_int_equal(mpfs_mem_put_raw(f->s3, key, "x", 1), 0);
+    }
+    char *l1 = fx_list(f, "d");
+    assert_non_null(l1);
+    struct mpfs_entry e1;
+    assert_int_equal(fx_lookup_path(f, "d/f07", &e1), 0);
+    fixture_remount(f);
+    mpfs_mem_reset_stats(f->s3);
+    char *l2 = fx_list(f, "d");
+    assert_string_equal(l1, l2);
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.lists, 0); /* from the index, no backend listing */
+    struct mpfs_entry e2;
+    assert_int_equal(fx_lookup_path(f, "d/f07", &e2), 0);
+    assert_int_equal(e1.ino, e2.ino); /* inode numbers survive a remount */
+    free(l1);
+    free(l2);
+    fixture_free(f);
+}
+
+static void test_rename_unlink_rmdir(void **state)
+{
+    const char *mode = *state;
+    struct fixture *f = fixture_new(mode, NULL);
+    struct mpfs_entry d, e;
+    assert_int_equal(mpfs_vfs_mkdir(f->fs, MPFS_ROOT_INO, "dir", 0755, &d), 0);
+    assert_int_equal(fx_write_file(f, "dir/a", "A", 1), 0);
+    assert_int_equal(mpfs_vfs_rmdir(f->fs, MPFS_ROOT_INO, "dir"), -ENOTEMPTY);
+    assert_int_equal(mpfs_vfs_rename(f->fs, d.ino, "a", d.ino, "b", 0), 0);
+    char *l = fx_list(f, "dir");
+    assert_string_equal(l, "b");
+    free(l);
+    assert_int_equal(fx_write_file(f, "dir/c", "C", 1), 0);
+    assert_int_equal(mpfs_vfs_rename(f->fs, d.ino, "b", d.ino, "c", 1 /* NOREPLACE */),
+                     -EEXIST);
+    assert_int_equal(mpfs_vfs_rename(f->fs, MPFS_ROOT_INO, "dir", MPFS_ROOT_INO, "dir2", 0), 0);
+    char buf[4];
+    assert_int_equal(fx_read_file(f, "dir2/b", buf, sizeof(buf)), 1);
+    assert_int_equal(buf[0], 'A');
+    assert_int_equal(fx_lookup_path(f, "dir2", &e), 0);
+    assert_int_equal(mpfs_vfs_unlink(f->fs, e.ino, "b"), 0);
+    assert_int_equal(mpfs_vfs_unlink(f->fs, e.ino, "c"), 0);
+    assert_int_equal(mpfs_vfs_rmdir(f->fs, MPFS_ROOT_INO, "dir2"), 0);
+    l = fx_list(f, "");
+    assert_string_equal(l, "");
+    free(l);
+    fixture_free(f);
+}
+
+static void test_links_per_mode(void **state)
+{
+    (void)state;
+    struct fixture *s3 = fixture_new("s3", NULL);
+    struct mpfs_entry e, l;
+    assert_int_equal(fx_write_file(s3, "t", "T", 1), 0);
+    assert_int_equal(fx_lookup_path(s3, "t", &e), 0);
+    assert_int_equal(mpfs_vfs_link(s3->fs, e.ino, MPFS_ROOT_INO, "hard", &l), -EPERM);
+    assert_int_equal(mpfs_vfs_symlink(s3->fs, "t", MPFS_ROOT_INO, "sym", &l), 0);
+    char buf[64];
+    assert_int_equal(mpfs_vfs_readlink(s3->fs, l.ino, buf, sizeof(buf)), 1);
+    assert_string_equal(buf, "t");
+    fixture_free(s3);
+
+    struct fixture *nfs = fixture_new("nfs", NULL);
+    assert_int_equal(fx_write_file(nfs, "t", "T", 1), 0);
+    assert_int_equal(fx_lookup_path(nfs, "t", &e), 0);
+    assert_int_equal(mpfs_vfs_link(nfs->fs, e.ino, MPFS_ROOT_INO, "hard", &l), 0);
+    assert_int_equal(fx_read_file(nfs, "hard", buf, sizeof(buf)), 1);
+    fixture_free(nfs);
+}
+
+static void test_nfs_in_place_commit(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("nfs", NULL);
+    static char big[256 * 1024];
+    memset(big, 'z', sizeof(big));
+    assert_int_equal(fx_write_file(f, "log", big, sizeof(big)), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "log", &e), 0);
+    struct mpfs_handle *h;
+    int keep;
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_WRONLY | O_APPEND, &h, &keep), 0);
+    mpfs_mem_reset_stats(f->nfs);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "tail", 4, sizeof(big)), 4);
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
+    mpfs_vfs_release(f->fs, h);
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->nfs, &st);
+    /* an append went up as an in-place write of 4 bytes, not a rewrite */
+    assert_int_equal(st.puts, 0);
+    assert_true(st.pwrites >= 1);
+    assert_int_equal(st.bytes_written, 4);
+    fixture_free(f);
+}
+
+static void test_setattr_chmod_truncate(void **state)
+{
+    const char *mode = *state;
+    struct fixture *f = fixture_new(mode, "meta_ttl=0");
+    assert_int_equal(fx_write_file(f, "x", "abcdef", 6), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "x", &e), 0);
+    struct stat want, got;
+    memset(&want, 0, sizeof(want));
+    want.st_mode = 0600;
+    double t;
+    assert_int_equal(mpfs_vfs_setattr(f->fs, e.ino, NULL, &want, MPFS_SETATTR_MODE, &got, &t), 0);
+    assert_int_equal(got.st_mode & 07777, 0600);
+    want.st_size = 3;
+    assert_int_equal(mpfs_vfs_setattr(f->fs, e.ino, NULL, &want, MPFS_SETATTR_SIZE, &got, &t), 0);
+    assert_int_equal(got.st_size, 3);
+    char buf[16];
+    assert_int_equal(fx_read_file(f, "x", buf, sizeof(buf)), 3);
+    fixture_remount(f);
+    assert_int_equal(fx_lookup_path(f, "x", &e), 0);
+    assert_int_equal(e.st.st_mode & 07777, 0600);
+    assert_int_equal(e.st.st_size, 3);
+    fixture_free(f);
+}
+
+static void test_staging_full_enospc(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "staging_max=64K");
+    static char big[128 * 1024];
+    memset(big, 'q', sizeof(big));
+    assert_int_equal(fx_write_file(f, "ok", big, 32 * 1024), 0);
+    assert_int_equal(fx_write_file(f, "toobig", big, sizeof(big)), -ENOSPC);
+    /* what was written before is intact */
+    char buf[64 * 1024];
+    assert_int_equal(fx_read_file(f, "ok", buf, sizeof(buf)), 32 * 1024);
+    fixture_free(f);
+}
+
+static void test_xattrs(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(fx_write_file(f, "x", "1", 1), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "x", &e), 0);
+    char buf[128];
+    ssize_t n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.etag", buf, sizeof(buf));
+    assert_true(n > 0);
+    n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.source", buf, sizeof(buf));
+    assert_int_equal(n, 2);
+    assert_memory_equal(buf, "s3", 2);
+    assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.mpfs.etag", "x", 1, 0), -EPERM);
+    assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.color", "blue", 4, 0), 0);
+    n = mpfs_vfs_getxattr(f->fs, e.ino, "user.color", buf, sizeof(buf));
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "blue", 4);
+    assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.color", "red", 3, XATTR_CREATE),
+                     -EEXIST);
+    fixture_free(f);
+}
+
+int main(void)
+{
+    static const char *s3 = "s3", *nfs = "nfs";
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_read_s3),
+        cmocka_unit_test(test_overwrite_and_append),
+        cmocka_unit_test(test_external_change_seen),
+        cmocka_unit_test(test_pinned_read_never_mixes),
+        cmocka_unit_test(test_conflict_keeps_both),
+        cmocka_unit_test(test_remount_served_from_index),
+        cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)s3),
+        cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)nfs),
+        cmocka_unit_test(test_links_per_mode),
+        cmocka_unit_test(test_nfs_in_place_commit),
+        cmocka_unit_test_prestate(test_setattr_chmod_truncate, (void *)s3),
+        cmocka_unit_test_prestate(test_setattr_chmod_truncate, (void *)nfs),
+        cmocka_unit_test(test_staging_full_enospc),
+        cmocka_unit_test(test_xattrs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,10 @@
+# Integration tests through a real FUSE mount against the real store.
+find_program(PYTHON3 python3 REQUIRED)
+set(MNT_DIR ${CMAKE_CURRENT_LIST_DIR}/integration)
+foreach(mode dual s3 nfs)
+  mpfs_integration_test(mount_posix_${mode} TIMEOUT 900
+    COMMAND env MPFS_TEST_MODE=${mode} ${PYTHON3} ${MNT_DIR}/test_posix.py)
+endforeach()
+mpfs_integration_test(mount_namespace COMMAND ${PYTHON3} ${MNT_DIR}/test_namespace_mount.py)
+mpfs_integration_test(mount_consistency COMMAND ${PYTHON3} ${MNT_DIR}/test_consistency.py)
+mpfs_integration_test(mount_badinput COMMAND ${PYTHON3} ${MNT_DIR}/test_badinput.py)
