@@ -21,6 +21,7 @@
 #ifndef MPFS_CONSISTENCY_POLICY_H
 #define MPFS_CONSISTENCY_POLICY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct mpfs_policy {

@@ -88,14 +88,6 @@ static int die_usage(const char *msg)
     return 2;
 }
 
-static int set_opt(struct cli *c, const char *key, const char *val)
-{
-    char err[256];
-    if (mpfs_config_set(&c->cfg, key, val, err, sizeof(err)) < 0)
-        return die_usage(err);
-    return 0;
-}
-
 /* Parse argv into c.  Returns 0, or an exit code. */
 static int parse(struct cli *c, int argc, char **argv)
 {

@@ -124,6 +124,9 @@ class Mount:
         self.args = args + ["-o", o] + list(extra_args) + [self.mnt]
 
     def start(self):
+        if self.mode == "dual" and self.prefix:
+            # the NFS side must see the prefix as a directory: give it a marker
+            s3_put(self.prefix + "/", b"")
         p = run(self.args, check=False, timeout=60)
         if p.returncode != 0:
             raise RuntimeError(f"mount failed ({p.returncode}): {p.stderr.decode()}")

@@ -10,6 +10,8 @@
  * "mpfs-bench-<size>m.bin") is written there with the backend's put if it
  * is missing, has another size, or --write is given.  Then, R rounds each:
  *   seq     one thread, 1 MiB reads from 0 to the end (backend read)
+ *   seq8    one thread, 8 MiB reads: one call = 8 READs in flight on one
+ *           connection (nfs_read.c pipelining)
  *   par     N threads (pool of N), 1 MiB reads handed out in order
  *   cat     nfs-cat URL/NAME > /dev/null (libnfs, one context, sequential)
  * and the best and median of each, in MiB/s.  --verify checks every byte
@@ -87,14 +89,14 @@ static int write_file(void)
     return 0;
 }
 
-static double run_seq(int verify)
+static double run_seq(int verify, size_t req)
 {
-    char *buf = mpfs_xmalloc(MIB);
-    char *want = verify ? mpfs_xmalloc(MIB) : NULL;
+    char *buf = mpfs_xmalloc(req);
+    char *want = verify ? mpfs_xmalloc(req) : NULL;
     double t0 = now_s();
-    for (uint64_t off = 0; off < g_size; off += MIB) {
-        ssize_t n = mpfs_backend_read(g_b, g_name, NULL, buf, MIB, off);
-        size_t expect = (size_t)MPFS_MIN((uint64_t)MIB, g_size - off);
+    for (uint64_t off = 0; off < g_size; off += req) {
+        ssize_t n = mpfs_backend_read(g_b, g_name, NULL, buf, req, off);
+        size_t expect = (size_t)MPFS_MIN((uint64_t)req, g_size - off);
         if (n != (ssize_t)expect) {
             fprintf(stderr, "seq read at %llu: %zd\n", (unsigned long long)off, n);
             atomic_fetch_add(&g_errors, 1);
@@ -251,10 +253,11 @@ int main(int argc, char **argv)
     printf("file  %s/%s  %llu MiB, io_size %zu, %d threads, %d rounds\n", url, g_name,
            (unsigned long long)(g_size / MIB), g_b->io_size, threads, rounds);
 
-    double seq[MAX_ROUNDS], par[MAX_ROUNDS], ref[MAX_ROUNDS];
+    double seq[MAX_ROUNDS], seq8[MAX_ROUNDS], par[MAX_ROUNDS], ref[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
         ref[r] = cat ? run_cat(url) : 0;
-        seq[r] = run_seq(verify && r == 0);
+        seq[r] = run_seq(verify && r == 0, MIB);
+        seq8[r] = run_seq(0, 8 * MIB);
         par[r] = run_par(threads);
     }
     double ref_median = 0;
@@ -266,6 +269,7 @@ int main(int argc, char **argv)
         ref_median = sorted[rounds / 2];
     }
     report("seq", seq, rounds, ref_median);
+    report("seq8", seq8, rounds, ref_median);
     report("par", par, rounds, ref_median);
     int errors = atomic_load(&g_errors);
     if (errors) {

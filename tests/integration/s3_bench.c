@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -50,8 +51,19 @@ static void *reader(void *arg)
     return NULL;
 }
 
+static double cpu_secs(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_used; /* CPU seconds of the last run */
+
 static double run_readers(int threads)
 {
+    double c0 = cpu_secs(RUSAGE_SELF);
     pthread_t t[64];
     atomic_store(&cursor, 0);
     int64_t t0 = mpfs_now_ns();
@@ -62,6 +74,7 @@ static double run_readers(int threads)
         pthread_join(t[i], NULL);
     }
     double secs = (double)(mpfs_now_ns() - t0) / 1e9;
+    cpu_used = cpu_secs(RUSAGE_SELF) - c0;
     return (double)size / 1048576.0 / secs;
 }
 
@@ -72,6 +85,7 @@ static double run_curl(const char *url, const char *cfgpath)
              "curl -s -o /dev/null -w '%%{speed_download}' -K %s --aws-sigv4 "
              "'aws:amz:%s:s3' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' '%s'",
              cfgpath, mpfs_s3_of(B)->region, url);
+    double c0 = cpu_secs(RUSAGE_CHILDREN);
     FILE *p = popen(cmd, "r");
     double bps = 0;
     if (!p || fscanf(p, "%lf", &bps) != 1) {
@@ -80,6 +94,7 @@ static double run_curl(const char *url, const char *cfgpath)
     if (p) {
         pclose(p);
     }
+    cpu_used = cpu_secs(RUSAGE_CHILDREN) - c0;
     return bps / 1048576.0;
 }
 
@@ -147,12 +162,16 @@ int main(int argc, char **argv)
 
     for (int r = 0; r < rounds && !atomic_load(&failed); r++) {
         double par = run_readers(threads);
+        double par_cpu = cpu_used;
         double seq = run_readers(1);
+        double seq_cpu = cpu_used;
         double cu = run_curl(url, cfgpath);
-        printf("round %d: mpfs %d x %llu MiB ranged reads %.0f MiB/s | mpfs 1 thread %.0f "
-               "MiB/s | curl GET %.0f MiB/s | ratio parallel/curl %.2f\n",
-               r + 1, threads, (unsigned long long)(chunk >> 20), par, seq, cu,
-               cu > 0 ? par / cu : 0);
+        double cu_cpu = cpu_used;
+        double gib = (double)size / (1 << 30);
+        printf("round %d: mpfs %d x %llu MiB ranged reads %.0f MiB/s (%.2f cpu-s/GiB) | mpfs 1 "
+               "thread %.0f MiB/s (%.2f) | curl GET %.0f MiB/s (%.2f) | parallel/curl %.2f\n",
+               r + 1, threads, (unsigned long long)(chunk >> 20), par, par_cpu / gib, seq,
+               seq_cpu / gib, cu, cu_cpu / gib, cu > 0 ? par / cu : 0);
         fflush(stdout);
     }
     unlink(cfgpath);

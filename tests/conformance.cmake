@@ -1,0 +1,35 @@
+# Backends: unit tests of the in-memory backend and the fault wrapper, and
+# the backend conformance suite (tests/conformance/), run against the
+# in-memory backend in both models (unit) and against the real store
+# (integration: radosgw and moto over S3, both ganesha exports over NFS).
+set(MPFS_CONFORMANCE_DIR ${CMAKE_CURRENT_LIST_DIR}/conformance)
+
+mpfs_unit_test(test_mem SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_mem.c
+  LIBS mpfs_backend_core)
+mpfs_unit_test(test_fault SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_fault.c
+  LIBS mpfs_backend_core)
+
+add_executable(conformance ${MPFS_CONFORMANCE_DIR}/main.c
+  ${MPFS_CONFORMANCE_DIR}/conformance.c)
+target_link_libraries(conformance PRIVATE mpfs_backends PkgConfig::CMOCKA)
+
+foreach(target mem-posix mem-s3 fault-mem-posix fault-mem-s3)
+  string(REPLACE "-" "_" tname "conformance_${target}")
+  add_test(NAME ${tname} COMMAND conformance ${target})
+  set_tests_properties(${tname} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
+# The "cannot" side of every capability: a POSIX store with nothing but
+# pwrite, and an S3 store with no optional capability at all.
+add_test(NAME conformance_mem_min_posix COMMAND conformance mem 0x1)
+add_test(NAME conformance_mem_min_s3 COMMAND conformance mem 0)
+set_tests_properties(conformance_mem_min_posix conformance_mem_min_s3 PROPERTIES
+  LABELS unit TIMEOUT 120)
+
+mpfs_integration_test(conformance_s3_rgw TIMEOUT 900 COMMAND sh -c
+  "exec $<TARGET_FILE:conformance> s3 \"$MPFS_S3_ENDPOINT\" \"$MPFS_S3_BUCKET\"")
+mpfs_integration_test(conformance_s3_moto TIMEOUT 900 COMMAND sh -c
+  "exec $<TARGET_FILE:conformance> s3 \"$MPFS_MOTO_ENDPOINT\" \"$MPFS_MOTO_BUCKET\"")
+mpfs_integration_test(conformance_nfs_bucket TIMEOUT 900 COMMAND sh -c
+  "exec $<TARGET_FILE:conformance> nfs \"$MPFS_NFS_BUCKET_URL\"")
+mpfs_integration_test(conformance_nfs_posix TIMEOUT 900 COMMAND sh -c
+  "exec $<TARGET_FILE:conformance> nfs \"$MPFS_NFS_POSIX_URL\"")
