@@ -419,7 +419,16 @@ struct mpfs_reader *mpfs_reader_new(struct mpfs_prefetcher *p, const char *file,
     r->p = p;
     r->file_len = strlen(file);
     r->file = mpfs_xstrdup(file);
-    r->version = mpfs_xstrdup(version ? version : "");
+    if (version && version[0]) {
+        r->version = mpfs_xstrdup(version);
+    } else {
+        /* No version token: nothing proves two opens see the same bytes,
+         * so this handle's blocks get a key nobody else can match (cached
+         * for this open only; a NUL-free token no backend produces). */
+        static atomic_uint_fast64_t unversioned;
+        r->version =
+            mpfs_xasprintf("\x01unversioned-%" PRIu64, (uint64_t)atomic_fetch_add(&unversioned, 1));
+    }
     r->size = size;
     r->fetch = fetch;
     r->ctx = ctx;

@@ -71,7 +71,9 @@ void mpfs_prefetcher_free(struct mpfs_prefetcher *p);
 
 /* file identity + version + size + fetch callback; file and version are
  * copied; ctx is borrowed and must stay valid until mpfs_reader_free
- * returns (which waits for in-flight prefetches of this reader). */
+ * returns (which waits for in-flight prefetches of this reader).  An empty
+ * or NULL version (unknown) gets a token unique to this reader: its blocks
+ * are cached for this open only, never shared with another. */
 struct mpfs_reader *mpfs_reader_new(struct mpfs_prefetcher *p, const char *file,
                                     const char *version, uint64_t size, mpfs_fetch_fn fetch,
                                     void *ctx);

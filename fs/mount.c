@@ -259,7 +259,14 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     char *index_dir = mpfs_xasprintf("%s/index", cfg->cache_dir);
     int rebuilt = 0;
     char ierr[256] = "";
-    rc = mpfs_index_open(index_dir, &fs->index, &rebuilt, ierr, sizeof(ierr));
+    /* `umount && mount` is common: the previous daemon may still be
+     * closing this index, so a busy index is waited for, briefly. */
+    for (int tries = 0;; tries++) {
+        rc = mpfs_index_open(index_dir, &fs->index, &rebuilt, ierr, sizeof(ierr));
+        if (rc != -EBUSY || tries >= 100)
+            break;
+        usleep(100000);
+    }
     free(index_dir);
     if (rc < 0) {
         snprintf(err, errlen, "%s", ierr);

@@ -324,6 +324,16 @@ static int read_plain(struct mpfs_nfs_conn *c, struct read_args *a,
                 cached = 0;
                 continue;
             }
+            if (!mpfs_nfs_err_is_transport(rc, mpfs_nfs_conn_error(c))) {
+                /* The RGW view fails a READ at or past the end of the file
+                 * instead of returning 0 bytes: check the size. */
+                struct nfs_stat_64 st;
+                if (nfs_fstat64(c->nfs, fh, &st) == 0 &&
+                    (st.nfs_mode & S_IFMT) != S_IFDIR &&
+                    st.nfs_size <= a->off + a->done) {
+                    break;
+                }
+            }
             rc = io_error(c, fh, rc, "read", a->full);
             mpfs_nfs_fhcache_drop(c->fhc, a->full); /* closes fh */
             return rc;
@@ -510,6 +520,22 @@ static void timeval_from_ns(struct timeval *tv, int64_t ns)
     tv->tv_usec = (suseconds_t)(rem / 1000);
 }
 
+/* The RGW view refuses to replace or rename a file for the ~10 s until
+ * librgw has committed its last NFS write, with NFS3ERR_PERM.  On an
+ * export measured as such an object view (no in-place writes) that is a
+ * transient state, not a permission problem: say -EBUSY so callers retry
+ * later instead of reporting "Operation not permitted". */
+static int object_view_busy(struct mpfs_nfs_backend *nb, int err, const char *full)
+{
+    if (err == -EPERM && nb->caps_probed && !(nb->base.caps & MPFS_CAP_PWRITE)) {
+        mpfs_info("nfs: %s: refused by the object view (still committing an "
+                  "earlier write?): busy",
+                  full);
+        return -EBUSY;
+    }
+    return err;
+}
+
 /* ---- put -------------------------------------------------------------- */
 
 struct put_args {
@@ -556,7 +582,7 @@ static int do_put(void *conn, void *arg, int attempt)
     struct nfsfh *fh = NULL;
     rc = nfs_open2(c->nfs, a->full, flags, mode, &fh);
     if (rc < 0) {
-        return op_fail(c, rc, "create", a->full);
+        return object_view_busy(a->nb, op_fail(c, rc, "create", a->full), a->full);
     }
 
     /* Sequential from 0 in wsize pieces: the only pattern an object-store
@@ -833,7 +859,7 @@ static int do_rename(void *conn, void *arg, int attempt)
     }
     rc = nfs_rename(c->nfs, a->from, a->to);
     if (rc < 0) {
-        rc = op_fail(c, rc, "rename", a->from);
+        rc = object_view_busy(a->nb, op_fail(c, rc, "rename", a->from), a->from);
         if (rc == -ENOENT && attempt > 0 && conn_lstat(c, a->to, &st) == 0) {
             return 0; /* the first attempt moved it */
         }

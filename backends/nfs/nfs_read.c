@@ -137,7 +137,18 @@ static void read_cb(struct rpc_context *rpc, int status, void *data, void *priv)
             READ3res res;
             memcpy(&res, data, sizeof(res));
             if (res.status != NFS3_OK) {
-                pc->err = status_err(res.status);
+                const post_op_attr *pa = &res.READ3res_u.resfail.file_attributes;
+                if (pa->attributes_follow &&
+                    pc->off >= pa->post_op_attr_u.attributes.size) {
+                    /* The RGW view answers a READ at or past the end of
+                     * the file with NFS3ERR_IO instead of "0 bytes, EOF".
+                     * The attributes in the same reply say it was EOF. */
+                    pc->eof = 1;
+                    pc->has_attr = 1;
+                    rawattr_from_fattr3(&pa->post_op_attr_u.attributes, &pc->attr);
+                } else {
+                    pc->err = status_err(res.status);
+                }
             } else {
                 READ3resok *ok = &res.READ3res_u.resok;
                 uint32_t n = ok->data.data_len;
@@ -223,7 +234,7 @@ static int send_piece(struct mpfs_nfs_conn *c, const struct nfs_fh *fh,
 
 static int piece_ends_early(const struct piece *pc)
 {
-    return pc->state == PIECE_DONE && (pc->err != 0 || pc->got < pc->want);
+    return pc->state == PIECE_DONE && (pc->err != 0 || pc->eof || pc->got < pc->want);
 }
 
 int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf,
@@ -303,7 +314,9 @@ int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf,
             res->has_attr = 1;
             res->attr = pc->attr;
         }
-        if (pc->got < pc->want) {
+        if (pc->eof || pc->got < pc->want) {
+            /* Pieces past an EOF are not looked at: servers may fail
+             * them (the RGW view does). */
             res->eof = pc->eof;
             res->short_piece = !pc->eof;
             break;

@@ -146,9 +146,9 @@ static int copy_source(const struct mpfs_s3 *s, const char *key, char *out, size
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key,
-                 uint64_t size, const char *src_etag, const struct mpfs_s3_hdrset *hdrs,
-                 int replace, char *etag_out, size_t etag_len)
+int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key, uint64_t size,
+                 const char *src_etag, const struct mpfs_s3_hdrset *hdrs, int replace,
+                 char *etag_out, size_t etag_len)
 {
     if (size > s->copy_max) {
         struct mpfs_s3_mp_src src = {.fd = -1, .src_key = src_key, .src_etag = src_etag};
@@ -270,8 +270,8 @@ static int list_all(struct mpfs_s3 *s, const char *prefix, struct keylist *out)
     int rc;
 
     for (;;) {
-        struct mpfs_s3_qparam qp[4] = {{"list-type", "2"}, {"encoding-type", "url"},
-                                       {"prefix", prefix}};
+        struct mpfs_s3_qparam qp[4] = {
+            {"list-type", "2"}, {"encoding-type", "url"}, {"prefix", prefix}};
         size_t nq = 3;
         struct mpfs_s3_req rq;
         struct mpfs_s3_resp rs;
@@ -375,8 +375,7 @@ static int par_run(struct mpfs_s3 *s, struct keylist *keys, const char *from, co
     return atomic_load(&p.err);
 }
 
-static int rename_dir(struct mpfs_s3 *s, const char *from_dir, const char *to_dir,
-                      unsigned flags)
+static int rename_dir(struct mpfs_s3 *s, const char *from_dir, const char *to_dir, unsigned flags)
 {
     struct keylist keys = {0};
     struct mpfs_attr a;
@@ -432,8 +431,7 @@ static int rename_dir(struct mpfs_s3 *s, const char *from_dir, const char *to_di
     return rc;
 }
 
-int mpfs_s3_op_rename(struct mpfs_backend *b, const char *from, const char *to,
-                      unsigned flags)
+int mpfs_s3_op_rename(struct mpfs_backend *b, const char *from, const char *to, unsigned flags)
 {
     struct mpfs_s3 *s = mpfs_s3_of(b);
     char fk[MPFS_S3_KEY_MAX], tk[MPFS_S3_KEY_MAX];
@@ -624,8 +622,7 @@ static int skip_attr_names(const char *name, void *arg)
            ((e->set & MPFS_SET_UID) && strcmp(name, "uid") == 0) ||
            ((e->set & MPFS_SET_GID) && strcmp(name, "gid") == 0) ||
            ((e->set & MPFS_SET_MTIME) && strcmp(name, "mtime") == 0) ||
-           ((e->set & MPFS_SET_ATIME) && strcmp(name, "atime") == 0) ||
-           strcmp(name, "ctime") == 0;
+           ((e->set & MPFS_SET_ATIME) && strcmp(name, "atime") == 0) || strcmp(name, "ctime") == 0;
 }
 
 static int edit_attr(void *arg, const struct mpfs_s3_buf *old, struct mpfs_s3_hdrset *hs)
@@ -645,8 +642,8 @@ static int edit_attr(void *arg, const struct mpfs_s3_buf *old, struct mpfs_s3_hd
     return rc;
 }
 
-int mpfs_s3_op_setattr(struct mpfs_backend *b, const char *path,
-                       const struct mpfs_attr *attr, uint32_t to_set, struct mpfs_attr *out)
+int mpfs_s3_op_setattr(struct mpfs_backend *b, const char *path, const struct mpfs_attr *attr,
+                       uint32_t to_set, struct mpfs_attr *out)
 {
     struct mpfs_s3 *s = mpfs_s3_of(b);
     struct mpfs_attr want = *attr;
@@ -669,43 +666,41 @@ int mpfs_s3_op_setattr(struct mpfs_backend *b, const char *path,
 
 /* --- xattrs -------------------------------------------------------------- */
 
+/* setxattr/removexattr: the edit of the s3fs xattr document (meta.h). */
 struct xattr_edit {
-    char hname[MPFS_S3_KEY_MAX]; /* "mpfs-xattr-<hex>" */
-    const void *value;           /* NULL: remove */
+    char name[300];    /* "user." + name */
+    const void *value; /* NULL: remove */
     size_t size;
-    int found;
 };
 
-static int skip_xattr(const char *name, void *arg)
+static int skip_xattr_hdr(const char *name, void *arg)
 {
-    struct xattr_edit *e = arg;
-    if (strcmp(name, e->hname) == 0) {
-        e->found = 1;
-        return 1;
-    }
-    /* the edit stamps a new ctime */
-    return strcmp(name, "ctime") == 0;
+    /* the document is rewritten; the edit stamps a new ctime */
+    return strcmp(name, "xattr") == 0 || strcmp(name, "ctime") == 0;
 }
 
 static int edit_xattr(void *arg, const struct mpfs_s3_buf *old, struct mpfs_s3_hdrset *hs)
 {
     struct xattr_edit *e = arg;
-    char b64[(MPFS_S3_XATTR_MAX + 2) / 3 * 4 + 4];
+    struct mpfs_s3_xattrs x;
+    struct mpfs_s3_buf doc = {0};
+    int rc = 0;
 
-    e->found = 0;
-    int rc = mpfs_s3_hdrs_add_meta(hs, old, skip_xattr, e);
-    if (rc < 0) {
-        return rc;
-    }
-    if (!e->value) {
-        if (!e->found) {
-            return -ENODATA;
-        }
+    mpfs_s3_xattrs_parse(mpfs_s3_meta_find(old, "xattr"), &x);
+    if (e->value) {
+        mpfs_s3_xattrs_set(&x, e->name, e->value, e->size);
     } else {
-        if (mpfs_s3_b64_encode(e->value, e->size, b64, sizeof(b64)) < 0) {
-            return -E2BIG;
-        }
-        rc = mpfs_s3_hdrs_add(hs, "x-amz-meta-", e->hname, b64);
+        rc = mpfs_s3_xattrs_remove(&x, e->name);
+    }
+    if (rc == 0) {
+        mpfs_s3_xattrs_build(&x, &doc);
+        rc = doc.len > MPFS_S3_XATTR_HDR_MAX ? -ENOSPC : 0;
+    }
+    if (rc == 0) {
+        rc = mpfs_s3_hdrs_add_meta(hs, old, skip_xattr_hdr, NULL);
+    }
+    if (rc == 0 && doc.len) {
+        rc = mpfs_s3_hdrs_add(hs, "x-amz-meta-", "xattr", doc.p);
     }
     if (rc == 0) {
         struct mpfs_attr now = {.mtime_ns = mpfs_wall_ns()};
@@ -713,22 +708,22 @@ static int edit_xattr(void *arg, const struct mpfs_s3_buf *old, struct mpfs_s3_h
         mpfs_s3_meta_format(&now, MPFS_SET_MTIME, &m);
         rc = mpfs_s3_hdrs_add(hs, "x-amz-meta-", "ctime", m.mtime);
     }
+    mpfs_s3_buf_free(&doc);
+    mpfs_s3_xattrs_free(&x);
     return rc;
 }
 
-static int xattr_hname(const char *name, char *out, size_t outlen)
+static int xattr_name(const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
-    size_t pl = strlen(MPFS_S3_XATTR_PREFIX);
     if (nl == 0) {
         return -EINVAL;
     }
-    if (nl > 255) {
-        return -ERANGE;
+    if (nl > 255 - 5) {
+        return -ERANGE; /* "user." + name must fit XATTR_NAME_MAX */
     }
-    memcpy(out, MPFS_S3_XATTR_PREFIX, pl);
-    ssize_t n = mpfs_s3_hex_encode(name, nl, out + pl, outlen - pl);
-    return n < 0 ? -ERANGE : 0;
+    snprintf(out, outlen, "user.%s", name);
+    return 0;
 }
 
 int mpfs_s3_op_setxattr(struct mpfs_backend *b, const char *path, const char *name,
@@ -738,87 +733,85 @@ int mpfs_s3_op_setxattr(struct mpfs_backend *b, const char *path, const char *na
     if (size > MPFS_S3_XATTR_MAX) {
         return -E2BIG;
     }
-    int rc = xattr_hname(name, e.hname, sizeof(e.hname));
+    int rc = xattr_name(name, e.name, sizeof(e.name));
     return rc < 0 ? rc : rewrite(mpfs_s3_of(b), path, edit_xattr, &e, NULL);
 }
 
 int mpfs_s3_op_removexattr(struct mpfs_backend *b, const char *path, const char *name)
 {
     struct xattr_edit e = {.value = NULL};
-    int rc = xattr_hname(name, e.hname, sizeof(e.hname));
-    return rc < 0 ? rc : rewrite(mpfs_s3_of(b), path, edit_xattr, &e, NULL);
+    int rc = xattr_name(name, e.name, sizeof(e.name));
+    return rc < 0 ? (rc == -ERANGE ? -ENODATA : rc)
+                  : rewrite(mpfs_s3_of(b), path, edit_xattr, &e, NULL);
 }
 
-static int read_meta(struct mpfs_s3 *s, const char *path, struct mpfs_s3_buf *meta)
+/* The xattr document of path's object or directory marker. */
+static int read_xattrs(struct mpfs_s3 *s, const char *path, struct mpfs_s3_xattrs *x)
 {
     char key[MPFS_S3_KEY_MAX];
     struct mpfs_attr a;
+    struct mpfs_s3_buf meta = {0};
     int implied;
-    return locate(s, path, key, sizeof(key), &a, meta, &implied);
+    int rc = locate(s, path, key, sizeof(key), &a, &meta, &implied);
+    if (rc == 0) {
+        mpfs_s3_xattrs_parse(mpfs_s3_meta_find(&meta, "xattr"), x);
+    }
+    mpfs_s3_buf_free(&meta);
+    return rc;
 }
 
 ssize_t mpfs_s3_op_getxattr(struct mpfs_backend *b, const char *path, const char *name,
                             void *buf, size_t size)
 {
-    char hname[600];
-    unsigned char val[MPFS_S3_XATTR_MAX + 4];
-    struct mpfs_s3_buf meta = {0};
+    char full[300];
+    struct mpfs_s3_xattrs x;
 
-    int rc = xattr_hname(name, hname, sizeof(hname));
+    int rc = xattr_name(name, full, sizeof(full));
     if (rc < 0) {
         return rc == -ERANGE ? -ENODATA : rc;
     }
-    rc = read_meta(mpfs_s3_of(b), path, &meta);
-    ssize_t n = rc;
-    if (rc == 0) {
-        const char *v = mpfs_s3_meta_find(&meta, hname);
-        n = v ? mpfs_s3_b64_decode(v, val, sizeof(val)) : -ENODATA;
-        if (n == -EINVAL) {
-            mpfs_warn("s3: xattr '%s' of '%s' is not valid base64; ignored", name, path);
-            n = -ENODATA;
-        }
-    }
-    if (n >= 0 && size > 0) {
-        if ((size_t)n > size) {
-            n = -ERANGE;
-        } else {
-            memcpy(buf, val, (size_t)n);
-        }
-    }
-    mpfs_s3_buf_free(&meta);
-    return n;
-}
-
-ssize_t mpfs_s3_op_listxattr(struct mpfs_backend *b, const char *path, char *buf,
-                             size_t size)
-{
-    struct mpfs_s3_buf meta = {0};
-    size_t pl = strlen(MPFS_S3_XATTR_PREFIX);
-    char name[300];
-
-    int rc = read_meta(mpfs_s3_of(b), path, &meta);
+    rc = read_xattrs(mpfs_s3_of(b), path, &x);
     if (rc < 0) {
         return rc;
     }
-    size_t pos = 0, total = 0;
-    const char *n, *v;
-    while (mpfs_s3_meta_next(&meta, &pos, &n, &v)) {
-        if (strncmp(n, MPFS_S3_XATTR_PREFIX, pl) != 0) {
+    const struct mpfs_s3_xattr *a = mpfs_s3_xattrs_find(&x, full);
+    ssize_t n = a ? (ssize_t)a->len : -ENODATA;
+    if (a && size > 0) {
+        if (a->len > size) {
+            n = -ERANGE;
+        } else {
+            memcpy(buf, a->value, a->len);
+        }
+    }
+    mpfs_s3_xattrs_free(&x);
+    return n;
+}
+
+ssize_t mpfs_s3_op_listxattr(struct mpfs_backend *b, const char *path, char *buf, size_t size)
+{
+    struct mpfs_s3_xattrs x;
+    size_t total = 0;
+
+    int rc = read_xattrs(mpfs_s3_of(b), path, &x);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < x.n; i++) {
+        /* only the user namespace: backend.h names carry no prefix */
+        if (strncmp(x.v[i].name, "user.", 5) != 0 || !x.v[i].name[5]) {
             continue;
         }
-        ssize_t l = mpfs_s3_hex_decode(n + pl, name, sizeof(name));
-        if (l <= 0 || memchr(name, '\0', (size_t)l)) {
-            continue;
-        }
+        const char *n = x.v[i].name + 5;
+        size_t l = strlen(n) + 1;
         if (size > 0) {
-            if (total + (size_t)l + 1 > size) {
-                mpfs_s3_buf_free(&meta);
+            if (total + l > size) {
+                mpfs_s3_xattrs_free(&x);
                 return -ERANGE;
             }
-            memcpy(buf + total, name, (size_t)l + 1);
+            memcpy(buf + total, n, l);
         }
-        total += (size_t)l + 1;
+        total += l;
     }
-    mpfs_s3_buf_free(&meta);
+    mpfs_s3_xattrs_free(&x);
     return (ssize_t)total;
 }

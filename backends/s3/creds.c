@@ -106,8 +106,7 @@ int mpfs_s3_creds_parse(const char *text, const char *profile, struct mpfs_s3_cr
         mpfs_s3_creds_clear(out);
         return -ENOENT;
     }
-    if (!out->access_key || !out->secret_key || !out->access_key[0] ||
-        !out->secret_key[0]) {
+    if (!out->access_key || !out->secret_key || !out->access_key[0] || !out->secret_key[0]) {
         mpfs_s3_creds_clear(out);
         return -EINVAL;
     }
@@ -151,8 +150,8 @@ static char *read_small_file(const char *path, int *err)
     return buf;
 }
 
-int mpfs_s3_creds_load(const char *profile, const char *file, struct mpfs_s3_creds *out,
-                       char *err, size_t errlen)
+int mpfs_s3_creds_load(const char *profile, const char *file, struct mpfs_s3_creds *out, char *err,
+                       size_t errlen)
 {
     const char *ak = getenv("AWS_ACCESS_KEY_ID");
     const char *sk = getenv("AWS_SECRET_ACCESS_KEY");
@@ -170,8 +169,7 @@ int mpfs_s3_creds_load(const char *profile, const char *file, struct mpfs_s3_cre
         return 0;
     }
     if (!profile && ((ak && *ak) != (sk && *sk))) {
-        snprintf(err, errlen,
-                 "S3 credentials: %s is set but %s is not",
+        snprintf(err, errlen, "S3 credentials: %s is set but %s is not",
                  (ak && *ak) ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                  (ak && *ak) ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -EINVAL;

@@ -47,10 +47,10 @@ static const struct code_map codes[] = {
 
 int mpfs_s3_code_is_auth(const char *code)
 {
-    return code && (strcmp(code, "InvalidAccessKeyId") == 0 ||
-                    strcmp(code, "SignatureDoesNotMatch") == 0 ||
-                    strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
-                    strcmp(code, "RequestTimeTooSkewed") == 0);
+    return code &&
+           (strcmp(code, "InvalidAccessKeyId") == 0 || strcmp(code, "SignatureDoesNotMatch") == 0 ||
+            strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
+            strcmp(code, "RequestTimeTooSkewed") == 0);
 }
 
 static int map_transport(int curl_rc, int os_errno, int *retry)
@@ -63,8 +63,8 @@ static int map_transport(int curl_rc, int os_errno, int *retry)
         return -EHOSTUNREACH;
     case CURLE_COULDNT_CONNECT:
         *retry = 1;
-        if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH ||
-            os_errno == EHOSTDOWN || os_errno == ENETDOWN) {
+        if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH || os_errno == EHOSTDOWN ||
+            os_errno == ENETDOWN) {
             return -EHOSTUNREACH;
         }
         if (os_errno == ETIMEDOUT) {
@@ -97,8 +97,7 @@ static int map_transport(int curl_rc, int os_errno, int *retry)
     }
 }
 
-int mpfs_s3_map_error(int curl_rc, int os_errno, long status, const char *code,
-                      int *retry)
+int mpfs_s3_map_error(int curl_rc, int os_errno, long status, const char *code, int *retry)
 {
     int dummy;
     if (!retry) {

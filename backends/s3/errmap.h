@@ -16,8 +16,7 @@
 /* curl_rc is a CURLcode (0 = transfer completed, then status decides).
  * Returns 0 for 2xx, else -errno; *retry (may be NULL) says whether the
  * request is worth repeating. */
-int mpfs_s3_map_error(int curl_rc, int os_errno, long status, const char *code,
-                      int *retry);
+int mpfs_s3_map_error(int curl_rc, int os_errno, long status, const char *code, int *retry);
 
 /* Is this S3 code a credentials problem (as opposed to a policy denial)?
  * Used to word the message. */

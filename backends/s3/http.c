@@ -4,9 +4,9 @@
 #include "backends/s3/http.h"
 
 #include <ctype.h>
-#include <stddef.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,7 @@ struct conn {
     EVP_MD_CTX *md;
     char sk_date[9]; /* the day the cached signing key is for, "" if none */
     unsigned char sk[32];
-    struct mpfs_s3_buf uri, url, arena;
+    struct mpfs_s3_buf uri, url, arena, auth;
     size_t line_off[MPFS_S3_MAX_HDRS + EXTRA_HDRS];
     struct curl_slist nodes[MPFS_S3_MAX_HDRS + EXTRA_HDRS];
     char errbuf[CURL_ERROR_SIZE];
@@ -116,6 +116,7 @@ static void conn_free(struct conn *c)
     mpfs_s3_buf_free(&c->uri);
     mpfs_s3_buf_free(&c->url);
     mpfs_s3_buf_free(&c->arena);
+    mpfs_s3_buf_free(&c->auth);
     memset(c->sk, 0, sizeof(c->sk));
     free(c);
 }
@@ -279,8 +280,8 @@ void mpfs_s3_resp_describe(const struct mpfs_s3_resp *rs, char *out, size_t outl
     if (rs->curl_rc != CURLE_OK) {
         snprintf(out, outlen, "%s", rs->detail[0] ? rs->detail : curl_easy_strerror(rs->curl_rc));
     } else if (rs->code[0]) {
-        snprintf(out, outlen, "HTTP %ld %s%s%s", rs->status, rs->code,
-                 rs->message[0] ? ": " : "", rs->message);
+        snprintf(out, outlen, "HTTP %ld %s%s%s", rs->status, rs->code, rs->message[0] ? ": " : "",
+                 rs->message);
     } else {
         snprintf(out, outlen, "HTTP %ld", rs->status);
     }
@@ -293,10 +294,10 @@ struct xfer {
     struct mpfs_s3_req *rq;
     struct mpfs_s3_resp *rs;
     long status;
-    uint64_t skipped;  /* of dst_skip */
-    uint64_t up_pos;   /* upload position within the body */
-    int up_err;        /* -errno from the body source */
-    int overflow;      /* the server sent more than dst_cap */
+    uint64_t skipped; /* of dst_skip */
+    uint64_t up_pos;  /* upload position within the body */
+    int up_err;       /* -errno from the body source */
+    int overflow;     /* the server sent more than dst_cap */
 };
 
 static void copy_trimmed(char *dst, size_t dstlen, const char *v, size_t vlen)
@@ -373,8 +374,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     if (nlen > 11 && strncasecmp(p, "x-amz-meta-", 11) == 0) {
         mpfs_s3_meta_add(&rs->meta, p + 11, nlen - 11, v, vlen);
     } else if (hdr_is(p, nlen, "content-type") || hdr_is(p, nlen, "cache-control") ||
-               hdr_is(p, nlen, "content-encoding") ||
-               hdr_is(p, nlen, "content-disposition") ||
+               hdr_is(p, nlen, "content-encoding") || hdr_is(p, nlen, "content-disposition") ||
                hdr_is(p, nlen, "content-language") || hdr_is(p, nlen, "expires")) {
         char name[32];
         snprintf(name, sizeof(name), ":%.*s", (int)nlen, p);
@@ -533,8 +533,8 @@ static int build_url(struct mpfs_s3 *s, struct conn *c, const struct mpfs_s3_req
         size_t kl = strlen(rq->key);
         mpfs_s3_buf_add(&c->uri, "/", 1);
         mpfs_s3_buf_reserve(&c->uri, 3 * kl + 1);
-        ssize_t n = mpfs_s3_uri_encode(rq->key, kl, 1, c->uri.p + c->uri.len,
-                                       c->uri.cap - c->uri.len);
+        ssize_t n =
+            mpfs_s3_uri_encode(rq->key, kl, 1, c->uri.p + c->uri.len, c->uri.cap - c->uri.len);
         if (n < 0) {
             return (int)n;
         }
@@ -567,7 +567,7 @@ static int build_headers(struct mpfs_s3 *s, struct conn *c, const struct mpfs_s3
 {
     struct mpfs_s3_sig_hdr sh[MPFS_S3_MAX_HDRS + EXTRA_HDRS];
     size_t ns = 0, nl = 0;
-    char date[17], sha[MPFS_S3_SHA256_HEX_LEN + 1], auth[1024];
+    char date[17], sha[MPFS_S3_SHA256_HEX_LEN + 1];
     const char *payload;
     int has_ctype = 0;
 
@@ -615,13 +615,19 @@ static int build_headers(struct mpfs_s3 *s, struct conn *c, const struct mpfs_s3
             .region = s->region,
             .service = "s3",
         };
-        ssize_t n = mpfs_s3_sigv4_authorization(&r, s->creds.access_key, c->sk, c->md, auth,
-                                                sizeof(auth));
+        /* SignedHeaders lists every name: long with many xattrs */
+        size_t need = 256 + strlen(s->creds.access_key) + strlen(s->region);
+        for (size_t i = 0; i < ns; i++) {
+            need += strlen(sh[i].name) + 1;
+        }
+        mpfs_s3_buf_reset(&c->auth);
+        mpfs_s3_buf_reserve(&c->auth, need);
+        ssize_t n = mpfs_s3_sigv4_authorization(&r, s->creds.access_key, c->sk, c->md,
+                                                c->auth.p, c->auth.cap);
         if (n < 0) {
             return (int)n;
         }
-        add_line(c, &nl, "authorization", auth);
-        memset(auth, 0, sizeof(auth));
+        add_line(c, &nl, "authorization", c->auth.p);
     }
     add_line(c, &nl, "Expect", NULL); /* no 100-continue round trip */
     if (!has_ctype) {
@@ -732,9 +738,9 @@ static int attempt(struct mpfs_s3 *s, struct conn *c, struct mpfs_s3_req *rq,
     if (status < 200 || status >= 300) {
         mpfs_s3_xml_parse_error(rs->errbody.p, rs->errbody.len, rs->code, sizeof(rs->code),
                                 rs->message, sizeof(rs->message));
-    } else if (rq->xml && mpfs_s3_xml_parse_error(rq->xml->p, rq->xml->len, rs->code,
-                                                  sizeof(rs->code), rs->message,
-                                                  sizeof(rs->message))) {
+    } else if (rq->xml &&
+               mpfs_s3_xml_parse_error(rq->xml->p, rq->xml->len, rs->code, sizeof(rs->code),
+                                       rs->message, sizeof(rs->message))) {
         /* CompleteMultipartUpload and CopyObject can fail after sending
          * 200: the error is in the body. */
         status = 400;
@@ -773,16 +779,15 @@ static void log_outcome(struct mpfs_s3 *s, const struct mpfs_s3_req *rq,
                         const struct mpfs_s3_resp *rs, const char *url)
 {
     char why[512];
-    if (rs->err == 0 || rq->quiet || rs->local || rs->err == -ENOENT ||
-        rs->err == -ESTALE || rs->err == -ERANGE) {
+    if (rs->err == 0 || rq->quiet || rs->local || rs->err == -ENOENT || rs->err == -ESTALE ||
+        rs->err == -ERANGE) {
         return;
     }
     mpfs_s3_resp_describe(rs, why, sizeof(why));
     if (rs->err == -EACCES) {
         if (atomic_exchange(&s->auth_logged, 1) == 0) {
             mpfs_error("s3: %s by %s: %s (%s %s; credentials from %s)",
-                       mpfs_s3_code_is_auth(rs->code) ? "credentials rejected"
-                                                      : "access denied",
+                       mpfs_s3_code_is_auth(rs->code) ? "credentials rejected" : "access denied",
                        s->endpoint, why, rq->method, url, s->creds.source);
         }
         return;
@@ -798,7 +803,8 @@ int mpfs_s3_http_do(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_re
         rs->err = -ENOMEM;
         return rs->err;
     }
-    uint64_t rnd = (uint64_t)mpfs_now_ns() ^ ((uint64_t)(uintptr_t)rq << 17) ^ 0x9e3779b97f4a7c15ull;
+    uint64_t rnd =
+        (uint64_t)mpfs_now_ns() ^ ((uint64_t)(uintptr_t)rq << 17) ^ 0x9e3779b97f4a7c15ull;
     int skew_fixed = 0;
     int64_t t0 = mpfs_now_ns();
 
@@ -825,16 +831,14 @@ int mpfs_s3_http_do(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_re
         }
         char why[512];
         mpfs_s3_resp_describe(rs, why, sizeof(why));
-        mpfs_debug("s3: %s %s: %s; retry %d/%d", rq->method, c->url.p, why, n + 1,
-                   s->max_retries);
+        mpfs_debug("s3: %s %s: %s; retry %d/%d", rq->method, c->url.p, why, n + 1, s->max_retries);
         backoff(n, &rnd);
     }
     log_outcome(s, rq, rs, c->url.p);
     if (mpfs_log_level >= MPFS_LOG_DEBUG) {
-        mpfs_debug("s3: %s %s -> %ld%s%s (%.1f ms, %d attempt%s)", rq->method, c->url.p,
-                   rs->status, rs->code[0] ? " " : "", rs->code,
-                   (double)(mpfs_now_ns() - t0) / 1e6, rs->attempts,
-                   rs->attempts == 1 ? "" : "s");
+        mpfs_debug("s3: %s %s -> %ld%s%s (%.1f ms, %d attempt%s)", rq->method, c->url.p, rs->status,
+                   rs->code[0] ? " " : "", rs->code, (double)(mpfs_now_ns() - t0) / 1e6,
+                   rs->attempts, rs->attempts == 1 ? "" : "s");
     }
     checkin(s->pool, c);
     return rs->err;

@@ -70,23 +70,23 @@ struct mpfs_s3_req {
 };
 
 struct mpfs_s3_resp {
-    long status;    /* HTTP status of the last attempt, 0 if none */
-    int err;        /* 0 or -errno (errmap.c) */
+    long status; /* HTTP status of the last attempt, 0 if none */
+    int err;     /* 0 or -errno (errmap.c) */
     int curl_rc;
     int attempts;
-    int local;      /* the failure is ours (the upload source), not the store's */
-    char code[64];  /* S3 <Code>, "" if none */
+    int local;     /* the failure is ours (the upload source), not the store's */
+    char code[64]; /* S3 <Code>, "" if none */
     char message[256];
-    char detail[256]; /* transport error text (curl's), "" if none */
+    char detail[256];            /* transport error text (curl's), "" if none */
     char etag[MPFS_VERSION_MAX]; /* without quotes */
     int64_t last_modified_ns;    /* -1 if absent */
     uint64_t content_length;
     int has_length;
     uint64_t total_size; /* from Content-Range "bytes a-b/total" */
     int has_total;
-    char date[64];          /* Date header */
-    char bucket_region[64]; /* x-amz-bucket-region */
-    size_t nread;           /* bytes stored into dst */
+    char date[64];           /* Date header */
+    char bucket_region[64];  /* x-amz-bucket-region */
+    size_t nread;            /* bytes stored into dst */
     struct mpfs_s3_buf meta; /* when want_meta (meta.h format) */
     struct mpfs_s3_buf errbody;
 };

@@ -37,7 +37,7 @@ struct mpfs_s3 {
     char *path_base; /* "/bucket" (path-style) or "" (virtual-hosted) */
     char *endpoint;  /* for messages: "http://127.0.0.1:7480" */
     char *bucket;
-    char *prefix;    /* "" or "data/set1/" (with the trailing slash) */
+    char *prefix; /* "" or "data/set1/" (with the trailing slash) */
     char *region;
 
     struct mpfs_s3_creds creds;
@@ -53,9 +53,9 @@ struct mpfs_s3 {
     struct mpfs_s3_pool *pool;
     int trace; /* MPFS_S3_TRACE: log header lines (credentials redacted) */
 
-    _Atomic int64_t skew_ns;   /* server clock - ours, learnt from RequestTimeTooSkewed */
-    atomic_int auth_logged;    /* the credentials-rejected line is logged once */
-    atomic_int complete_cond;  /* 1: CompleteMultipartUpload honours If-*-Match */
+    _Atomic int64_t skew_ns;  /* server clock - ours, learnt from RequestTimeTooSkewed */
+    atomic_int auth_logged;   /* the credentials-rejected line is logged once */
+    atomic_int complete_cond; /* 1: CompleteMultipartUpload honours If-*-Match */
     /* If-Match on PUT wants the ETag quoted (RFC 7232, AWS) or bare
      * (radosgw 16.x compares the raw header with the bare ETag): probed. */
     int put_if_match_quoted;
@@ -98,8 +98,7 @@ int mpfs_s3_setup_endpoint(struct mpfs_s3 *s, const char *ep, int virtual_hosted
 
 /* Object key of a dataset path: prefix + path (+ "/" if dir).  The root
  * with dir=1 gives the prefix itself.  0 or -ENAMETOOLONG. */
-int mpfs_s3_key(const struct mpfs_s3 *s, const char *path, int dir, char *out,
-                size_t outlen);
+int mpfs_s3_key(const struct mpfs_s3 *s, const char *path, int dir, char *out, size_t outlen);
 
 /* HEAD an object key; fills attr from its headers (type from the s3fs mode,
  * else S_IFREG, or S_IFDIR when the key ends in '/').  meta (may be NULL)
@@ -110,13 +109,11 @@ int mpfs_s3_head(struct mpfs_s3 *s, const char *key, struct mpfs_attr *attr,
 /* What is under "key/" (a directory prefix): *any set if some key is
  * there, *marker if the first key is the marker "key/" itself and
  * *other if another key is there too.  Lists at most 2 keys. */
-int mpfs_s3_probe_dir(struct mpfs_s3 *s, const char *dirkey, int *any, int *marker,
-                      int *other);
+int mpfs_s3_probe_dir(struct mpfs_s3 *s, const char *dirkey, int *any, int *marker, int *other);
 
 /* The If-Match header value for a conditional PUT of version etag, in the
  * form the store was probed to understand. */
-void mpfs_s3_put_if_match(const struct mpfs_s3 *s, const char *etag, char *out,
-                          size_t outlen);
+void mpfs_s3_put_if_match(const struct mpfs_s3 *s, const char *etag, char *out, size_t outlen);
 
 /* DELETE a key (no existence check). */
 int mpfs_s3_delete_key(struct mpfs_s3 *s, const char *key);
@@ -138,8 +135,7 @@ uint64_t mpfs_s3_part_size_for(uint64_t configured, uint64_t size);
  * etag_out (without quotes). */
 int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
                       const struct mpfs_s3_mp_src *src, const struct mpfs_s3_hdrset *hdrs,
-                      const char *if_match, int if_none_match, char *etag_out,
-                      size_t etag_len);
+                      const char *if_match, int if_none_match, char *etag_out, size_t etag_len);
 
 /* Does CompleteMultipartUpload honour If-None-Match: * on existing_key
  * (a key that exists)?  Uploads one 1-byte part and aborts; 1 or 0. */
@@ -151,24 +147,21 @@ int mpfs_s3_probe_complete_cond(struct mpfs_s3 *s, const char *existing_key);
  * else the metadata is copied by the server.  Above copy_max the copy
  * goes through UploadPartCopy, which has no COPY directive: hdrs must
  * then hold the full metadata either way (callers pass the source's). */
-int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key,
-                 uint64_t size, const char *src_etag, const struct mpfs_s3_hdrset *hdrs,
-                 int replace, char *etag_out, size_t etag_len);
+int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key, uint64_t size,
+                 const char *src_etag, const struct mpfs_s3_hdrset *hdrs, int replace,
+                 char *etag_out, size_t etag_len);
 
 /* ops implemented in put.c / copy.c, wired into the table in s3.c */
 int mpfs_s3_op_put(struct mpfs_backend *b, const char *path, int fd, uint64_t size,
                    const struct mpfs_put_opts *opts, struct mpfs_attr *out);
-int mpfs_s3_op_rename(struct mpfs_backend *b, const char *from, const char *to,
-                      unsigned flags);
-int mpfs_s3_op_setattr(struct mpfs_backend *b, const char *path,
-                       const struct mpfs_attr *attr, uint32_t to_set,
-                       struct mpfs_attr *out);
-ssize_t mpfs_s3_op_getxattr(struct mpfs_backend *b, const char *path, const char *name,
-                            void *buf, size_t size);
+int mpfs_s3_op_rename(struct mpfs_backend *b, const char *from, const char *to, unsigned flags);
+int mpfs_s3_op_setattr(struct mpfs_backend *b, const char *path, const struct mpfs_attr *attr,
+                       uint32_t to_set, struct mpfs_attr *out);
+ssize_t mpfs_s3_op_getxattr(struct mpfs_backend *b, const char *path, const char *name, void *buf,
+                            size_t size);
 int mpfs_s3_op_setxattr(struct mpfs_backend *b, const char *path, const char *name,
                         const void *value, size_t size);
-ssize_t mpfs_s3_op_listxattr(struct mpfs_backend *b, const char *path, char *buf,
-                             size_t size);
+ssize_t mpfs_s3_op_listxattr(struct mpfs_backend *b, const char *path, char *buf, size_t size);
 int mpfs_s3_op_removexattr(struct mpfs_backend *b, const char *path, const char *name);
 
 /* Test hook: lower the CopyObject limit so UploadPartCopy runs on small

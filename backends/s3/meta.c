@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backends/s3/uri.h"
+#include "base/util.h"
+
 static int parse_u64(const char *s, int base, uint64_t *out)
 {
     char *end;
@@ -144,8 +147,8 @@ const char *mpfs_s3_meta_find(const struct mpfs_s3_buf *meta, const char *name)
     return NULL;
 }
 
-void mpfs_s3_meta_add(struct mpfs_s3_buf *meta, const char *name, size_t nlen,
-                      const char *value, size_t vlen)
+void mpfs_s3_meta_add(struct mpfs_s3_buf *meta, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
 {
     mpfs_s3_buf_reserve(meta, nlen + vlen + 2);
     for (size_t i = 0; i < nlen; i++) {
@@ -172,8 +175,7 @@ static void fmt_time(char *out, size_t outlen, int64_t ns)
     }
 }
 
-void mpfs_s3_meta_format(const struct mpfs_attr *a, uint32_t set,
-                         struct mpfs_s3_meta_hdrs *out)
+void mpfs_s3_meta_format(const struct mpfs_attr *a, uint32_t set, struct mpfs_s3_meta_hdrs *out)
 {
     memset(out, 0, sizeof(*out));
     if (set & MPFS_SET_MODE) {
@@ -267,47 +269,160 @@ int64_t mpfs_s3_parse_iso8601(const char *s)
     return (int64_t)t * 1000000000 + frac;
 }
 
-ssize_t mpfs_s3_hex_encode(const char *s, size_t len, char *out, size_t outlen)
+/* --- s3fs xattr document ------------------------------------------------- */
+
+static int name_byte_escaped(unsigned char c)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (2 * len + 1 > outlen) {
-        return -ENAMETOOLONG;
-    }
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hex[(unsigned char)s[i] >> 4];
-        out[2 * i + 1] = hex[(unsigned char)s[i] & 15];
-    }
-    out[2 * len] = '\0';
-    return (ssize_t)(2 * len);
+    return c < 0x20 || c == 0x7f || c == '%' || c == '"' || c == ',' || c == ':';
 }
 
-static int hexdig(char c)
+void mpfs_s3_xattrs_build(const struct mpfs_s3_xattrs *x, struct mpfs_s3_buf *out)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+    static const char hex[] = "0123456789ABCDEF";
+    struct mpfs_s3_buf doc = {0};
+
+    mpfs_s3_buf_reset(out);
+    if (x->n == 0) {
+        mpfs_s3_buf_add(out, "", 0);
+        return;
     }
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
+    mpfs_s3_buf_add(&doc, "{", 1);
+    for (size_t i = 0; i < x->n; i++) {
+        const struct mpfs_s3_xattr *a = &x->v[i];
+        if (i > 0) {
+            mpfs_s3_buf_add(&doc, ",", 1);
+        }
+        mpfs_s3_buf_add(&doc, "\"", 1);
+        for (const unsigned char *p = (const unsigned char *)a->name; *p; p++) {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            if (name_byte_escaped(*p)) {
+                mpfs_s3_buf_add(&doc, esc, 3);
+            } else {
+                mpfs_s3_buf_add(&doc, (const char *)p, 1);
+            }
+        }
+        mpfs_s3_buf_add(&doc, "\":\"", 3);
+        size_t need = 4 * ((a->len + 2) / 3) + 1;
+        mpfs_s3_buf_reserve(&doc, need);
+        ssize_t n = mpfs_s3_b64_encode(a->value, a->len, doc.p + doc.len, need);
+        doc.len += n > 0 ? (size_t)n : 0;
+        mpfs_s3_buf_add(&doc, "\"", 1);
     }
-    return -1;
+    mpfs_s3_buf_add(&doc, "}", 1);
+    /* then the whole document URL-encoded, as s3fs's urlEncode() */
+    mpfs_s3_buf_reserve(out, 3 * doc.len + 1);
+    ssize_t n = mpfs_s3_uri_encode(doc.p, doc.len, 0, out->p, out->cap);
+    out->len = n > 0 ? (size_t)n : 0;
+    mpfs_s3_buf_free(&doc);
 }
 
-ssize_t mpfs_s3_hex_decode(const char *s, char *out, size_t outlen)
+/* Strip surrounding double quotes (and spaces) of [*s, *e). */
+static int unquote(char **s, char **e)
 {
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 + 1 > outlen) {
+    while (*s < *e && isspace((unsigned char)**s)) {
+        (*s)++;
+    }
+    while (*e > *s && isspace((unsigned char)(*e)[-1])) {
+        (*e)--;
+    }
+    if (*e - *s < 2 || **s != '"' || (*e)[-1] != '"') {
         return -EINVAL;
     }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexdig(s[2 * i]), lo = hexdig(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -EINVAL;
-        }
-        out[i] = (char)(hi * 16 + lo);
+    (*s)++;
+    (*e)--;
+    return 0;
+}
+
+size_t mpfs_s3_xattrs_parse(const char *hdr, struct mpfs_s3_xattrs *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!hdr || !*hdr) {
+        return 0;
     }
-    out[n / 2] = '\0';
-    return (ssize_t)(n / 2);
+    char *doc = mpfs_xstrdup(hdr);
+    size_t dl = mpfs_s3_uri_decode(doc, strlen(doc), 0);
+    char *open = memchr(doc, '{', dl);
+    char *close = strrchr(doc, '}');
+    if (!open || !close || close < open) {
+        free(doc);
+        return 0;
+    }
+    *close = '\0';
+    char *pair = open + 1;
+    while (pair && *pair) {
+        /* base64 has no ',' and escaped names have none either */
+        char *next = strchr(pair, ',');
+        char *end = next ? next : pair + strlen(pair);
+        char *colon = memchr(pair, ':', (size_t)(end - pair));
+        char *ks = pair, *ke = colon, *vs = colon ? colon + 1 : NULL, *ve = end;
+        pair = next ? next + 1 : NULL;
+        if (!colon || unquote(&ks, &ke) < 0 || unquote(&vs, &ve) < 0 || ke == ks) {
+            continue;
+        }
+        *ke = '\0';
+        *ve = '\0';
+        size_t nl = mpfs_s3_uri_decode(ks, (size_t)(ke - ks), 0);
+        if (memchr(ks, '\0', nl)) {
+            continue;
+        }
+        size_t cap = (size_t)(ve - vs) / 4 * 3 + 3;
+        unsigned char *val = mpfs_xmalloc(cap);
+        ssize_t vl = mpfs_s3_b64_decode(vs, val, cap);
+        if (vl >= 0) {
+            mpfs_s3_xattrs_set(out, ks, val, (size_t)vl);
+        }
+        free(val);
+    }
+    free(doc);
+    return out->n;
+}
+
+struct mpfs_s3_xattr *mpfs_s3_xattrs_find(const struct mpfs_s3_xattrs *x, const char *name)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        if (strcmp(x->v[i].name, name) == 0) {
+            return &x->v[i];
+        }
+    }
+    return NULL;
+}
+
+void mpfs_s3_xattrs_set(struct mpfs_s3_xattrs *x, const char *name, const void *value,
+                        size_t len)
+{
+    struct mpfs_s3_xattr *a = mpfs_s3_xattrs_find(x, name);
+    if (!a) {
+        x->v = mpfs_xrealloc(x->v, (x->n + 1) * sizeof(*x->v));
+        a = &x->v[x->n++];
+        a->name = mpfs_xstrdup(name);
+    } else {
+        free(a->value);
+    }
+    a->value = mpfs_xmalloc(len);
+    memcpy(a->value, value, len);
+    a->len = len;
+}
+
+int mpfs_s3_xattrs_remove(struct mpfs_s3_xattrs *x, const char *name)
+{
+    struct mpfs_s3_xattr *a = mpfs_s3_xattrs_find(x, name);
+    if (!a) {
+        return -ENODATA;
+    }
+    free(a->name);
+    free(a->value);
+    *a = x->v[--x->n];
+    return 0;
+}
+
+void mpfs_s3_xattrs_free(struct mpfs_s3_xattrs *x)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        free(x->v[i].name);
+        free(x->v[i].value);
+    }
+    free(x->v);
+    memset(x, 0, sizeof(*x));
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

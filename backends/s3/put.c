@@ -107,8 +107,8 @@ static int upload_part(struct mp *m, uint32_t i)
     if (rc == 0) {
         if (m->src->fd >= 0) {
             snprintf(m->etags[i], MPFS_VERSION_MAX, "%s", rs.etag);
-        } else if (mpfs_s3_xml_find_text(xml.p, xml.len, "ETag", m->etags[i],
-                                         MPFS_VERSION_MAX) < 0) {
+        } else if (mpfs_s3_xml_find_text(xml.p, xml.len, "ETag", m->etags[i], MPFS_VERSION_MAX) <
+                   0) {
             rc = -EIO;
         } else {
             size_t n = strlen(m->etags[i]);
@@ -167,8 +167,7 @@ static int create_upload(struct mpfs_s3 *s, const char *key, const struct mpfs_s
         rc = mpfs_s3_http_do(s, &rq, &rs);
     }
     if (rc == 0 && mpfs_s3_xml_find_text(xml.p, xml.len, "UploadId", upload_id, idlen) <= 0) {
-        mpfs_warn("s3: CreateMultipartUpload of %s at %s returned no UploadId", key,
-                  s->endpoint);
+        mpfs_warn("s3: CreateMultipartUpload of %s at %s returned no UploadId", key, s->endpoint);
         rc = -EIO;
     }
     mpfs_s3_resp_fini(&rs);
@@ -215,8 +214,8 @@ static int completed_anyway(struct mpfs_s3 *s, struct mp *m, char *etag_out, siz
     return 1;
 }
 
-static int complete_upload(struct mpfs_s3 *s, struct mp *m, const char *if_match,
-                           int if_none_match, char *etag_out, size_t etag_len)
+static int complete_upload(struct mpfs_s3 *s, struct mp *m, const char *if_match, int if_none_match,
+                           char *etag_out, size_t etag_len)
 {
     struct mpfs_s3_qparam qp[] = {{"uploadId", m->upload_id}};
     char query[512], ifm[MPFS_VERSION_MAX + 4];
@@ -247,7 +246,7 @@ static int complete_upload(struct mpfs_s3 *s, struct mp *m, const char *if_match
         }
         rc = mpfs_s3_http_do(s, &rq, &rs);
         if (with_cond && (rc == -EOPNOTSUPP || (rc == -EINVAL && rs.status == 400 &&
-                                                 strcmp(rs.code, "InvalidPart") != 0))) {
+                                                strcmp(rs.code, "InvalidPart") != 0))) {
             /* The store refuses conditions on Complete: the HEAD check
              * made before Create is all we can do there. */
             mpfs_info("s3: %s rejects conditional CompleteMultipartUpload (%s); not sending it "
@@ -288,8 +287,7 @@ static int check_precondition(struct mpfs_s3 *s, const char *key, const char *if
 
 int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
                       const struct mpfs_s3_mp_src *src, const struct mpfs_s3_hdrset *hdrs,
-                      const char *if_match, int if_none_match, char *etag_out,
-                      size_t etag_len)
+                      const char *if_match, int if_none_match, char *etag_out, size_t etag_len)
 {
     char upload_id[1024];
     char etag_local[MPFS_VERSION_MAX];
@@ -350,8 +348,8 @@ int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
         rc = complete_upload(s, m, if_match, if_none_match, etag_out, etag_len);
     }
     if (rc < 0) {
-        mpfs_warn("s3: multipart upload of %s (%u parts) failed: %s; aborting it", key,
-                  m->nparts, strerror(-rc));
+        mpfs_warn("s3: multipart upload of %s (%u parts) failed: %s; aborting it", key, m->nparts,
+                  strerror(-rc));
         abort_upload(s, key, upload_id);
     } else {
         mpfs_debug("s3: multipart %s: %u parts of %llu MiB, %d workers", key, m->nparts,
@@ -486,8 +484,8 @@ int mpfs_s3_op_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
         mpfs_s3_resp_fini(&rs);
     } else {
         struct mpfs_s3_mp_src src = {.fd = fd};
-        rc = mpfs_s3_multipart(s, key, size, &src, &hs, if_match, if_none_match, etag,
-                               sizeof(etag));
+        rc =
+            mpfs_s3_multipart(s, key, size, &src, &hs, if_match, if_none_match, etag, sizeof(etag));
     }
     if (rc == -ESTALE || (rc == -ENOENT && if_match)) {
         rc = if_none_match ? -EEXIST : -ESTALE;

@@ -136,8 +136,7 @@ static int probe_obj(void *arg, const char *key, size_t klen, uint64_t size, int
     return 0;
 }
 
-int mpfs_s3_probe_dir(struct mpfs_s3 *s, const char *dirkey, int *any, int *marker,
-                      int *other)
+int mpfs_s3_probe_dir(struct mpfs_s3 *s, const char *dirkey, int *any, int *marker, int *other)
 {
     struct mpfs_s3_qparam qp[] = {{"list-type", "2"}, {"max-keys", "2"}, {"prefix", dirkey}};
     char query[3 * MPFS_S3_KEY_MAX + 64];
@@ -328,8 +327,8 @@ static int s3_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, voi
         rc = mpfs_s3_xml_parse_list(xml.p, xml.len, list_obj, list_prefix, &l, page);
         if (rc != 0) {
             if (rc == -EIO) {
-                mpfs_warn("s3: unparsable listing of '%s' (page %d) from %s", dirkey,
-                          pages + 1, s->endpoint);
+                mpfs_warn("s3: unparsable listing of '%s' (page %d) from %s", dirkey, pages + 1,
+                          s->endpoint);
             }
             break;
         }
@@ -344,8 +343,8 @@ static int s3_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, voi
          * and make sure that moves forward. */
         token = NULL;
         if (!page->last_key[0] || (start_after && strcmp(page->last_key, start_after) <= 0)) {
-            mpfs_warn("s3: listing of '%s' from %s is truncated but does not advance",
-                      dirkey, s->endpoint);
+            mpfs_warn("s3: listing of '%s' from %s is truncated but does not advance", dirkey,
+                      s->endpoint);
             rc = -EIO;
             break;
         }
@@ -374,8 +373,8 @@ out_free:
 
 /* --- read ---------------------------------------------------------------- */
 
-static ssize_t s3_read(struct mpfs_backend *b, const char *path, const char *version,
-                       void *buf, size_t len, uint64_t off)
+static ssize_t s3_read(struct mpfs_backend *b, const char *path, const char *version, void *buf,
+                       size_t len, uint64_t off)
 {
     struct mpfs_s3 *s = mpfs_s3_of(b);
     char key[MPFS_S3_KEY_MAX];
@@ -735,22 +734,24 @@ static int check_bucket(struct mpfs_s3 *s, char *err, size_t errlen)
     if (rc == 0) {
         struct mpfs_s3_list_page page;
         if (mpfs_s3_xml_parse_list(xml.p, xml.len, NULL, NULL, NULL, &page) < 0) {
-            snprintf(err, errlen, "S3 endpoint %s answered the listing of bucket '%s' with "
-                                  "something that is not a ListBucketResult",
+            snprintf(err, errlen,
+                     "S3 endpoint %s answered the listing of bucket '%s' with "
+                     "something that is not a ListBucketResult",
                      s->endpoint, s->bucket);
             rc = -EPROTO;
         }
     } else if (rs.curl_rc != 0) {
-        snprintf(err, errlen, "cannot reach S3 endpoint %s: %s (%s, %d attempt%s)",
-                 s->endpoint, strerror(-rc), why, rs.attempts, rs.attempts == 1 ? "" : "s");
+        snprintf(err, errlen, "cannot reach S3 endpoint %s: %s (%s, %d attempt%s)", s->endpoint,
+                 strerror(-rc), why, rs.attempts, rs.attempts == 1 ? "" : "s");
     } else if (strcmp(rs.code, "NoSuchBucket") == 0 || (rc == -ENOENT && !rs.code[0])) {
         snprintf(err, errlen, "S3 bucket '%s' not found at %s", s->bucket, s->endpoint);
     } else if (mpfs_s3_code_is_auth(rs.code) || (rc == -EACCES && !s->creds.access_key)) {
         snprintf(err, errlen, "S3 credentials rejected (%s) by %s (credentials from %s)",
                  rs.code[0] ? rs.code : "HTTP 403", s->endpoint, s->creds.source);
     } else if (rc == -EACCES) {
-        snprintf(err, errlen, "S3 access denied listing bucket '%s' prefix '%s' at %s "
-                              "(%s; credentials from %s)",
+        snprintf(err, errlen,
+                 "S3 access denied listing bucket '%s' prefix '%s' at %s "
+                 "(%s; credentials from %s)",
                  s->bucket, s->prefix, s->endpoint, why, s->creds.source);
     } else {
         snprintf(err, errlen, "S3 endpoint %s: listing bucket '%s' failed: %s", s->endpoint,
@@ -758,16 +759,15 @@ static int check_bucket(struct mpfs_s3 *s, char *err, size_t errlen)
     }
     if (rc < 0 && rs.bucket_region[0] && strcmp(rs.bucket_region, s->region) != 0) {
         size_t n = strlen(err);
-        snprintf(err + n, errlen - n, " (the bucket is in region '%s', not '%s')",
-                 rs.bucket_region, s->region);
+        snprintf(err + n, errlen - n, " (the bucket is in region '%s', not '%s')", rs.bucket_region,
+                 s->region);
     }
     mpfs_s3_resp_fini(&rs);
     mpfs_s3_buf_free(&xml);
     return rc;
 }
 
-void mpfs_s3_put_if_match(const struct mpfs_s3 *s, const char *etag, char *out,
-                          size_t outlen)
+void mpfs_s3_put_if_match(const struct mpfs_s3 *s, const char *etag, char *out, size_t outlen)
 {
     snprintf(out, outlen, s->put_if_match_quoted ? "\"%s\"" : "%s", etag);
 }
@@ -812,8 +812,8 @@ static void probe_cond_put(struct mpfs_s3 *s)
         uint64_t t = (uint64_t)mpfs_now_ns();
         memcpy(rnd, &t, sizeof(rnd));
     }
-    snprintf(key, sizeof(key), "%s.mpfs-probe-%02x%02x%02x%02x%02x%02x%02x%02x", s->prefix,
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    snprintf(key, sizeof(key), "%s.mpfs-probe-%02x%02x%02x%02x%02x%02x%02x%02x", s->prefix, rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     int rc = probe_put(s, key, "if-none-match", "*", etag);
     if (rc < 0) {
         mpfs_info("s3: conditional put not probed (cannot write %s: %s): cap off", s->endpoint,
@@ -898,10 +898,10 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     }
     s->prefix = pl ? mpfs_xasprintf("%.*s/", (int)pl, pfx) : mpfs_xstrdup("");
 
-    s->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
-                                                        : dflt.connect_timeout_ms;
-    s->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms
-                                                        : dflt.request_timeout_ms;
+    s->connect_timeout_ms =
+        cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : dflt.connect_timeout_ms;
+    s->request_timeout_ms =
+        cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : dflt.request_timeout_ms;
     s->max_retries = cfg->max_retries >= 0 ? cfg->max_retries : dflt.max_retries;
     s->parallel = cfg->parallel > 0 ? (cfg->parallel > 64 ? 64 : cfg->parallel) : dflt.parallel;
     s->part_size = cfg->part_size ? cfg->part_size : DEFAULT_PART;
@@ -916,7 +916,8 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     s->base.io_size = s->part_size;
 
     char *ep_default = NULL;
-    const char *ep = cfg->endpoint ? cfg->endpoint : env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+    const char *ep =
+        cfg->endpoint ? cfg->endpoint : env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
     if (!ep) {
         ep = ep_default = mpfs_xasprintf("https://s3.%s.amazonaws.com", s->region);
     }
@@ -936,9 +937,9 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     }
     s->pool = mpfs_s3_pool_new();
     s->trace = env_first("MPFS_S3_TRACE", NULL) != NULL;
-    s->base.caps = MPFS_CAP_SYMLINK | MPFS_CAP_SETATTR | MPFS_CAP_MULTIPART |
-                   MPFS_CAP_PINNED_READ | MPFS_CAP_USER_XATTR | MPFS_CAP_RENAME_DIR |
-                   MPFS_CAP_RENAME_EMULATED | MPFS_CAP_SERVER_COPY | MPFS_CAP_EMPTY_DIRS;
+    s->base.caps = MPFS_CAP_SYMLINK | MPFS_CAP_SETATTR | MPFS_CAP_MULTIPART | MPFS_CAP_PINNED_READ |
+                   MPFS_CAP_USER_XATTR | MPFS_CAP_RENAME_DIR | MPFS_CAP_RENAME_EMULATED |
+                   MPFS_CAP_SERVER_COPY | MPFS_CAP_EMPTY_DIRS;
     snprintf(s->base.desc, sizeof(s->base.desc), "s3 %s bucket %s%s%s (%s, %s)", s->endpoint,
              s->bucket, s->prefix[0] ? " prefix " : "", s->prefix,
              cfg->virtual_hosted ? "virtual-hosted" : "path-style", s->region);
@@ -951,9 +952,8 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
 
     char caps[256];
     mpfs_backend_caps_str(s->base.caps, caps, sizeof(caps));
-    mpfs_info("s3: opened %s; credentials from %s; caps %s; part size %llu MiB x %d",
-              s->base.desc, s->creds.source, caps,
-              (unsigned long long)(s->part_size >> 20), s->parallel);
+    mpfs_info("s3: opened %s; credentials from %s; caps %s; part size %llu MiB x %d", s->base.desc,
+              s->creds.source, caps, (unsigned long long)(s->part_size >> 20), s->parallel);
     *out = &s->base;
     return 0;
 

@@ -30,20 +30,20 @@
 #include "backends/backend.h"
 
 struct mpfs_s3_config {
-    const char *endpoint;   /* "http://127.0.0.1:7480"; NULL -> AWS_ENDPOINT_URL_S3,
-                               AWS_ENDPOINT_URL env, else https://s3.<region>.amazonaws.com */
+    const char *endpoint; /* "http://127.0.0.1:7480"; NULL -> AWS_ENDPOINT_URL_S3,
+                             AWS_ENDPOINT_URL env, else https://s3.<region>.amazonaws.com */
     const char *bucket;
-    const char *prefix;     /* "" or "data/set1" (no leading/trailing slash) */
-    const char *region;     /* NULL -> AWS_REGION / AWS_DEFAULT_REGION env, else us-east-1 */
-    int virtual_hosted;     /* 0 path-style (default), 1 bucket.host */
-    const char *profile;    /* credentials-file profile; NULL -> AWS_PROFILE or "default" */
+    const char *prefix;           /* "" or "data/set1" (no leading/trailing slash) */
+    const char *region;           /* NULL -> AWS_REGION / AWS_DEFAULT_REGION env, else us-east-1 */
+    int virtual_hosted;           /* 0 path-style (default), 1 bucket.host */
+    const char *profile;          /* credentials-file profile; NULL -> AWS_PROFILE or "default" */
     const char *credentials_file; /* NULL -> AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials */
-    int connect_timeout_ms; /* default 3000 */
-    int request_timeout_ms; /* default 30000: a stall limit for big transfers, a total
-                               cap for metadata requests */
-    int max_retries;        /* default 4 */
-    size_t part_size;       /* multipart part size, default 16 MiB; grown so parts <= 10000 */
-    int parallel;           /* parallel parts per multipart upload, default 4 */
+    int connect_timeout_ms;       /* default 3000 */
+    int request_timeout_ms;       /* default 30000: a stall limit for big transfers, a total
+                                     cap for metadata requests */
+    int max_retries;              /* default 4 */
+    size_t part_size;             /* multipart part size, default 16 MiB; grown so parts <= 10000 */
+    int parallel;                 /* parallel parts per multipart upload, default 4 */
 };
 
 void mpfs_s3_config_defaults(struct mpfs_s3_config *c);

@@ -82,8 +82,7 @@ static int sort_hdrs(const struct mpfs_s3_sigv4 *r, size_t order[MAX_SIGNED_HDRS
     return (int)r->nhdrs;
 }
 
-static void put_signed_names(struct sink *k, const struct mpfs_s3_sigv4 *r,
-                             const size_t *order)
+static void put_signed_names(struct sink *k, const struct mpfs_s3_sigv4 *r, const size_t *order)
 {
     for (size_t i = 0; i < r->nhdrs; i++) {
         if (i > 0) {
@@ -132,16 +131,15 @@ static int digest(EVP_MD_CTX *md, const void *a, size_t an, const void *b, size_
                   unsigned char out[32])
 {
     unsigned int olen = 0;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, a, an) != 1 || (bn && EVP_DigestUpdate(md, b, bn) != 1) ||
-        EVP_DigestFinal_ex(md, out, &olen) != 1) {
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, a, an) != 1 ||
+        (bn && EVP_DigestUpdate(md, b, bn) != 1) || EVP_DigestFinal_ex(md, out, &olen) != 1) {
         return -ENOMEM;
     }
     return 0;
 }
 
-static int hmac(EVP_MD_CTX *md, const void *key, size_t keylen, const void *msg,
-                size_t msglen, unsigned char out[32])
+static int hmac(EVP_MD_CTX *md, const void *key, size_t keylen, const void *msg, size_t msglen,
+                unsigned char out[32])
 {
     unsigned char k[64] = {0};
     unsigned char pad[64];
@@ -209,8 +207,8 @@ int mpfs_s3_sha256_hex(const void *data, size_t len, void *mdp,
     return rc;
 }
 
-int mpfs_s3_sigv4_sign(const struct mpfs_s3_sigv4 *r, const unsigned char key[32],
-                       void *mdp, char sig[MPFS_S3_SHA256_HEX_LEN + 1])
+int mpfs_s3_sigv4_sign(const struct mpfs_s3_sigv4 *r, const unsigned char key[32], void *mdp,
+                       char sig[MPFS_S3_SHA256_HEX_LEN + 1])
 {
     EVP_MD_CTX *md = mdp ? mdp : EVP_MD_CTX_new();
     unsigned char d[32];
@@ -252,10 +250,8 @@ out_free_md:
     return rc;
 }
 
-ssize_t mpfs_s3_sigv4_authorization(const struct mpfs_s3_sigv4 *r,
-                                    const char *access_key,
-                                    const unsigned char key[32], void *md,
-                                    char *out, size_t outlen)
+ssize_t mpfs_s3_sigv4_authorization(const struct mpfs_s3_sigv4 *r, const char *access_key,
+                                    const unsigned char key[32], void *md, char *out, size_t outlen)
 {
     char sig[MPFS_S3_SHA256_HEX_LEN + 1];
     size_t order[MAX_SIGNED_HDRS];
@@ -265,8 +261,9 @@ ssize_t mpfs_s3_sigv4_authorization(const struct mpfs_s3_sigv4 *r,
         return rc;
     }
     sort_hdrs(r, order);
-    int n = snprintf(out, outlen, "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request,"
-                                  "SignedHeaders=",
+    int n = snprintf(out, outlen,
+                     "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request,"
+                     "SignedHeaders=",
                      access_key, r->amz_date, r->region, r->service);
     if (n < 0 || (size_t)n >= outlen) {
         return -ENAMETOOLONG;

@@ -25,8 +25,7 @@
 
 #define MPFS_S3_SHA256_HEX_LEN 64
 /* sha256("") - the payload hash of a request without body */
-#define MPFS_S3_EMPTY_SHA256                                                   \
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define MPFS_S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MPFS_S3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 
 /* A header to sign: name lower-case; the value is trimmed and inner runs
@@ -38,8 +37,8 @@ struct mpfs_s3_sig_hdr {
 
 struct mpfs_s3_sigv4 {
     const char *method;
-    const char *uri;   /* canonical URI, already percent-encoded */
-    const char *query; /* canonical query string (sorted, encoded) or "" */
+    const char *uri;                    /* canonical URI, already percent-encoded */
+    const char *query;                  /* canonical query string (sorted, encoded) or "" */
     const struct mpfs_s3_sig_hdr *hdrs; /* any order; at most 128 */
     size_t nhdrs;
     const char *payload_hash; /* hex sha256 or "UNSIGNED-PAYLOAD" */
@@ -56,21 +55,19 @@ void mpfs_s3_sigv4_key(const char *secret, const char *amz_date, const char *reg
 /* The hex signature (65 bytes with NUL).  md is an EVP_MD_CTX * to reuse,
  * or NULL to use a temporary one.  -EINVAL on too many headers, -ENOMEM
  * if libcrypto fails. */
-int mpfs_s3_sigv4_sign(const struct mpfs_s3_sigv4 *r, const unsigned char key[32],
-                       void *md, char sig[MPFS_S3_SHA256_HEX_LEN + 1]);
+int mpfs_s3_sigv4_sign(const struct mpfs_s3_sigv4 *r, const unsigned char key[32], void *md,
+                       char sig[MPFS_S3_SHA256_HEX_LEN + 1]);
 
 /* The complete Authorization header value:
  * "AWS4-HMAC-SHA256 Credential=AK/date/region/s3/aws4_request,
  *  SignedHeaders=a;b,Signature=hex".  Returns its length or -errno. */
-ssize_t mpfs_s3_sigv4_authorization(const struct mpfs_s3_sigv4 *r,
-                                    const char *access_key,
-                                    const unsigned char key[32], void *md,
-                                    char *out, size_t outlen);
+ssize_t mpfs_s3_sigv4_authorization(const struct mpfs_s3_sigv4 *r, const char *access_key,
+                                    const unsigned char key[32], void *md, char *out,
+                                    size_t outlen);
 
 /* For tests and debugging: the canonical request as text into out.
  * Returns its length or -ENAMETOOLONG. */
-ssize_t mpfs_s3_sigv4_canonical(const struct mpfs_s3_sigv4 *r, char *out,
-                                size_t outlen);
+ssize_t mpfs_s3_sigv4_canonical(const struct mpfs_s3_sigv4 *r, char *out, size_t outlen);
 
 /* hex(sha256(data)) into hex[65]; md as above. */
 int mpfs_s3_sha256_hex(const void *data, size_t len, void *md,

@@ -8,12 +8,11 @@
 
 static int unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
-ssize_t mpfs_s3_uri_encode(const char *s, size_t len, int keep_slash, char *out,
-                           size_t outlen)
+ssize_t mpfs_s3_uri_encode(const char *s, size_t len, int keep_slash, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
@@ -76,8 +75,7 @@ size_t mpfs_s3_uri_decode(char *s, size_t len, int plus_is_space)
  * parameter count of an S3 request is tiny (<= 8), so insertion sort. */
 #define QMAX 16
 
-ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out,
-                            size_t outlen)
+ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out, size_t outlen)
 {
     char names[QMAX][64];
     size_t order[QMAX];
@@ -86,8 +84,7 @@ ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out,
         return -E2BIG;
     }
     for (size_t i = 0; i < n; i++) {
-        if (mpfs_s3_uri_encode(p[i].name, strlen(p[i].name), 0, names[i],
-                               sizeof(names[i])) < 0) {
+        if (mpfs_s3_uri_encode(p[i].name, strlen(p[i].name), 0, names[i], sizeof(names[i])) < 0) {
             return -ENAMETOOLONG;
         }
         size_t j = i;
@@ -95,8 +92,7 @@ ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out,
             size_t prev = order[j - 1];
             int c = strcmp(names[prev], names[i]);
             if (c == 0) {
-                c = strcmp(p[prev].value ? p[prev].value : "",
-                           p[i].value ? p[i].value : "");
+                c = strcmp(p[prev].value ? p[prev].value : "", p[i].value ? p[i].value : "");
             }
             if (c <= 0) {
                 break;

@@ -19,8 +19,7 @@
 /* Encode len bytes of s into out (NUL-terminated).  keep_slash keeps '/'
  * (paths); query names and values encode it.  Returns the encoded length
  * or -ENAMETOOLONG if out is too small. */
-ssize_t mpfs_s3_uri_encode(const char *s, size_t len, int keep_slash, char *out,
-                           size_t outlen);
+ssize_t mpfs_s3_uri_encode(const char *s, size_t len, int keep_slash, char *out, size_t outlen);
 
 /* Decode %XX escapes in place (for keys of an encoding-type=url listing);
  * plus_is_space also turns '+' into ' ' (form encoding).  Returns the new
@@ -37,7 +36,6 @@ struct mpfs_s3_qparam {
  * encoded, sorted by encoded name (then value), joined as a=b&c=d.  The
  * same string is used in the URL, so what is signed is what is sent.
  * Returns its length or -ENAMETOOLONG. */
-ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out,
-                            size_t outlen);
+ssize_t mpfs_s3_query_build(const struct mpfs_s3_qparam *p, size_t n, char *out, size_t outlen);
 
 #endif

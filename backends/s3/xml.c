@@ -21,8 +21,8 @@ static xmlDocPtr parse(const char *xml, size_t len)
     if (len == 0 || len > INT32_MAX) {
         return NULL;
     }
-    return xmlReadMemory(xml, (int)len, NULL, NULL, PARSE_OPTS | XML_PARSE_NOERROR |
-                                                      XML_PARSE_NOWARNING);
+    return xmlReadMemory(xml, (int)len, NULL, NULL,
+                         PARSE_OPTS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 }
 
 static int is(const xmlNode *n, const char *name)
@@ -70,8 +70,7 @@ static void strip_quotes(char *s)
 }
 
 /* Copy key into page->last_key if it sorts after it (byte-wise). */
-static void note_last(struct mpfs_s3_list_page *page, const char *key, size_t klen,
-                      int is_prefix)
+static void note_last(struct mpfs_s3_list_page *page, const char *key, size_t klen, int is_prefix)
 {
     char tmp[sizeof(page->last_key)];
     size_t extra = is_prefix ? 4 : 0;
@@ -89,8 +88,7 @@ static void note_last(struct mpfs_s3_list_page *page, const char *key, size_t kl
 }
 
 int mpfs_s3_xml_parse_list(const char *xml, size_t len, mpfs_s3_xml_obj_fn obj,
-                           mpfs_s3_xml_prefix_fn pfx, void *arg,
-                           struct mpfs_s3_list_page *page)
+                           mpfs_s3_xml_prefix_fn pfx, void *arg, struct mpfs_s3_list_page *page)
 {
     memset(page, 0, sizeof(*page));
     xmlDocPtr doc = parse(xml, len);
@@ -145,8 +143,8 @@ int mpfs_s3_xml_parse_list(const char *xml, size_t len, mpfs_s3_xml_obj_fn obj,
             page->nkeys++;
             note_last(page, (const char *)key, klen, 0);
             if (obj) {
-                rc = obj(arg, (const char *)key, klen, strtoull(sz, NULL, 10),
-                         mt < 0 ? 0 : mt, etag);
+                rc = obj(arg, (const char *)key, klen, strtoull(sz, NULL, 10), mt < 0 ? 0 : mt,
+                         etag);
             }
             xmlFree(key);
         } else if (is(c, "CommonPrefixes")) {
@@ -175,8 +173,8 @@ out_free_doc:
     return rc;
 }
 
-int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen,
-                            char *msg, size_t msglen)
+int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen, char *msg,
+                            size_t msglen)
 {
     /* Cheap test first: this runs on every error response. */
     if (len == 0 || !memmem(xml, len < 512 ? len : 512, "<Error", 6)) {
@@ -215,8 +213,7 @@ static const xmlNode *find(const xmlNode *n, const char *name)
     return NULL;
 }
 
-int mpfs_s3_xml_find_text(const char *xml, size_t len, const char *name, char *out,
-                          size_t outlen)
+int mpfs_s3_xml_find_text(const char *xml, size_t len, const char *name, char *out, size_t outlen)
 {
     xmlDocPtr doc = parse(xml, len);
     if (!doc) {

@@ -29,26 +29,24 @@ struct mpfs_s3_list_page {
     size_t nkeys, nprefixes;
 };
 
-typedef int (*mpfs_s3_xml_obj_fn)(void *arg, const char *key, size_t klen,
-                                  uint64_t size, int64_t mtime_ns, const char *etag);
+typedef int (*mpfs_s3_xml_obj_fn)(void *arg, const char *key, size_t klen, uint64_t size,
+                                  int64_t mtime_ns, const char *etag);
 typedef int (*mpfs_s3_xml_prefix_fn)(void *arg, const char *prefix, size_t plen);
 
 /* Returns 0, a callback's non-zero value, or -EIO (malformed document). */
 int mpfs_s3_xml_parse_list(const char *xml, size_t len, mpfs_s3_xml_obj_fn obj,
-                           mpfs_s3_xml_prefix_fn pfx, void *arg,
-                           struct mpfs_s3_list_page *page);
+                           mpfs_s3_xml_prefix_fn pfx, void *arg, struct mpfs_s3_list_page *page);
 
 /* If the document is an <Error>, copy Code and Message (either may be
  * NULL) and return 1; else 0. */
-int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen,
-                            char *msg, size_t msglen);
+int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen, char *msg,
+                            size_t msglen);
 
 /* Text of the first element named name anywhere in the document (UploadId
  * of InitiateMultipartUploadResult, ETag of CopyObjectResult ...).
  * Returns the length, -ENOENT if absent, -ENAMETOOLONG if it does not
  * fit, -EIO if malformed. */
-int mpfs_s3_xml_find_text(const char *xml, size_t len, const char *name, char *out,
-                          size_t outlen);
+int mpfs_s3_xml_find_text(const char *xml, size_t len, const char *name, char *out, size_t outlen);
 
 /* Append "<CompleteMultipartUpload>...</...>" for n parts whose ETags
  * (without quotes) are etags[i], part numbers i+1. */

@@ -193,7 +193,7 @@ static ssize_t read_settled(int line, const char *path, char *buf, size_t cap, s
     int64_t t0 = mpfs_now_ns();
     ssize_t n = mpfs_backend_read(B, path, NULL, buf, cap, 0);
     while (settle_ns > 0 && n >= 0 && (size_t)n < want && mpfs_now_ns() - t0 < settle_ns) {
-        struct timespec ts = {0, 50 * 1000000};
+        struct timespec ts = {0, 250 * 1000000}; /* gently: a store that is committing */
         nanosleep(&ts, NULL);
         n = mpfs_backend_read(B, path, NULL, buf, cap, 0);
     }
@@ -462,6 +462,38 @@ static void test_ranged_reads(void **state)
     size_t off = (1u << 20) - 7;
     EXPECT_RC(mpfs_backend_read(B, P("big"), NULL, back, 2u << 20, off), 2u << 20);
     assert_memory_equal(back, data + off, 2u << 20);
+    free(back);
+    free(data);
+}
+
+/* Larger than an S3 multipart part (16 MiB by default) and than any one
+ * NFS WRITE: the pieces must come back in order, with one version. */
+static void test_large_put(void **state)
+{
+    begin("large_put");
+    size_t big = (33u << 20) + 5;
+    char *data = mpfs_xmalloc(big);
+    char *back = mpfs_xmalloc(4u << 20);
+    struct mpfs_attr out;
+    struct mpfs_attr a;
+    fill_pattern(data, big, 3);
+    EXPECT_OK(mpfs_backend_put_buf(B, P("big"), data, big, NULL, &out));
+    EXPECT_OK(mpfs_backend_stat(B, P("big"), &a));
+    EXPECT_TRUE(a.size == big, "size %llu, put %zu", (unsigned long long)a.size, big);
+    EXPECT_TRUE(strcmp(a.version, out.version) == 0, "put said '%s', stat '%s'", out.version,
+                a.version);
+    for (size_t off = 0; off < big; off += 4u << 20) {
+        size_t want = MPFS_MIN((size_t)4u << 20, big - off);
+        ssize_t n = mpfs_backend_read(B, P("big"), NULL, back, 4u << 20, off);
+        if (n != (ssize_t)want || memcmp(back, data + off, want) != 0) {
+            char g[64];
+            snprintf(g, sizeof(g), "%s", errname(n));
+            free(data);
+            free(back);
+            fail_msg("[%s] read of 4 MiB at %zu returned %s, want %zu matching bytes", T->name, off,
+                     g, want);
+        }
+    }
     free(back);
     free(data);
 }
@@ -1319,17 +1351,18 @@ int mpfs_conformance_run(const struct mpfs_conformance_target *t, const char *fi
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stat_missing), cmocka_unit_test(test_put_stat_read),
-        cmocka_unit_test(test_ranged_reads), cmocka_unit_test(test_empty_file),
-        cmocka_unit_test(test_list_dir),     cmocka_unit_test(test_list_paging),
-        cmocka_unit_test(test_implied_dirs), cmocka_unit_test(test_mkdir_rmdir),
-        cmocka_unit_test(test_remove),       cmocka_unit_test(test_rename_file),
-        cmocka_unit_test(test_rename_dir),   cmocka_unit_test(test_symlink),
-        cmocka_unit_test(test_hardlink),     cmocka_unit_test(test_setattr),
-        cmocka_unit_test(test_truncate),     cmocka_unit_test(test_pwrite),
-        cmocka_unit_test(test_put_metadata), cmocka_unit_test(test_cond_put),
-        cmocka_unit_test(test_pinned_read),  cmocka_unit_test(test_statfs),
-        cmocka_unit_test(test_odd_names),    cmocka_unit_test(test_concurrency),
-        cmocka_unit_test(test_put_over_dir), cmocka_unit_test(test_xattr),
+        cmocka_unit_test(test_ranged_reads), cmocka_unit_test(test_large_put),
+        cmocka_unit_test(test_empty_file),   cmocka_unit_test(test_list_dir),
+        cmocka_unit_test(test_list_paging),  cmocka_unit_test(test_implied_dirs),
+        cmocka_unit_test(test_mkdir_rmdir),  cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_rename_file),  cmocka_unit_test(test_rename_dir),
+        cmocka_unit_test(test_symlink),      cmocka_unit_test(test_hardlink),
+        cmocka_unit_test(test_setattr),      cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_pwrite),       cmocka_unit_test(test_put_metadata),
+        cmocka_unit_test(test_cond_put),     cmocka_unit_test(test_pinned_read),
+        cmocka_unit_test(test_statfs),       cmocka_unit_test(test_odd_names),
+        cmocka_unit_test(test_concurrency),  cmocka_unit_test(test_put_over_dir),
+        cmocka_unit_test(test_xattr),
     };
     T = t;
     const char *settle = getenv("MPFS_CONFORMANCE_SETTLE_MS");

@@ -313,6 +313,16 @@ static void test_put_stat_read_big(void **state)
     assert_int_equal(put_buf(g_b, "big", buf, size, NULL, &out), 0);
     fprintf(stderr, "  put 8 MiB: %.3f s\n", secs_since(t0));
     assert_int_equal(out.size, size);
+    if (g_bucket) {
+        /* Right after an NFS write the RGW view says "size 8 MiB" but has
+         * no bytes yet: the read must fail (-EAGAIN), never be short. */
+        char *early = mpfs_xmalloc(size);
+        ssize_t n = mpfs_backend_read(g_b, "big", NULL, early, size, 0);
+        fprintf(stderr, "  read right after the write: %s\n",
+                n < 0 ? strerror((int)-n) : "complete");
+        assert_true(n == -EAGAIN || (n == (ssize_t)size && memcmp(early, buf, size) == 0));
+        free(early);
+    }
     assert_true(out.version[0] == 'm');
 
     assert_int_equal(mpfs_backend_stat(g_b, "big", &st), 0);
@@ -351,6 +361,7 @@ static void test_put_stat_read_big(void **state)
     assert_int_equal(mpfs_backend_read(g_b, "big", NULL, got, 0, 0), 0);
 
     /* Overwrite with a shorter file: the old tail is gone. */
+    wait_for_commit();
     assert_int_equal(put_str(g_b, "big", "short now"), 0);
     assert_true(reads_str(g_b, "big", "short now"));
     assert_int_equal(mpfs_backend_stat(g_b, "big", &st), 0);
@@ -387,6 +398,15 @@ static void test_put_opts(void **state)
     /* An existing file's mode changes too (O_TRUNC keeps the old one). */
     o.attr.mode = 0604;
     o.attr_set = MPFS_SET_MODE;
+    if (g_bucket) {
+        /* The RGW view cannot replace a file it is still committing: a
+         * clear, transient errno, then success once committed. */
+        int rc = put_buf(g_b, "meta", "again", 5, &o, &out);
+        fprintf(stderr, "  immediate overwrite on the object view: %s\n",
+                rc ? strerror(-rc) : "ok");
+        assert_true(rc == 0 || rc == -EBUSY);
+        wait_for_commit();
+    }
     assert_int_equal(put_buf(g_b, "meta", "again", 5, &o, &out), 0);
     assert_int_equal(out.mode, S_IFREG | 0604);
 
@@ -553,7 +573,7 @@ static void test_rename(void **state)
         int rc = mpfs_backend_rename(g_b, "ra", "rc", 0);
         fprintf(stderr, "  rename of a fresh file on this view: %s\n",
                 rc ? strerror(-rc) : "ok");
-        assert_true(rc == 0 || rc == -EPERM || rc == -EOPNOTSUPP);
+        assert_true(rc == 0 || rc == -EBUSY);
         assert_true(reads_str(g_b, rc == 0 ? "rc" : "ra", "first"));
     }
 
@@ -716,7 +736,16 @@ static void test_errors(void **state)
     memset(longname, 'n', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
     int rc = put_str(g_b, longname, "x");
-    assert_int_equal(rc, -ENAMETOOLONG);
+    if (!g_bucket) {
+        assert_int_equal(rc, -ENAMETOOLONG);
+    } else {
+        /* S3 keys may be 1024 bytes: the RGW view takes it (and says
+         * namemax 256 in FSSTAT). */
+        assert_true(rc == 0 || rc == -ENAMETOOLONG);
+        if (rc == 0) {
+            assert_int_equal(mpfs_backend_remove(g_b, longname), 0);
+        }
+    }
 }
 
 /* ---- pinned reads ----------------------------------------------------- */

@@ -80,8 +80,7 @@ static void put_str(const char *path, const char *s)
     assert_int_equal(mpfs_backend_put_buf(B, path, s, strlen(s), NULL, NULL), 0);
 }
 
-static void check_range(const char *path, uint64_t off, size_t len, uint64_t size,
-                        unsigned seed)
+static void check_range(const char *path, uint64_t off, size_t len, uint64_t size, unsigned seed)
 {
     uint8_t *got = malloc(len ? len : 1), *want = malloc(len ? len : 1);
     ssize_t n = mpfs_backend_read(B, path, NULL, got, len, off);
@@ -189,9 +188,8 @@ static void cleanup_prefix(struct mpfs_backend *b)
     }
 }
 
-static struct mpfs_backend *open_with(const char *ep, const char *bkt, int part_mib,
-                                      int timeout_ms, int retries, char *err, size_t errlen,
-                                      int *rc)
+static struct mpfs_backend *open_with(const char *ep, const char *bkt, int part_mib, int timeout_ms,
+                                      int retries, char *err, size_t errlen, int *rc)
 {
     struct mpfs_s3_config cfg;
     struct mpfs_backend *b = NULL;
@@ -245,8 +243,8 @@ static void test_put_stat_read(void **state)
 {
     const uint64_t size = (1 << 20) + 17;
     int fd = pattern_file(size, 1);
-    struct mpfs_put_opts o = {.attr_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID |
-                                          MPFS_SET_MTIME};
+    struct mpfs_put_opts o = {.attr_set =
+                                  MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME};
     o.attr.mode = S_IFREG | 0640;
     o.attr.uid = 1234;
     o.attr.gid = 4321;
@@ -362,7 +360,7 @@ static void test_list_pagination(void **state)
 static void test_odd_keys(void **state)
 {
     const char *names[] = {
-        "with space", "plus+sign", "percent%25x", "caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac",
+        "with space",     "plus+sign",   "percent%25x",  "caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac",
         "amp&eq=q?hash#", "tilde~star*", "quote\"apos'", "lt<gt>",
     };
     char path[128];
@@ -547,8 +545,7 @@ static void test_rename(void **state)
                      -EEXIST);
     assert_int_equal(mpfs_backend_rename(B, "ren/d%e", "ren/other", 0), 0);
     assert_int_equal(mpfs_backend_rename(B, "ren/nope", "ren/x", 0), -ENOENT);
-    assert_int_equal(mpfs_backend_rename(B, "ren/other", "ren/x", MPFS_RENAME_EXCHANGE),
-                     -EINVAL);
+    assert_int_equal(mpfs_backend_rename(B, "ren/other", "ren/x", MPFS_RENAME_EXCHANGE), -EINVAL);
 
     /* directories: files, nested dirs and markers all move */
     put_str("ren/dir/f1", "1");
@@ -652,11 +649,10 @@ static void test_setattr(void **state)
     want.uid = 1001;
     want.gid = 1002;
     want.mtime_ns = 1500000000000000000LL;
-    assert_int_equal(mpfs_backend_setattr(B, "sa/f", &want,
-                                          MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID |
-                                              MPFS_SET_MTIME,
-                                          &out),
-                     0);
+    assert_int_equal(
+        mpfs_backend_setattr(B, "sa/f", &want,
+                             MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME, &out),
+        0);
     assert_int_equal(out.mode, S_IFREG | 0600);
     assert_int_equal(out.uid, 1001);
     assert_int_equal(mpfs_backend_stat(B, "sa/f", &st), 0);
@@ -721,8 +717,7 @@ static void test_xattrs(void **state)
     assert_int_equal(mpfs_backend_listxattr(B, "xa/f", buf, sizeof(buf)), n);
     int found = 0;
     for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
-        found += strcmp(p, "color") == 0 || strcmp(p, "Bin.Name_x") == 0 ||
-                 strcmp(p, "empty") == 0;
+        found += strcmp(p, "color") == 0 || strcmp(p, "Bin.Name_x") == 0 || strcmp(p, "empty") == 0;
     }
     assert_int_equal(found, 3);
 
@@ -733,8 +728,24 @@ static void test_xattrs(void **state)
                      (ssize_t)sizeof(bin));
     static char big[MPFS_S3_XATTR_MAX + 1];
     assert_int_equal(mpfs_backend_setxattr(B, "xa/f", "big", big, sizeof(big)), -E2BIG);
+    /* the one s3fs-format header has a size cap (radosgw refuses ~8 KiB+) */
+    assert_int_equal(mpfs_backend_setxattr(B, "xa/f", "big", big, 3000), 0);
+    assert_int_equal(mpfs_backend_setxattr(B, "xa/f", "big2", big, 3000), -ENOSPC);
+    assert_int_equal(mpfs_backend_getxattr(B, "xa/f", "big", NULL, 0), 3000);
+    assert_int_equal(mpfs_backend_removexattr(B, "xa/f", "big"), 0);
     assert_int_equal(mpfs_backend_setxattr(B, "xa/none", "a", "b", 1), -ENOENT);
     assert_true(B->caps & MPFS_CAP_USER_XATTR);
+    /* long names: the signed header list grows past a few KiB */
+    char longname[201];
+    for (int i = 0; i < 6; i++) {
+        memset(longname, 'a' + i, 200);
+        longname[200] = '\0';
+        assert_int_equal(mpfs_backend_setxattr(B, "xa/f", longname, "v", 1), 0);
+    }
+    assert_int_equal(mpfs_backend_getxattr(B, "xa/f", longname, buf, sizeof(buf)), 1);
+    memset(longname, 'z', 200);
+    longname[200] = '\0';
+    assert_int_equal(mpfs_backend_getxattr(B, "xa/f", longname, buf, sizeof(buf)), -ENODATA);
     /* on a directory (gets a marker) */
     assert_int_equal(mpfs_backend_setxattr(B, "xa", "d", "1", 1), 0);
     assert_int_equal(mpfs_backend_getxattr(B, "xa", "d", buf, sizeof(buf)), 1);
@@ -815,8 +826,9 @@ int main(int argc, char **argv)
         bucket = getenv("MPFS_S3_BUCKET");
     }
     if (!endpoint || !bucket) {
-        fprintf(stderr, "s3_backend_test %s: store variables not set (eval "
-                        "\"$(scripts/stack.sh env)\"); skipped\n",
+        fprintf(stderr,
+                "s3_backend_test %s: store variables not set (eval "
+                "\"$(scripts/stack.sh env)\"); skipped\n",
                 which);
         return 77;
     }

@@ -148,8 +148,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("%s: object %llu MiB put in %.2f s (%.0f MiB/s, multipart %d parallel)\n", which,
-           (unsigned long long)(size >> 20), put_s, (double)size / 1048576 / put_s,
-           cfg.parallel);
+           (unsigned long long)(size >> 20), put_s, (double)size / 1048576 / put_s, cfg.parallel);
 
     /* curl's credentials go through a 0600 config file, not argv */
     char cfgpath[] = "/tmp/mpfs-s3bench-curl-XXXXXX";

@@ -446,6 +446,17 @@ static void test_version_separation(void **state)
     }
     assert_int_equal(atomic_load(&b->bytes), b->size);
     mpfs_reader_free(rb);
+
+    /* unknown version: never shared between opens */
+    uint64_t calls = atomic_load(&a->calls);
+    struct mpfs_reader *u1 = mpfs_reader_new(e.pf, "mem:ver", "", a->size, fake_fetch, a);
+    read_check(u1, a, 0, 64 * KiB); /* etag-a's blocks are not used */
+    read_check(u1, a, 0, 64 * KiB); /* cached within the open */
+    assert_int_equal(atomic_load(&a->calls), calls + 1);
+    mpfs_reader_free(u1);
+    struct mpfs_reader *u2 = mpfs_reader_new(e.pf, "mem:ver", NULL, b->size, fake_fetch, b);
+    read_check(u2, b, 0, 64 * KiB);
+    mpfs_reader_free(u2);
     fake_free(a);
     fake_free(b);
     env_close(&e);

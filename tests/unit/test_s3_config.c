@@ -15,8 +15,8 @@
 
 #include "backends/s3/internal.h"
 
-static void endpoint(const char *ep, int vh, const char *url, const char *host,
-                     const char *path, const char *shown)
+static void endpoint(const char *ep, int vh, const char *url, const char *host, const char *path,
+                     const char *shown)
 {
     struct mpfs_s3 s = {.bucket = "bkt"};
     char err[256];
@@ -39,8 +39,7 @@ static void test_endpoints(void **state)
              "http://127.0.0.1:7480");
     endpoint("https://s3.eu-west-1.amazonaws.com", 1, "https://bkt.s3.eu-west-1.amazonaws.com",
              "bkt.s3.eu-west-1.amazonaws.com", "", "https://s3.eu-west-1.amazonaws.com");
-    endpoint("http://gw:8080/s3/", 0, "http://gw:8080", "gw:8080", "/s3/bkt",
-             "http://gw:8080/s3");
+    endpoint("http://gw:8080/s3/", 0, "http://gw:8080", "gw:8080", "/s3/bkt", "http://gw:8080/s3");
     endpoint("http://gw:8080/s3", 1, "http://bkt.gw:8080", "bkt.gw:8080", "/s3",
              "http://gw:8080/s3");
 

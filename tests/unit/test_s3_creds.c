@@ -17,24 +17,23 @@
 
 #include "backends/s3/creds.h"
 
-static const char *ini =
-    "# comment\n"
-    "[default]\n"
-    "aws_access_key_id = AKDEFAULT\n"
-    "aws_secret_access_key=secret/default+1\n"
-    "\n"
-    "; another comment\n"
-    "[ profile  other ]\n"
-    "  AWS_ACCESS_KEY_ID=AKOTHER  \r\n"
-    "aws_secret_access_key =  s3cr3t  \r\n"
-    "aws_session_token = tok=en==\n"
-    "region = eu-west-1\n"
-    "[half]\n"
-    "aws_access_key_id = AKHALF\n"
-    "[empty-token]\n"
-    "aws_access_key_id = A\n"
-    "aws_secret_access_key = B\n"
-    "aws_session_token =\n";
+static const char *ini = "# comment\n"
+                         "[default]\n"
+                         "aws_access_key_id = AKDEFAULT\n"
+                         "aws_secret_access_key=secret/default+1\n"
+                         "\n"
+                         "; another comment\n"
+                         "[ profile  other ]\n"
+                         "  AWS_ACCESS_KEY_ID=AKOTHER  \r\n"
+                         "aws_secret_access_key =  s3cr3t  \r\n"
+                         "aws_session_token = tok=en==\n"
+                         "region = eu-west-1\n"
+                         "[half]\n"
+                         "aws_access_key_id = AKHALF\n"
+                         "[empty-token]\n"
+                         "aws_access_key_id = A\n"
+                         "aws_secret_access_key = B\n"
+                         "aws_session_token =\n";
 
 static void test_parse_profiles(void **state)
 {
@@ -57,9 +56,8 @@ static void test_parse_profiles(void **state)
     assert_int_equal(mpfs_s3_creds_parse("", "default", &c), -ENOENT);
     assert_int_equal(mpfs_s3_creds_parse("[default]", "default", &c), -EINVAL);
     /* no trailing newline */
-    assert_int_equal(mpfs_s3_creds_parse("[p]\naws_access_key_id=a\naws_secret_access_key=b",
-                                         "p", &c),
-                     0);
+    assert_int_equal(
+        mpfs_s3_creds_parse("[p]\naws_access_key_id=a\naws_secret_access_key=b", "p", &c), 0);
     assert_string_equal(c.secret_key, "b");
     mpfs_s3_creds_clear(&c);
     mpfs_s3_creds_clear(&c); /* twice is fine */
@@ -133,8 +131,7 @@ static void test_load_order(void **state)
     assert_non_null(strstr(err, path));
     assert_int_equal(mpfs_s3_creds_load("half", NULL, &c, err, sizeof(err)), -EINVAL);
     assert_null(strstr(err, "AKHALF"));
-    assert_int_equal(mpfs_s3_creds_load(NULL, "/nonexistent/creds", &c, err, sizeof(err)),
-                     -ENOENT);
+    assert_int_equal(mpfs_s3_creds_load(NULL, "/nonexistent/creds", &c, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "/nonexistent/creds"));
 
     /* nothing configured anywhere: anonymous */

@@ -88,8 +88,7 @@ static void test_table(void **state)
         int err = mpfs_s3_map_error(r->curl_rc, r->os_errno, r->status, r->code, &retry);
         if (err != r->err || retry != r->retry) {
             fail_msg("row %zu (curl %d, HTTP %ld %s): got %d retry %d, want %d retry %d", i,
-                     r->curl_rc, r->status, r->code ? r->code : "-", err, retry, r->err,
-                     r->retry);
+                     r->curl_rc, r->status, r->code ? r->code : "-", err, retry, r->err, r->retry);
         }
     }
     /* retry may be NULL */

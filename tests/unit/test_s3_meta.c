@@ -115,12 +115,10 @@ static void test_dates(void **state)
     assert_int_equal(mpfs_s3_parse_http_date("Fri, 24 May 2013 00:00:00 GMT"),
                      1369353600LL * 1000000000);
     assert_int_equal(mpfs_s3_parse_http_date("garbage"), -1);
-    assert_int_equal(mpfs_s3_parse_iso8601("2009-10-12T17:50:30.000Z"),
-                     1255369830LL * 1000000000);
+    assert_int_equal(mpfs_s3_parse_iso8601("2009-10-12T17:50:30.000Z"), 1255369830LL * 1000000000);
     assert_int_equal(mpfs_s3_parse_iso8601("2009-10-12T17:50:30.25Z"),
                      1255369830LL * 1000000000 + 250000000);
-    assert_int_equal(mpfs_s3_parse_iso8601("2009-10-12T17:50:30Z"),
-                     1255369830LL * 1000000000);
+    assert_int_equal(mpfs_s3_parse_iso8601("2009-10-12T17:50:30Z"), 1255369830LL * 1000000000);
     assert_int_equal(mpfs_s3_parse_iso8601("yesterday"), -1);
     int64_t ns;
     assert_int_equal(mpfs_s3_parse_seconds(" 12 ", &ns), 0);
@@ -129,17 +127,65 @@ static void test_dates(void **state)
     assert_int_equal(mpfs_s3_parse_seconds("", &ns), -EINVAL);
 }
 
-static void test_xattr_codecs(void **state)
+static void test_xattr_document(void **state)
 {
-    char h[64], back[64];
-    assert_int_equal(mpfs_s3_hex_encode("user.Ab", 7, h, sizeof(h)), 14);
-    assert_string_equal(h, "757365722e4162");
-    assert_int_equal(mpfs_s3_hex_decode("757365722E4162", back, sizeof(back)), 7);
-    assert_string_equal(back, "user.Ab");
-    assert_int_equal(mpfs_s3_hex_decode("7g", back, sizeof(back)), -EINVAL);
-    assert_int_equal(mpfs_s3_hex_decode("757", back, sizeof(back)), -EINVAL);
-    assert_int_equal(mpfs_s3_hex_encode("abcdef", 6, h, 12), -ENAMETOOLONG);
+    /* what s3fs writes for user.foo=bar, user.empty="" */
+    const char *s3fs = "%7B%22user.foo%22%3A%22YmFy%22%2C%22user.empty%22%3A%22%22%7D";
+    struct mpfs_s3_xattrs x;
+    assert_int_equal(mpfs_s3_xattrs_parse(s3fs, &x), 2);
+    struct mpfs_s3_xattr *a = mpfs_s3_xattrs_find(&x, "user.foo");
+    assert_non_null(a);
+    assert_int_equal(a->len, 3);
+    assert_memory_equal(a->value, "bar", 3);
+    assert_int_equal(mpfs_s3_xattrs_find(&x, "user.empty")->len, 0);
+    assert_null(mpfs_s3_xattrs_find(&x, "user.nope"));
 
+    /* and we write the same bytes back */
+    struct mpfs_s3_buf out = {0};
+    mpfs_s3_xattrs_build(&x, &out);
+    assert_string_equal(out.p, s3fs);
+
+    /* binary values, awkward names, other namespaces kept */
+    const char bin[] = {0, (char)0xff, ',', '"', '}', '\n'};
+    mpfs_s3_xattrs_set(&x, "user.a,b:c\"d%e", bin, sizeof(bin));
+    mpfs_s3_xattrs_set(&x, "security.selinux", "ctx", 3);
+    mpfs_s3_xattrs_set(&x, "user.foo", "new", 3); /* replace */
+    assert_int_equal(x.n, 4);
+    mpfs_s3_xattrs_build(&x, &out);
+    assert_null(strpbrk(out.p, "{}\",:")); /* header-safe */
+    struct mpfs_s3_xattrs y;
+    assert_int_equal(mpfs_s3_xattrs_parse(out.p, &y), 4);
+    a = mpfs_s3_xattrs_find(&y, "user.a,b:c\"d%e");
+    assert_non_null(a);
+    assert_int_equal(a->len, sizeof(bin));
+    assert_memory_equal(a->value, bin, sizeof(bin));
+    assert_memory_equal(mpfs_s3_xattrs_find(&y, "user.foo")->value, "new", 3);
+    assert_memory_equal(mpfs_s3_xattrs_find(&y, "security.selinux")->value, "ctx", 3);
+
+    assert_int_equal(mpfs_s3_xattrs_remove(&y, "user.foo"), 0);
+    assert_int_equal(mpfs_s3_xattrs_remove(&y, "user.foo"), -ENODATA);
+    assert_int_equal(y.n, 3);
+    mpfs_s3_xattrs_free(&y);
+    mpfs_s3_xattrs_build(&y, &out);
+    assert_string_equal(out.p, "");
+
+    /* garbage and half-broken documents: skipped, never a crash */
+    const char *bad[] = {NULL, "", "not json", "%7B", "{\"k\"}", "{\"k\":v}", "{:\"v\"}",
+                         "{\"\":\"dg==\"}", "{\"k\":\"!!\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(mpfs_s3_xattrs_parse(bad[i], &y), 0);
+        mpfs_s3_xattrs_free(&y);
+    }
+    /* one bad pair does not spoil the good ones */
+    assert_int_equal(mpfs_s3_xattrs_parse("{\"user.a\":\"YQ==\",junk,\"user.b\":\"Yg==\"}", &y),
+                     2);
+    mpfs_s3_xattrs_free(&y);
+    mpfs_s3_xattrs_free(&x);
+    mpfs_s3_buf_free(&out);
+}
+
+static void test_base64(void **state)
+{
     /* base64 round trip over every length mod 3 and all byte values */
     unsigned char bin[256], dec[256];
     char b64[400];
@@ -163,11 +209,10 @@ static void test_xattr_codecs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_s3fs_headers),
-        cmocka_unit_test(test_collected_list),
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_xattr_codecs),
+        cmocka_unit_test(test_s3fs_headers), cmocka_unit_test(test_collected_list),
+        cmocka_unit_test(test_format),       cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_xattr_document),
+        cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,9 +41,15 @@ static void test_get_object_range(void **state)
         {"host", "examplebucket.s3.amazonaws.com"},
         {"x-amz-content-sha256", MPFS_S3_EMPTY_SHA256},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/test.txt", .query = "",
-                              .hdrs = h, .nhdrs = 4, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = S3_DATE, .region = "us-east-1", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/test.txt",
+                              .query = "",
+                              .hdrs = h,
+                              .nhdrs = 4,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = S3_DATE,
+                              .region = "us-east-1",
+                              .service = "s3"};
     char canon[1024], sig[65], auth[512];
 
     assert_true(mpfs_s3_sigv4_canonical(&r, canon, sizeof(canon)) > 0);
@@ -81,9 +87,15 @@ static void test_put_object(void **state)
         {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
         {"x-amz-content-sha256", sha},
     };
-    struct mpfs_s3_sigv4 r = {.method = "PUT", .uri = uri, .query = "", .hdrs = h,
-                              .nhdrs = 5, .payload_hash = sha, .amz_date = S3_DATE,
-                              .region = "us-east-1", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "PUT",
+                              .uri = uri,
+                              .query = "",
+                              .hdrs = h,
+                              .nhdrs = 5,
+                              .payload_hash = sha,
+                              .amz_date = S3_DATE,
+                              .region = "us-east-1",
+                              .service = "s3"};
     char sig[65];
     sign(&r, S3_SECRET, sig);
     assert_string_equal(sig, "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
@@ -101,9 +113,15 @@ static void test_get_lifecycle(void **state)
         {"x-amz-date", S3_DATE},
         {"x-amz-content-sha256", MPFS_S3_EMPTY_SHA256},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = query, .hdrs = h,
-                              .nhdrs = 3, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = S3_DATE, .region = "us-east-1", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = query,
+                              .hdrs = h,
+                              .nhdrs = 3,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = S3_DATE,
+                              .region = "us-east-1",
+                              .service = "s3"};
     char sig[65];
     sign(&r, S3_SECRET, sig);
     assert_string_equal(sig, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
@@ -121,9 +139,15 @@ static void test_list_objects(void **state)
         {"x-amz-date", S3_DATE},
         {"x-amz-content-sha256", MPFS_S3_EMPTY_SHA256},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = query, .hdrs = h,
-                              .nhdrs = 3, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = S3_DATE, .region = "us-east-1", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = query,
+                              .hdrs = h,
+                              .nhdrs = 3,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = S3_DATE,
+                              .region = "us-east-1",
+                              .service = "s3"};
     char sig[65];
     sign(&r, S3_SECRET, sig);
     assert_string_equal(sig, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
@@ -137,9 +161,14 @@ static void test_suite_vanilla(void **state)
         {"host", "example.amazonaws.com"},
         {"x-amz-date", "20150830T123600Z"},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = "", .hdrs = h,
-                              .nhdrs = 2, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = "20150830T123600Z", .region = "us-east-1",
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = "",
+                              .hdrs = h,
+                              .nhdrs = 2,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = "20150830T123600Z",
+                              .region = "us-east-1",
                               .service = "service"};
     char sig[65];
     sign(&r, SUITE_SECRET, sig);
@@ -156,9 +185,14 @@ static void test_suite_query_order_key_case(void **state)
         {"host", "example.amazonaws.com"},
         {"x-amz-date", "20150830T123600Z"},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = query, .hdrs = h,
-                              .nhdrs = 2, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = "20150830T123600Z", .region = "us-east-1",
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = query,
+                              .hdrs = h,
+                              .nhdrs = 2,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = "20150830T123600Z",
+                              .region = "us-east-1",
                               .service = "service"};
     char sig[65];
     sign(&r, SUITE_SECRET, sig);
@@ -169,9 +203,15 @@ static void test_header_value_spaces(void **state)
 {
     /* inner runs collapse, ends trim */
     struct mpfs_s3_sig_hdr h[] = {{"my-header1", "  value1   with  spaces  "}};
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = "", .hdrs = h,
-                              .nhdrs = 1, .payload_hash = "UNSIGNED-PAYLOAD",
-                              .amz_date = S3_DATE, .region = "r", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = "",
+                              .hdrs = h,
+                              .nhdrs = 1,
+                              .payload_hash = "UNSIGNED-PAYLOAD",
+                              .amz_date = S3_DATE,
+                              .region = "r",
+                              .service = "s3"};
     char canon[256];
     assert_true(mpfs_s3_sigv4_canonical(&r, canon, sizeof(canon)) > 0);
     assert_string_equal(canon, "GET\n/\n\nmy-header1:value1 with spaces\n\nmy-header1\n"
@@ -187,9 +227,15 @@ static void test_reused_md_ctx(void **state)
         {"x-amz-date", S3_DATE},
         {"x-amz-content-sha256", MPFS_S3_EMPTY_SHA256},
     };
-    struct mpfs_s3_sigv4 r = {.method = "GET", .uri = "/", .query = "max-keys=2&prefix=J",
-                              .hdrs = h, .nhdrs = 3, .payload_hash = MPFS_S3_EMPTY_SHA256,
-                              .amz_date = S3_DATE, .region = "us-east-1", .service = "s3"};
+    struct mpfs_s3_sigv4 r = {.method = "GET",
+                              .uri = "/",
+                              .query = "max-keys=2&prefix=J",
+                              .hdrs = h,
+                              .nhdrs = 3,
+                              .payload_hash = MPFS_S3_EMPTY_SHA256,
+                              .amz_date = S3_DATE,
+                              .region = "us-east-1",
+                              .service = "s3"};
     unsigned char key[32];
     char sig[65];
     void *md = EVP_MD_CTX_new();

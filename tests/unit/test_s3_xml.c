@@ -132,8 +132,7 @@ static void test_callback_stops(void **state)
 {
     struct seen s = {.stop_after = 2};
     struct mpfs_s3_list_page page;
-    assert_int_equal(mpfs_s3_xml_parse_list(page1, strlen(page1), on_obj, on_pfx, &s, &page),
-                     42);
+    assert_int_equal(mpfs_s3_xml_parse_list(page1, strlen(page1), on_obj, on_pfx, &s, &page), 42);
     assert_int_equal(s.nobj, 2);
     assert_int_equal(s.npfx, 0);
 }
@@ -154,17 +153,16 @@ static void test_malformed(void **state)
 
 static void test_error_doc(void **state)
 {
-    const char doc[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchBucket</Code>"
-                       "<Message>The specified bucket does not exist</Message>"
-                       "<BucketName>x</BucketName><RequestId>tx1</RequestId></Error>";
+    const char doc[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchBucket</Code>"
+        "<Message>The specified bucket does not exist</Message>"
+        "<BucketName>x</BucketName><RequestId>tx1</RequestId></Error>";
     char code[64], msg[256];
-    assert_int_equal(mpfs_s3_xml_parse_error(doc, strlen(doc), code, sizeof(code), msg,
-                                             sizeof(msg)),
-                     1);
+    assert_int_equal(
+        mpfs_s3_xml_parse_error(doc, strlen(doc), code, sizeof(code), msg, sizeof(msg)), 1);
     assert_string_equal(code, "NoSuchBucket");
     assert_string_equal(msg, "The specified bucket does not exist");
-    assert_int_equal(mpfs_s3_xml_parse_error(page1, strlen(page1), code, sizeof(code), NULL, 0),
-                     0);
+    assert_int_equal(mpfs_s3_xml_parse_error(page1, strlen(page1), code, sizeof(code), NULL, 0), 0);
     assert_int_equal(mpfs_s3_xml_parse_error("", 0, code, sizeof(code), NULL, 0), 0);
     assert_int_equal(mpfs_s3_xml_parse_error("<Error>", 7, code, sizeof(code), NULL, 0), 0);
 }
@@ -178,8 +176,7 @@ static void test_multipart_docs(void **state)
     assert_int_equal(mpfs_s3_xml_find_text(init, strlen(init), "UploadId", id, sizeof(id)), 13);
     assert_string_equal(id, "2~abc.DEF_ghi");
     assert_int_equal(mpfs_s3_xml_find_text(init, strlen(init), "ETag", id, sizeof(id)), -ENOENT);
-    assert_int_equal(mpfs_s3_xml_find_text(init, strlen(init), "UploadId", id, 5),
-                     -ENAMETOOLONG);
+    assert_int_equal(mpfs_s3_xml_find_text(init, strlen(init), "UploadId", id, 5), -ENAMETOOLONG);
     const char copy[] = "<CopyObjectResult><LastModified>2024-01-01T00:00:00Z</LastModified>"
                         "<ETag>&quot;abc&quot;</ETag></CopyObjectResult>";
     assert_int_equal(mpfs_s3_xml_find_text(copy, strlen(copy), "ETag", id, sizeof(id)), 5);
@@ -199,12 +196,9 @@ static void test_multipart_docs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_page_with_token),
-        cmocka_unit_test(test_truncated_without_token),
-        cmocka_unit_test(test_url_encoded_keys),
-        cmocka_unit_test(test_callback_stops),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_error_doc),
+        cmocka_unit_test(test_page_with_token),  cmocka_unit_test(test_truncated_without_token),
+        cmocka_unit_test(test_url_encoded_keys), cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_malformed),        cmocka_unit_test(test_error_doc),
         cmocka_unit_test(test_multipart_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
