@@ -37,7 +37,8 @@ BIG = 512 << 20
 
 
 def sh(cmd, **kw):
-    return subprocess.run(cmd, shell=True, check=True, capture_output=True, **kw)
+    return subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=900, **kw)
 
 
 def timed(fn):
@@ -93,7 +94,7 @@ class Mpfs(Client):
         args = [MPFS, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", EP]
         if self.mode == "dual":
             args += ["--nfs", f"{NFS_BUCKET_URL}/{PREFIX}"]
-        subprocess.run(args + ["-o", f"cache_dir={self.cache}", self.mnt], check=True)
+        subprocess.run(args + ["-o", f"cache_dir={self.cache}", self.mnt], check=True, timeout=120)
 
 
 class S3fs(Client):
@@ -107,7 +108,7 @@ class S3fs(Client):
     def mount(self, fresh):
         subprocess.run(["s3fs", f"{BUCKET}:/{PREFIX}", self.mnt, "-o",
                         f"url={EP},use_path_request_style,passwd_file={self.pw.name},"
-                        "endpoint=us-east-1,sigv4"], check=True)
+                        "endpoint=us-east-1,sigv4"], check=True, timeout=120)
         for _ in range(50):
             if os.path.ismount(self.mnt):
                 return
@@ -122,7 +123,8 @@ class Rclone(Client):
         remote = (f":s3,provider=Ceph,endpoint='{EP}',access_key_id={AK},"
                   f"secret_access_key={SK},region=us-east-1:{BUCKET}/{PREFIX}")
         subprocess.run(["rclone", "mount", remote, self.mnt, "--daemon",
-                        "--daemon-wait", "30s"], check=True, capture_output=True)
+                        "--daemon-wait", "30s"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
 
 
 def ls_l(path):
@@ -132,14 +134,14 @@ def ls_l(path):
 def stat_all(path, n):
     code = ("import os,sys\n"
             f"for i in range({n}): os.stat(os.path.join(sys.argv[1], 'f%05d' % i))\n")
-    subprocess.run([sys.executable, "-c", code, path], check=True)
+    subprocess.run([sys.executable, "-c", code, path], check=True, timeout=900)
 
 
 def create_small(path, n):
     code = ("import os,sys\nd=sys.argv[1]\nos.makedirs(d, exist_ok=True)\n"
             f"for i in range({n}):\n"
             "    with open(os.path.join(d, 'n%04d' % i), 'wb') as f: f.write(b'x' * 1024)\n")
-    subprocess.run([sys.executable, "-c", code, path], check=True)
+    subprocess.run([sys.executable, "-c", code, path], check=True, timeout=900)
 
 
 def find_all(path):
@@ -149,7 +151,7 @@ def find_all(path):
 def seq_read(path):
     code = ("import sys\nf=open(sys.argv[1],'rb',buffering=0)\n"
             "while f.read(1<<20): pass\n")
-    subprocess.run([sys.executable, "-c", code, path], check=True)
+    subprocess.run([sys.executable, "-c", code, path], check=True, timeout=900)
 
 
 def run_client(c, s3, rnd):
@@ -176,8 +178,8 @@ def run_client(c, s3, rnd):
         for k in s3.list_keys(BUCKET, f"{PREFIX}/{tag}/"):
             s3.delete(BUCKET, k)
         s3.delete(BUCKET, f"{PREFIX}/{tag}/")
-    except subprocess.CalledProcessError as e:
-        print(f"{c.name}: {e} {e.stderr!r}", file=sys.stderr)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        print(f"{c.name}: {e} {getattr(e, 'stderr', b'')!r}", file=sys.stderr)
         c.umount()
     return r
 

@@ -56,6 +56,10 @@ class S3:
         return q
 
     def request(self, method, bucket, key="", body=None, query=None, headers=None):
+        st, data, _ = self.request_full(method, bucket, key, body, query, headers)
+        return st, data
+
+    def request_full(self, method, bucket, key="", body=None, query=None, headers=None):
         path = "/" + urllib.parse.quote(bucket + ("/" + key if key else ""), safe="/-_.~")
         headers = dict(headers or {})
         q = self._sign(method, path, query or {}, headers)
@@ -66,7 +70,7 @@ class S3:
                 c.request(method, url, body=body, headers=headers)
                 r = c.getresponse()
                 data = r.read()
-                return r.status, data
+                return r.status, data, {k.lower(): v for k, v in r.getheaders()}
             except (http.client.HTTPException, OSError):
                 c.close()
                 self.local.conn = None

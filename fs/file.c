@@ -95,7 +95,37 @@ static void set_staged_size(struct mpfs_fs *fs, struct mpfs_wfile *wf, uint64_t 
 
 /* Make the staging file hold the current backend content (first write to
  * an existing file that was not truncated).  Caller holds n->wlock. */
+static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf);
+
+/* If the file changed on the server since it was opened and before the
+ * first write, the edit applies to the current content (as a write to a
+ * shared local file would): re-read the attributes and fetch that. */
 static int populate(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+{
+    int rc = populate_once(fs, n, wf);
+    if (rc != -ESTALE)
+        return rc;
+    pthread_mutex_lock(&fs->lock);
+    char *path = mpfs_node_path_locked(fs, n->ino);
+    uint64_t parent = n->parent;
+    char *name = mpfs_xstrdup(n->name ? n->name : "");
+    pthread_mutex_unlock(&fs->lock);
+    struct mpfs_attr a;
+    struct mpfs_backend *meta = fs->router.route[MPFS_R_META];
+    rc = path ? mpfs_backend_stat(meta, path, &a) : -ESTALE;
+    if (rc == 0) {
+        mpfs_fs_record(fs, n->ino, parent, name, &a, mpfs_source_of(fs, meta));
+        if (ftruncate(wf->fd, 0) < 0)
+            rc = -errno;
+        else
+            rc = populate_once(fs, n, wf);
+    }
+    free(path);
+    free(name);
+    return rc;
+}
+
+static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
     pthread_mutex_lock(&fs->lock);
     char *path = mpfs_node_path_locked(fs, n->ino);
@@ -421,12 +451,14 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
     if (!path)
         rc = -ESTALE;
     struct mpfs_handle *h = NULL;
+    int changed = 0;
     if (rc == 0) {
         h = handle_new(fs, n, flags);
         pthread_mutex_lock(&fs->lock);
         snprintf(h->version, sizeof(h->version), "%s", n->attr.version);
         h->size = n->attr.size;
         *keep_cache = staged || mpfs_version_same(n->open_version, n->attr.version);
+        changed = !*keep_cache && n->open_version[0];
         snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
         pthread_mutex_unlock(&fs->lock);
         if (h->writable) {
@@ -446,10 +478,22 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         pthread_mutex_unlock(&fs->lock);
     } else {
         *out = h;
+        if (changed && fs->notify.inval_inode) {
+            /* The kernel may still hold the old size; until its attributes
+             * are refreshed, this handle bypasses the page cache so reads
+             * are bounded by the new version's size, not the old one. */
+            h->direct_io = 1;
+            fs->notify.inval_inode(fs->notify.ctx, ino);
+        }
     }
     free(path);
     free(name);
     return rc;
+}
+
+int mpfs_vfs_handle_direct_io(const struct mpfs_handle *h)
+{
+    return h->direct_io;
 }
 
 int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,

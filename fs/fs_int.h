@@ -70,6 +70,7 @@ struct mpfs_handle {
     struct mpfs_reader *reader;     /* lazily made on first read */
     pthread_mutex_t rlock;          /* guards reader creation */
     int nfs_ok;                     /* NFS side validated for this version */
+    int direct_io;                  /* bypass the kernel page cache (set at open) */
     struct mpfs_fs *fs;
 };
 

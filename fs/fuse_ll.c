@@ -323,6 +323,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->keep_cache = keep && !(fi->flags & O_TRUNC);
+    fi->direct_io = mpfs_vfs_handle_direct_io(h);
     if (fuse_reply_open(req, fi) != 0)
         mpfs_vfs_release(g_fs, h);
 }

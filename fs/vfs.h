@@ -107,6 +107,9 @@ void mpfs_vfs_releasedir(struct mpfs_fs *fs, struct mpfs_dirhandle *d);
  * inode are still the current version. */
 int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handle **out,
                   int *keep_cache);
+/* Should the kernel bypass its page cache for this handle?  (Set when the
+ * file changed on the server since the kernel last cached it.) */
+int mpfs_vfs_handle_direct_io(const struct mpfs_handle *h);
 int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
                     int flags, struct mpfs_entry *e, struct mpfs_handle **out);
 ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,

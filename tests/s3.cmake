@@ -2,7 +2,7 @@
 #   unit:        signer, encoding, XML, error mapping, metadata, credentials
 #   integration: s3_backend_test against radosgw and against moto, each
 #                finding its store through `scripts/stack.sh env` variables
-foreach(t sigv4 uri xml errmap meta creds config)
+foreach(t sigv4 uri xml errmap meta creds config http)
   mpfs_unit_test(test_s3_${t}
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_s3_${t}.c
     LIBS mpfs_s3 PkgConfig::CRYPTO PkgConfig::CURL)

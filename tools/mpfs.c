@@ -242,39 +242,45 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     c.opts = mpfs_xcalloc((size_t)argc + 4, sizeof(char *));
     mpfs_config_init(&c.cfg);
+    int rc;
+    char *mp = NULL;
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        rc = 2;
+        goto out;
     }
-    int rc = parse(&c, argc, argv);
+    rc = parse(&c, argc, argv);
     if (rc)
-        return rc;
+        goto out;
     if (c.print_config) {
         mpfs_config_print(&c.cfg, stdout);
-        return 0;
+        goto out;
     }
-    if (c.probe)
-        return mpfs_probe_run(&c.cfg);
+    if (c.probe) {
+        rc = mpfs_probe_run(&c.cfg);
+        goto out;
+    }
 
     int status_fd = -1;
-    if (!c.cfg.foreground) {
-        if (daemonize(&status_fd) < 0)
-            return 1;
+    if (!c.cfg.foreground && daemonize(&status_fd) < 0) {
+        rc = 1;
+        goto out;
     }
     /* the mount point may be relative; the daemon runs from / */
-    char *mp = realpath(c.mountpoint, NULL);
+    mp = realpath(c.mountpoint, NULL);
     if (!mp) {
         fprintf(stderr, "mpfs: mount point %s: %s\n", c.mountpoint, strerror(errno));
-        if (status_fd >= 0) {
+        if (status_fd >= 0)
             dprintf(status_fd, "mount point %s: %s\n", c.mountpoint, strerror(errno));
-        }
-        return 1;
+        rc = 1;
+        goto out;
     }
-    if (!c.cfg.foreground) {
-        if (chdir("/") < 0)
-            return 1;
+    if (!c.cfg.foreground && chdir("/") < 0) {
+        rc = 1;
+        goto out;
     }
     rc = mpfs_fuse_run(&c.cfg, mp, status_fd, c.cfg.foreground ? NULL : redirect_output);
+out:
     free(mp);
     for (int k = 0; k < c.nopts; k++)
         free(c.opts[k]);

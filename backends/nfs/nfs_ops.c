@@ -393,6 +393,18 @@ static int do_read(void *conn, void *arg, int attempt)
             }
             mpfs_nfs_fhcache_drop(c->fhc, a->full);
             mpfs_debug("nfs: read %s: %s", a->full, strerror(-rc));
+            if (rc == -EIO && a->nb->caps_probed &&
+                !(a->nb->base.caps & MPFS_CAP_PWRITE)) {
+                /* Measured on the RGW view: after an overwrite that
+                 * shrinks a file, its cached attributes keep the old size
+                 * for ~100 s and every READ fails NFS3ERR_IO.  That is a
+                 * state that passes, not a broken disk. */
+                mpfs_info("nfs: read %s: the object view failed the READ "
+                          "(attributes older than the object?): try again "
+                          "later",
+                          a->full);
+                return -EAGAIN;
+            }
             /* Stale right after the lookup: removed in between. */
             return rc == -ESTALE ? -ENOENT : rc;
         }

@@ -752,6 +752,7 @@ static int read_xattrs(struct mpfs_s3 *s, const char *path, struct mpfs_s3_xattr
     struct mpfs_attr a;
     struct mpfs_s3_buf meta = {0};
     int implied;
+    memset(x, 0, sizeof(*x));
     int rc = locate(s, path, key, sizeof(key), &a, &meta, &implied);
     if (rc == 0) {
         mpfs_s3_xattrs_parse(mpfs_s3_meta_find(&meta, "xattr"), x);
@@ -760,8 +761,8 @@ static int read_xattrs(struct mpfs_s3 *s, const char *path, struct mpfs_s3_xattr
     return rc;
 }
 
-ssize_t mpfs_s3_op_getxattr(struct mpfs_backend *b, const char *path, const char *name,
-                            void *buf, size_t size)
+ssize_t mpfs_s3_op_getxattr(struct mpfs_backend *b, const char *path, const char *name, void *buf,
+                            size_t size)
 {
     char full[300];
     struct mpfs_s3_xattrs x;

@@ -622,8 +622,8 @@ static int build_headers(struct mpfs_s3 *s, struct conn *c, const struct mpfs_s3
         }
         mpfs_s3_buf_reset(&c->auth);
         mpfs_s3_buf_reserve(&c->auth, need);
-        ssize_t n = mpfs_s3_sigv4_authorization(&r, s->creds.access_key, c->sk, c->md,
-                                                c->auth.p, c->auth.cap);
+        ssize_t n = mpfs_s3_sigv4_authorization(&r, s->creds.access_key, c->sk, c->md, c->auth.p,
+                                                c->auth.cap);
         if (n < 0) {
             return (int)n;
         }

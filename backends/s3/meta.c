@@ -387,8 +387,7 @@ struct mpfs_s3_xattr *mpfs_s3_xattrs_find(const struct mpfs_s3_xattrs *x, const 
     return NULL;
 }
 
-void mpfs_s3_xattrs_set(struct mpfs_s3_xattrs *x, const char *name, const void *value,
-                        size_t len)
+void mpfs_s3_xattrs_set(struct mpfs_s3_xattrs *x, const char *name, const void *value, size_t len)
 {
     struct mpfs_s3_xattr *a = mpfs_s3_xattrs_find(x, name);
     if (!a) {

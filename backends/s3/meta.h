@@ -91,8 +91,7 @@ size_t mpfs_s3_xattrs_parse(const char *hdr, struct mpfs_s3_xattrs *out);
 void mpfs_s3_xattrs_build(const struct mpfs_s3_xattrs *x, struct mpfs_s3_buf *out);
 struct mpfs_s3_xattr *mpfs_s3_xattrs_find(const struct mpfs_s3_xattrs *x, const char *name);
 /* Add or replace (copies). */
-void mpfs_s3_xattrs_set(struct mpfs_s3_xattrs *x, const char *name, const void *value,
-                        size_t len);
+void mpfs_s3_xattrs_set(struct mpfs_s3_xattrs *x, const char *name, const void *value, size_t len);
 /* 0, or -ENODATA if absent. */
 int mpfs_s3_xattrs_remove(struct mpfs_s3_xattrs *x, const char *name);
 void mpfs_s3_xattrs_free(struct mpfs_s3_xattrs *x);

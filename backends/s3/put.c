@@ -309,6 +309,10 @@ int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
     if (m->nparts == 0) {
         m->nparts = 1; /* an empty multipart object still has one part */
     }
+    if (src->fd < 0 && !src->src_key) {
+        free(m);
+        return -EINVAL;
+    }
     if (src->fd < 0) {
         char enc[3 * MPFS_S3_KEY_MAX + 1];
         if (mpfs_s3_uri_encode(src->src_key, strlen(src->src_key), 1, enc, sizeof(enc)) < 0) {

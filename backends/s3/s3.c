@@ -146,6 +146,7 @@ int mpfs_s3_probe_dir(struct mpfs_s3 *s, const char *dirkey, int *any, int *mark
     struct mpfs_s3_list_page page;
     struct probe_ctx p = {.dirkey = dirkey, .dklen = strlen(dirkey)};
 
+    *any = *marker = *other = 0;
     ssize_t ql = mpfs_s3_query_build(qp, 3, query, sizeof(query));
     if (ql < 0) {
         return (int)ql;
@@ -948,7 +949,9 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     if (rc < 0) {
         goto out_destroy;
     }
-    probe_cond_put(s);
+    if (!cfg->no_probe) {
+        probe_cond_put(s);
+    }
 
     char caps[256];
     mpfs_backend_caps_str(s->base.caps, caps, sizeof(caps));

@@ -9,7 +9,7 @@
  *                    object prefix+"a/" (mkdir creates one)
  *   symlink          object with x-amz-meta-mode S_IFLNK, body = target
  *   mode/uid/gid/mtime   x-amz-meta-mode/-uid/-gid/-mtime (meta.h)
- *   user xattrs      x-amz-meta-mpfs-xattr-<hex name>: base64 value
+ *   user xattrs      x-amz-meta-xattr, s3fs format (meta.h)
  *   version token    the ETag without quotes
  *
  * Capabilities: SYMLINK, SETATTR (metadata rewrite by copy-to-self),
@@ -44,6 +44,8 @@ struct mpfs_s3_config {
     int max_retries;              /* default 4 */
     size_t part_size;             /* multipart part size, default 16 MiB; grown so parts <= 10000 */
     int parallel;                 /* parallel parts per multipart upload, default 4 */
+    int no_probe; /* 1: write nothing at open (read-only mounts): COND_PUT then stays
+                     off and put preconditions are checked with HEAD */
 };
 
 void mpfs_s3_config_defaults(struct mpfs_s3_config *c);

@@ -9,6 +9,7 @@ SigV4, libnfs's nfs-cat/nfs-cp/nfs-ls) to act as "someone else".
 """
 import os
 import shutil
+import sys
 import subprocess
 import tempfile
 import time
@@ -29,60 +30,34 @@ def run(cmd, check=True, timeout=120, **kw):
     return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, **kw)
 
 
-def _curl(method, key, data=None, headers=(), bucket=BUCKET, endpoint=S3_ENDPOINT, query=""):
-    cmd = ["curl", "-s", "-S", "-X", method, "--aws-sigv4", "aws:amz:us-east-1:s3",
-           "--user", f"{AK}:{SK}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-           "-o", "-", "-w", "\n%{http_code}"]
-    for h in headers:
-        cmd += ["-H", h]
-    if data is not None:
-        cmd += ["--data-binary", "@-"]
-    from urllib.parse import quote
-    url = f"{endpoint}/{bucket}/{quote(key, safe='/~')}" + (f"?{query}" if query else "")
-    cmd.append(url)
-    p = subprocess.run(cmd, input=data, capture_output=True, timeout=60)
-    body, _, code = p.stdout.rpartition(b"\n")
-    return int(code or 0), body
+# In-process S3 client: no fork, so an open file descriptor of a test is
+# never closed (and its file flushed) by a child process.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+from s3lite import S3  # noqa: E402
+_s3 = S3(S3_ENDPOINT, AK or None, SK or None)
 
 
 def s3_put(key, data, headers=()):
-    code, body = _curl("PUT", key, data=data, headers=headers)
-    assert code == 200, (code, body)
+    st, body = _s3.request("PUT", BUCKET, key, body=data, headers=dict(h.split(": ", 1) for h in headers))
+    assert st == 200, (st, body)
 
 
 def s3_get(key):
-    code, body = _curl("GET", key)
-    return body if code == 200 else None
+    return _s3.get(BUCKET, key)
 
 
 def s3_delete(key):
-    _curl("DELETE", key)
+    _s3.delete(BUCKET, key)
 
 
 def s3_head(key):
-    code, _ = _curl("HEAD", key)
-    return code
+    st, _ = _s3.request("HEAD", BUCKET, key)
+    return st
 
 
 def s3_list(prefix):
     """All keys under prefix (no delimiter), via ListObjectsV2 pages."""
-    import re
-    from urllib.parse import quote
-    keys, token = [], None
-    while True:
-        q = "list-type=2&prefix=" + quote(prefix, safe="")
-        if token:
-            q = "continuation-token=" + quote(token, safe="") + "&" + q
-        code, body = _curl("GET", "", query=q)
-        assert code == 200, body
-        text = body.decode()
-        keys += [k for k in re.findall(r"<Key>(.*?)</Key>", text)]
-        m = re.search(r"<NextContinuationToken>(.*?)</NextContinuationToken>", text)
-        if "<IsTruncated>true</IsTruncated>" not in text or not m:
-            break
-        token = m.group(1)
-    import html
-    return [html.unescape(k) for k in keys]
+    return _s3.list_keys(BUCKET, prefix)
 
 
 def s3_delete_prefix(prefix):

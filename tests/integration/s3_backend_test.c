@@ -477,39 +477,70 @@ static void test_multipart_abort(void **state)
     assert_int_equal(pending_uploads("mp/unreadable"), 0);
 }
 
-static void test_conditional_put(void **state)
+/* The precondition outcomes, the same whether the store decides (probed
+ * COND_PUT) or the backend checks with HEAD (racy, not wrong). */
+static void conditional_put_on(struct mpfs_backend *b, const char *dir)
 {
     struct mpfs_put_opts create = {.if_none_match = 1};
     struct mpfs_attr v1, v2;
-    fprintf(stderr, "  cond-put %s\n",
-            (B->caps & MPFS_CAP_COND_PUT) ? "native (probed)" : "emulated with HEAD");
-    /* the same outcomes either way (the emulation is racy, not wrong) */
-    assert_int_equal(mpfs_backend_put_buf(B, "cond/f", "one", 3, &create, &v1), 0);
-    assert_int_equal(mpfs_backend_put_buf(B, "cond/f", "two", 3, &create, NULL), -EEXIST);
+    char f[64], missing[64], mp[64];
+    snprintf(f, sizeof(f), "%s/f", dir);
+    snprintf(missing, sizeof(missing), "%s/missing", dir);
+    snprintf(mp, sizeof(mp), "%s/new-mp", dir);
+
+    assert_int_equal(mpfs_backend_put_buf(b, f, "one", 3, &create, &v1), 0);
+    assert_int_equal(mpfs_backend_put_buf(b, f, "two", 3, &create, NULL), -EEXIST);
     struct mpfs_put_opts upd = {.if_match = v1.version};
-    assert_int_equal(mpfs_backend_put_buf(B, "cond/f", "three", 5, &upd, &v2), 0);
+    assert_int_equal(mpfs_backend_put_buf(b, f, "three", 5, &upd, &v2), 0);
     assert_string_not_equal(v1.version, v2.version);
-    assert_int_equal(mpfs_backend_put_buf(B, "cond/f", "four", 4, &upd, NULL), -ESTALE);
+    assert_int_equal(mpfs_backend_put_buf(b, f, "four", 4, &upd, NULL), -ESTALE);
     struct mpfs_put_opts gone = {.if_match = v2.version};
-    assert_int_equal(mpfs_backend_put_buf(B, "cond/missing", "x", 1, &gone, NULL), -ESTALE);
+    assert_int_equal(mpfs_backend_put_buf(b, missing, "x", 1, &gone, NULL), -ESTALE);
     char buf[8] = {0};
-    assert_int_equal(mpfs_backend_read(B, "cond/f", NULL, buf, sizeof(buf), 0), 5);
+    assert_int_equal(mpfs_backend_read(b, f, NULL, buf, sizeof(buf), 0), 5);
     assert_string_equal(buf, "three");
 
-    /* multipart with preconditions (HEAD before Create, and on Complete
-     * where honoured) */
+    /* multipart: HEAD before Create, and on Complete the header where the
+     * store honours it there, else a second HEAD */
     const uint64_t size = 12ull << 20;
     int fd = pattern_file(size, 9);
-    assert_int_equal(mpfs_backend_put(B, "cond/f", fd, size, &create, NULL), -EEXIST);
+    assert_int_equal(mpfs_backend_put(b, f, fd, size, &create, NULL), -EEXIST);
     struct mpfs_put_opts stale = {.if_match = v1.version};
-    assert_int_equal(mpfs_backend_put(B, "cond/f", fd, size, &stale, NULL), -ESTALE);
+    assert_int_equal(mpfs_backend_put(b, f, fd, size, &stale, NULL), -ESTALE);
     struct mpfs_attr v3;
     struct mpfs_put_opts cur = {.if_match = v2.version};
-    assert_int_equal(mpfs_backend_put(B, "cond/f", fd, size, &cur, &v3), 0);
+    assert_int_equal(mpfs_backend_put(b, f, fd, size, &cur, &v3), 0);
     assert_int_equal(etag_parts(v3.version), 3);
-    assert_int_equal(mpfs_backend_put(B, "cond/new-mp", fd, size, &create, NULL), 0);
+    assert_int_equal(mpfs_backend_put(b, mp, fd, size, &create, NULL), 0);
     close(fd);
-    assert_int_equal(pending_uploads("cond/"), 0);
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "%s/", dir);
+    assert_int_equal(pending_uploads(prefix), 0);
+}
+
+static void test_conditional_put(void **state)
+{
+    fprintf(stderr, "  cond-put %s\n",
+            (B->caps & MPFS_CAP_COND_PUT) ? "native (probed)" : "emulated with HEAD");
+    conditional_put_on(B, "cond");
+}
+
+static void test_conditional_put_unprobed(void **state)
+{
+    /* no_probe: nothing written at open, COND_PUT off, HEAD checks */
+    struct mpfs_s3_config cfg;
+    struct mpfs_backend *b = NULL;
+    char err[512];
+    mpfs_s3_config_defaults(&cfg);
+    cfg.endpoint = endpoint;
+    cfg.bucket = bucket;
+    cfg.prefix = run_prefix;
+    cfg.part_size = 5 << 20;
+    cfg.no_probe = 1;
+    assert_int_equal(mpfs_s3_open(&cfg, &b, err, sizeof(err)), 0);
+    assert_false(b->caps & MPFS_CAP_COND_PUT);
+    conditional_put_on(b, "cond-emu");
+    mpfs_backend_free(b);
 }
 
 static void test_pinned_read(void **state)
@@ -842,6 +873,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_multipart_abort),
         cmocka_unit_test(test_conditional_put),
+        cmocka_unit_test(test_conditional_put_unprobed),
         cmocka_unit_test(test_pinned_read),
         cmocka_unit_test(test_rename),
         cmocka_unit_test(test_rename_multipart_copy),

@@ -115,14 +115,25 @@ class Consistency(unittest.TestCase):
         p = self.p("doc")
         with open(p, "wb") as f:
             f.write(b"base")
-        f = open(p, "r+b")
-        f.write(b"mine")
+        f = open(p, "r+b", buffering=0)
+        f.write(b"mine")  # reaches the mount now, before the S3 overwrite
         ml.s3_put(self.key("doc"), b"theirs")
         f.close()
         self.assertEqual(ml.s3_get(self.key("doc")), b"theirs")
         keys = ml.s3_list(f"{self.prefix}/{self._testMethodName}/doc.mpfs-conflict-")
-        self.assertEqual(len(keys), 1, keys)
+        self.assertEqual(len(keys), 1, (keys, self.m.log()[-3000:]))
         self.assertEqual(ml.s3_get(keys[0]), b"mine")
+
+    def test_edit_after_remote_change_applies_to_new_content(self):
+        p = self.p("doc2")
+        with open(p, "wb") as f:
+            f.write(b"base-content")
+        f = open(p, "r+b", buffering=0)
+        ml.s3_put(self.key("doc2"), b"theirs-content")
+        f.write(b"MINE")  # first write after the change: edits their version
+        f.close()
+        self.assertEqual(ml.s3_get(self.key("doc2")), b"MINErs-content")
+        self.assertEqual(ml.s3_list(f"{self.prefix}/{self._testMethodName}/doc2.mpfs-conflict-"), [])
 
     def test_remount_served_from_index(self):
         d = self.p("")

@@ -246,8 +246,12 @@ class PosixSuite(unittest.TestCase):
         self.assertEqual(int(os.stat(p).st_mtime), 1_500_000_000)
         if MODE in ("s3", "dual"):
             # s3fs-compatible metadata on the object
-            code, _ = ml._curl("HEAD", f"{self.prefix}/{self._testMethodName}/meta")
-            self.assertEqual(code, 200)
+            st, _, hdrs = ml._s3.request_full("HEAD", ml.BUCKET, f"{self.prefix}/{self._testMethodName}/meta")
+            self.assertEqual(st, 200)
+            self.assertEqual(int(hdrs["x-amz-meta-mode"]) & 0o7777, 0o600)
+            self.assertEqual(hdrs["x-amz-meta-uid"], "1234")
+            self.assertEqual(hdrs["x-amz-meta-gid"], "5678")
+            self.assertEqual(int(float(hdrs["x-amz-meta-mtime"])), 1_500_000_000)
 
     def test_xattrs(self):
         p = self.d("x")

@@ -66,10 +66,10 @@ static void test_collected_list(void **state)
     mpfs_s3_meta_add(&m, "Mode", 4, "33261", 5);
     mpfs_s3_meta_add(&m, "uid", 3, "7", 1);
     mpfs_s3_meta_add(&m, ":content-type", 13, "text/plain", 10);
-    mpfs_s3_meta_add(&m, "mpfs-xattr-6162", 15, "", 0);
+    mpfs_s3_meta_add(&m, "xattr", 5, "", 0);
     assert_string_equal(mpfs_s3_meta_find(&m, "mode"), "33261");
     assert_string_equal(mpfs_s3_meta_find(&m, ":content-type"), "text/plain");
-    assert_string_equal(mpfs_s3_meta_find(&m, "mpfs-xattr-6162"), "");
+    assert_string_equal(mpfs_s3_meta_find(&m, "xattr"), "");
     assert_null(mpfs_s3_meta_find(&m, "gid"));
     struct mpfs_attr a = {0};
     mpfs_s3_meta_apply_all(&a, &m);
@@ -170,15 +170,14 @@ static void test_xattr_document(void **state)
     assert_string_equal(out.p, "");
 
     /* garbage and half-broken documents: skipped, never a crash */
-    const char *bad[] = {NULL, "", "not json", "%7B", "{\"k\"}", "{\"k\":v}", "{:\"v\"}",
-                         "{\"\":\"dg==\"}", "{\"k\":\"!!\"}"};
+    const char *bad[] = {NULL,        "",         "not json",        "%7B",           "{\"k\"}",
+                         "{\"k\":v}", "{:\"v\"}", "{\"\":\"dg==\"}", "{\"k\":\"!!\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(mpfs_s3_xattrs_parse(bad[i], &y), 0);
         mpfs_s3_xattrs_free(&y);
     }
     /* one bad pair does not spoil the good ones */
-    assert_int_equal(mpfs_s3_xattrs_parse("{\"user.a\":\"YQ==\",junk,\"user.b\":\"Yg==\"}", &y),
-                     2);
+    assert_int_equal(mpfs_s3_xattrs_parse("{\"user.a\":\"YQ==\",junk,\"user.b\":\"Yg==\"}", &y), 2);
     mpfs_s3_xattrs_free(&y);
     mpfs_s3_xattrs_free(&x);
     mpfs_s3_buf_free(&out);
@@ -209,10 +208,9 @@ static void test_base64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_s3fs_headers), cmocka_unit_test(test_collected_list),
-        cmocka_unit_test(test_format),       cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_xattr_document),
-        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_s3fs_headers),   cmocka_unit_test(test_collected_list),
+        cmocka_unit_test(test_format),         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_xattr_document), cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
