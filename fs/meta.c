@@ -129,8 +129,10 @@ static void keep_richer(struct mpfs_attr *fresh, const struct mpfs_attr *old)
 {
     if (!mpfs_version_same(fresh->version, old->version))
         return;
-    if (!(fresh->valid & MPFS_ATTR_MODE) && (old->valid & MPFS_ATTR_MODE) &&
-        (fresh->mode & S_IFMT) == (old->mode & S_IFMT)) {
+    /* a listing shows an s3fs symlink object as a plain file */
+    int same_kind = (fresh->mode & S_IFMT) == (old->mode & S_IFMT) ||
+                    (S_ISREG(fresh->mode) && S_ISLNK(old->mode));
+    if (!(fresh->valid & MPFS_ATTR_MODE) && (old->valid & MPFS_ATTR_MODE) && same_kind) {
         fresh->mode = old->mode;
         fresh->valid |= MPFS_ATTR_MODE;
     }
@@ -461,13 +463,16 @@ int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path)
         }
         struct mpfs_attr a = l.v[i].attr;
         uint64_t eino;
-        if (c == 0 && !type_changed(&a, old.v[j].mode)) {
-            struct mpfs_attr prev;
+        struct mpfs_attr prev;
+        if (c == 0) {
             mpfs_entry_from_index(&old.v[j], &prev);
-            if (!l.v[i].attr_full) {
+            if (!l.v[i].attr_full && S_ISDIR(prev.mode))
                 a = prev; /* a bare prefix tells nothing new about the dir */
-            } else {
+            else if (l.v[i].attr_full)
                 keep_richer(&a, &prev);
+        }
+        if (c == 0 && !type_changed(&a, old.v[j].mode)) {
+            if (l.v[i].attr_full) {
                 if (!mpfs_version_same(a.version, prev.version) && prev.version[0]) {
                     if (nchg == capchg) {
                         capchg = capchg ? capchg * 2 : 16;

@@ -240,6 +240,23 @@ static void test_links_per_mode(void **state)
     fixture_free(nfs);
 }
 
+static void test_symlink_survives_listing(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "dir_ttl=0,dir_stale=0");
+    struct mpfs_entry l, e;
+    assert_int_equal(mpfs_vfs_symlink(f->fs, "target", MPFS_ROOT_INO, "sym", &l), 0);
+    /* an S3 listing carries no metadata: the link must stay a link */
+    char *ls = fx_list(f, "");
+    free(ls);
+    ls = fx_list(f, "");
+    free(ls);
+    assert_int_equal(fx_lookup_path(f, "sym", &e), 0);
+    assert_true(S_ISLNK(e.st.st_mode));
+    assert_int_equal(e.ino, l.ino);
+    fixture_free(f);
+}
+
 static void test_nfs_in_place_commit(void **state)
 {
     (void)state;
@@ -340,6 +357,7 @@ int main(void)
         cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)s3),
         cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)nfs),
         cmocka_unit_test(test_links_per_mode),
+        cmocka_unit_test(test_symlink_survives_listing),
         cmocka_unit_test(test_nfs_in_place_commit),
         cmocka_unit_test_prestate(test_setattr_chmod_truncate, (void *)s3),
         cmocka_unit_test_prestate(test_setattr_chmod_truncate, (void *)nfs),
