@@ -133,6 +133,12 @@ int mpfs_backend_removexattr(struct mpfs_backend *b, const char *path, const cha
     return CALL_OPT(removexattr, path, name);
 }
 
+int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn,
+                           void *arg)
+{
+    return CALL_OPT(list_tree, dir, fn, arg);
+}
+
 void mpfs_backend_free(struct mpfs_backend *b)
 {
     if (b)

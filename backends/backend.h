@@ -198,6 +198,14 @@ struct mpfs_backend_ops {
 
     /* [Required] Free the backend and everything it holds. */
     void (*destroy)(struct mpfs_backend *b);
+
+    /* [Optional] Everything below dir in one flat walk (S3: LIST without a
+     * delimiter), in key order: fn gets each object's path relative to dir
+     * ("a/b/c"; a directory marker ends in '/') with the attributes the
+     * listing carries (attr_full = 1).  Lets the fs layer fill a subtree's
+     * index with a few requests instead of one per directory.  Returning
+     * non-zero from fn stops the walk and is returned. */
+    int (*list_tree)(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg);
 };
 
 /* Base of every backend handle; embedded first. */
@@ -238,6 +246,8 @@ int mpfs_backend_setxattr(struct mpfs_backend *b, const char *path, const char *
 ssize_t mpfs_backend_listxattr(struct mpfs_backend *b, const char *path, char *buf,
                                size_t size);
 int mpfs_backend_removexattr(struct mpfs_backend *b, const char *path, const char *name);
+int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn,
+                           void *arg);
 /* mpfs_backend_free(NULL) is a no-op. */
 void mpfs_backend_free(struct mpfs_backend *b);
 

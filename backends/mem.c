@@ -608,6 +608,50 @@ out_unlock:
     return rc;
 }
 
+/* S3 mode only (a flat LIST without delimiter): every key below dir, in
+ * key order, named relative to dir; markers keep their trailing '/'. */
+static int mem_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
+{
+    struct mem_backend *m = mem_of(b);
+    struct mem_entry *ents = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    if (m->posix)
+        return -EOPNOTSUPP;
+    pthread_mutex_lock(&m->lock);
+    m->stats.lists++;
+    char *prefix = marker_key(dir);
+    size_t plen = strlen(prefix);
+    for (struct mem_node *x = sl_seek(m, prefix, NULL); x && key_has_prefix(x->key, prefix, plen);
+         x = x->next[0]) {
+        const char *name = x->key + plen;
+        if (*name == '\0')
+            continue;
+        struct mpfs_attr attr;
+        fill_attr(m, x->obj, &attr);
+        attr.mode = S_IFREG | 0644;
+        attr.uid = attr.gid = 0;
+        attr.valid &= MPFS_ATTR_MTIME;
+        add_entry(&ents, &n, &cap, name, strlen(name), &attr, 1);
+    }
+    if (n == 0 && dir[0]) {
+        struct mem_look l;
+        look(m, dir, &l);
+        if (!l.is_dir)
+            rc = l.file ? -ENOTDIR : missing(m, dir);
+    }
+    pthread_mutex_unlock(&m->lock);
+    free(prefix);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = fn(arg, ents[i].name, ents[i].len, &ents[i].attr, ents[i].full);
+        free(ents[i].name);
+    }
+    free(ents);
+    return rc;
+}
+
 static ssize_t mem_read(struct mpfs_backend *b, const char *path, const char *version, void *buf,
                         size_t len, uint64_t off)
 {
@@ -1436,6 +1480,7 @@ static const struct mpfs_backend_ops mem_ops = {
     .listxattr = mem_listxattr,
     .removexattr = mem_removexattr,
     .destroy = mem_destroy,
+    .list_tree = mem_list_tree,
 };
 
 struct mpfs_backend *mpfs_mem_new(uint32_t caps)

@@ -45,6 +45,9 @@ static const struct opt table[] = {
     {"block_size", T_SIZE, O(block_size), "1M", "cache block size"},
     {"readahead_max", T_SIZE, O(readahead_max), "64M", "largest sequential readahead window"},
     {"prefetch_threads", T_INT, O(prefetch_threads), "4", "parallel readahead fetches"},
+    {"tree_walk_keys", T_INT, O(tree_walk_keys), "20000",
+     "first listing of a directory indexes its whole subtree in one flat walk when it has at "
+     "most this many keys (0: off)"},
     {"attr_timeout", T_SECONDS, O(attr_timeout), "1", "kernel attribute and entry lifetime, s"},
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},

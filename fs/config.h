@@ -34,6 +34,7 @@ struct mpfs_config {
     uint64_t block_size;
     uint64_t readahead_max;
     int prefetch_threads;
+    int tree_walk_keys;   /* index a never-listed subtree in one flat walk up to this many keys */
     /* consistency */
     double attr_timeout;  /* kernel attribute/entry lifetime, s */
     double meta_ttl;      /* index entry lifetime before a backend stat, s */

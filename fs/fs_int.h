@@ -148,6 +148,15 @@ void mpfs_fill_entry(struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a
                      struct mpfs_entry *e);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
+/* Merge a complete listing of directory ino into the index (the listing is
+ * finished here and stays the caller's to free). */
+struct mpfs_listing;
+int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
+                          struct mpfs_listing *l);
+/* tree.c: list the whole subtree below ino in one flat walk and index every
+ * directory in it; -E2BIG (nothing applied) past max_keys keys, -EOPNOTSUPP
+ * if the metadata side cannot walk flat. */
+int mpfs_fs_refresh_tree(struct mpfs_fs *fs, uint64_t ino, const char *path, size_t max_keys);
 
 /* file.c: commit a node's staged writes (caller holds node->wlock). */
 int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n);

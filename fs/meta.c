@@ -420,13 +420,21 @@ int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path)
 {
     struct mpfs_listing l;
     mpfs_listing_init(&l);
-    int64_t t0 = mpfs_now_ns();
     int rc = mpfs_backend_list(meta(fs), path, mpfs_listing_add, &l);
-    if (rc < 0) {
-        mpfs_listing_free(&l);
-        return rc;
-    }
+    if (rc == 0)
+        rc = mpfs_fs_apply_listing(fs, ino, path, &l);
+    mpfs_listing_free(&l);
+    return rc;
+}
+
+int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
+                          struct mpfs_listing *lp)
+{
+    struct mpfs_listing l = *lp; /* borrowed: the caller frees */
+    int64_t t0 = mpfs_now_ns();
+    int rc = 0;
     mpfs_listing_finish(&l);
+    *lp = l;
     if (l.hidden_invalid || l.hidden_shadowed)
         mpfs_info("listing '%s': hid %zu name(s) POSIX cannot show and %zu file(s) "
                   "shadowed by a same-named directory (e.g. '%s')",
@@ -523,7 +531,6 @@ int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path)
     }
     free(chg);
     old_entries_free(&old);
-    mpfs_listing_free(&l);
     return rc;
 }
 
@@ -567,7 +574,13 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
     enum mpfs_dir_freshness f =
         mpfs_policy_dir_state(mpfs_fs_policy(fs, path), ds.listed_ns, mpfs_wall_ns());
     if (f == MPFS_DIR_EXPIRED) {
-        int rc = mpfs_fs_refresh_dir(fs, ino, path);
+        /* A directory never listed: its whole subtree, if small enough,
+         * costs a few flat LISTs now instead of one per directory later. */
+        int rc = -EOPNOTSUPP;
+        if (ds.listed_ns == 0 && fs->cfg.tree_walk_keys > 0)
+            rc = mpfs_fs_refresh_tree(fs, ino, path, (size_t)fs->cfg.tree_walk_keys);
+        if (rc == -EOPNOTSUPP || rc == -E2BIG)
+            rc = mpfs_fs_refresh_dir(fs, ino, path);
         if (rc == -ENOENT) {
             free(path);
             return -ENOENT;

@@ -277,7 +277,23 @@ static int list_prefix(void *arg, const char *pfx, size_t plen)
     return l->fn(l->arg, pfx + l->dklen, plen - l->dklen - 1, &a, 0);
 }
 
+/* One walk for list (delimiter "/": direct entries) and list_tree (no
+ * delimiter: every key below, names relative to dir). */
+static int s3_list_walk(struct mpfs_backend *b, const char *dir, int recursive, mpfs_list_fn fn,
+                        void *arg);
+
 static int s3_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
+{
+    return s3_list_walk(b, dir, 0, fn, arg);
+}
+
+static int s3_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
+{
+    return s3_list_walk(b, dir, 1, fn, arg);
+}
+
+static int s3_list_walk(struct mpfs_backend *b, const char *dir, int recursive, mpfs_list_fn fn,
+                        void *arg)
 {
     struct mpfs_s3 *s = mpfs_s3_of(b);
     char dirkey[MPFS_S3_KEY_MAX];
@@ -303,7 +319,9 @@ static int s3_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, voi
         size_t nq = 0;
         struct mpfs_s3_req rq;
         qp[nq++] = (struct mpfs_s3_qparam){"list-type", "2"};
-        qp[nq++] = (struct mpfs_s3_qparam){"delimiter", "/"};
+        if (!recursive) {
+            qp[nq++] = (struct mpfs_s3_qparam){"delimiter", "/"};
+        }
         qp[nq++] = (struct mpfs_s3_qparam){"encoding-type", "url"};
         if (l.dklen) {
             qp[nq++] = (struct mpfs_s3_qparam){"prefix", dirkey};
@@ -647,6 +665,7 @@ static const struct mpfs_backend_ops s3_ops = {
     .listxattr = mpfs_s3_op_listxattr,
     .removexattr = mpfs_s3_op_removexattr,
     .destroy = s3_destroy,
+    .list_tree = s3_list_tree,
 };
 
 /* --- open ---------------------------------------------------------------- */

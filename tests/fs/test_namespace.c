@@ -160,9 +160,11 @@ static void random_key(unsigned *seed, char *out, size_t size)
         snprintf(out + used, size - used, "/");
 }
 
-static void run_seed(unsigned seed)
+/* opts: the fs configuration under test (flat subtree walk on or off, or
+ * cut short so the per-directory fallback runs). */
+static void run_seed(unsigned seed, const char *opts)
 {
-    struct fixture *f = fixture_new("s3", NULL);
+    struct fixture *f = fixture_new("s3", opts);
     char *keys[64];
     int nkeys = 0;
     unsigned s = seed;
@@ -198,8 +200,11 @@ static void run_seed(unsigned seed)
 static void test_model_seeds(void **state)
 {
     (void)state;
-    for (unsigned seed = 1; seed <= 30; seed++)
-        run_seed(seed);
+    for (unsigned seed = 1; seed <= 30; seed++) {
+        run_seed(seed, NULL);                /* subtree indexed in one flat walk */
+        run_seed(seed, "tree_walk_keys=0");  /* one listing per directory */
+        run_seed(seed, "tree_walk_keys=7");  /* walk cut short, fallback */
+    }
 }
 
 static void test_fixed_cases(void **state)
