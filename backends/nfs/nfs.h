@@ -15,10 +15,20 @@
  *     mpfs_nfs_probe_caps() when the export is writable, because the same
  *     protocol fronts fully POSIX exports (FSAL_VFS, ONTAP) and object-store
  *     views (FSAL_RGW) that cannot write in place, rename directories or
- *     link.
- *   - No pinned reads, no conditional puts (NFSv3 has neither: put's
- *     if_match / if_none_match are checked with a GETATTR / an exclusive
- *     CREATE, see nfs_ops.c), no xattrs.
+ *     link.  Operations an export was measured unable to do fail up front
+ *     with -EOPNOTSUPP.
+ *   - Pinned reads (MPFS_CAP_PINNED_READ): every READ reply carries the
+ *     file's attributes, so read(version) is checked at no extra cost, and
+ *     a reply that says "end of file" before the size it reports is an
+ *     error (-EAGAIN), never a short file.
+ *   - Object views report their transient states as -EAGAIN (read of a
+ *     file whose NFS write is not committed yet) and -EBUSY (replace or
+ *     rename of such a file); see nfs_ops.c.
+ *   - No conditional puts in the protocol: put's if_match is a GETATTR
+ *     before the write (racy), if_none_match an exclusive CREATE (atomic);
+ *     RENAME_NOREPLACE checks first (racy).  No xattrs, no RENAME_EXCHANGE.
+ *
+ * Test hooks and internals are in nfs_int.h.
  */
 #ifndef MPFS_BACKENDS_NFS_NFS_H
 #define MPFS_BACKENDS_NFS_NFS_H
@@ -39,11 +49,11 @@ struct mpfs_nfs_config {
     int uid, gid;   /* AUTH_SYS credentials (default: the caller's euid/egid) */
     int version;    /* 3 (default); 4 is refused (see above) */
     /* Added beyond the first draft of this struct (additive): */
-    int probe;           /* 1 (default): measure caps at open; 0: declare a
-                          * fully POSIX export without touching it */
-    int handle_ttl_ms;   /* how long an open file handle is trusted for a
-                          * path before it is looked up again (default 3000,
-                          * like the kernel client's attribute cache) */
+    int probe;         /* 1 (default): measure caps at open; 0: declare a
+                        * fully POSIX export without touching it */
+    int handle_ttl_ms; /* how long an open file handle is trusted for a
+                        * path before it is looked up again (default 3000,
+                        * like the kernel client's attribute cache) */
 };
 
 void mpfs_nfs_config_defaults(struct mpfs_nfs_config *c);
@@ -53,13 +63,14 @@ void mpfs_nfs_config_defaults(struct mpfs_nfs_config *c);
  * returns -errno and writes a one-line reason into err ("cannot reach NFS
  * server 127.0.0.1: connection refused", "NFS export /x not found on
  * 127.0.0.1 (exports: /a, /b)", ...).  err may be NULL. */
-int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
-                  char *err, size_t errlen);
+int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, char *err,
+                  size_t errlen);
 
 /* Measure what the export can do in a scratch directory
  * ".mpfs-probe-<pid>-<rand>" inside the base path: write in place,
  * truncate, setattr, file rename, directory rename, hard link, symlink,
- * persistent empty directories.  A failing step turns its bit off and never
+ * persistent empty directories (MPFS_CAP_PINNED_READ depends on the
+ * client only and is set whenever available).  A failing step turns its bit off and never
  * fails the probe; the whole probe is bounded in time.  Sets b->caps and
  * *caps (if non-NULL); removes the scratch directory.  Returns 0, or -errno
  * if b is not an NFS backend or the scratch directory cannot be created

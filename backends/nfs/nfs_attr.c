@@ -28,11 +28,10 @@ enum {
     NF3_FIFO = 7,
 };
 
-void mpfs_nfs_version_format(char *buf, size_t size, int64_t mtime_ns,
-                             int64_t ctime_ns, uint64_t fsize)
+void mpfs_nfs_version_format(char *buf, size_t size, int64_t mtime_ns, int64_t ctime_ns,
+                             uint64_t fsize)
 {
-    snprintf(buf, size, "m%" PRId64 ".c%" PRId64 ".s%" PRIu64, mtime_ns,
-             ctime_ns, fsize);
+    snprintf(buf, size, "m%" PRId64 ".c%" PRId64 ".s%" PRIu64, mtime_ns, ctime_ns, fsize);
 }
 
 static uint32_t type_bits(uint32_t type, uint32_t mode)
@@ -72,6 +71,6 @@ void mpfs_nfs_attr_fill(const struct mpfs_nfs_rawattr *r, struct mpfs_attr *out)
     out->atime_ns = r->atime_ns;
     out->fileid = r->fileid;
     out->valid = MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME;
-    mpfs_nfs_version_format(out->version, sizeof(out->version), r->mtime_ns,
-                            r->ctime_ns, r->size);
+    mpfs_nfs_version_format(out->version, sizeof(out->version), r->mtime_ns, r->ctime_ns,
+                            r->size);
 }

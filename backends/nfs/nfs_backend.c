@@ -38,10 +38,10 @@
 #define POOL_MAX 64
 
 /* What a fully POSIX export can do; used when probing is turned off. */
-#define NFS_CAPS_POSIX                                                         \
-    (MPFS_CAP_PWRITE | MPFS_CAP_RENAME_ATOMIC | MPFS_CAP_RENAME_DIR |         \
-     MPFS_CAP_HARDLINK | MPFS_CAP_SYMLINK | MPFS_CAP_SETATTR |                 \
-     MPFS_CAP_TRUNCATE | MPFS_CAP_EMPTY_DIRS)
+#define NFS_CAPS_POSIX                                                                   \
+    (MPFS_CAP_PWRITE | MPFS_CAP_RENAME_ATOMIC | MPFS_CAP_RENAME_DIR |                    \
+     MPFS_CAP_HARDLINK | MPFS_CAP_SYMLINK | MPFS_CAP_SETATTR | MPFS_CAP_TRUNCATE |       \
+     MPFS_CAP_EMPTY_DIRS)
 
 void mpfs_nfs_config_defaults(struct mpfs_nfs_config *c)
 {
@@ -68,8 +68,7 @@ static unsigned bucket_of(const char *full)
 
 uint64_t mpfs_nfs_gen(struct mpfs_nfs_backend *nb, const char *full)
 {
-    return atomic_load(&nb->gen_global) +
-           atomic_load(&nb->gen_bucket[bucket_of(full)]);
+    return atomic_load(&nb->gen_global) + atomic_load(&nb->gen_bucket[bucket_of(full)]);
 }
 
 void mpfs_nfs_gen_bump_path(struct mpfs_nfs_backend *nb, const char *full)
@@ -96,10 +95,8 @@ static int pool_create(void *arg, void **conn)
         int64_t now = mpfs_now_ns();
         int64_t last = atomic_load(&nb->last_reconnect_log_ns);
         if (now - last > 1000000000 &&
-            atomic_compare_exchange_strong(&nb->last_reconnect_log_ns, &last,
-                                           now)) {
-            mpfs_warn("nfs: cannot open a connection to %s: %s", nb->base.desc,
-                      err);
+            atomic_compare_exchange_strong(&nb->last_reconnect_log_ns, &last, now)) {
+            mpfs_warn("nfs: cannot open a connection to %s: %s", nb->base.desc, err);
         }
         return rc;
     }
@@ -150,8 +147,8 @@ static void set_err(char *err, size_t errlen, const char *msg)
     }
 }
 
-int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
-                  char *err, size_t errlen)
+int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, char *err,
+                  size_t errlen)
 {
     char why[1024];
     *out = NULL;
@@ -160,8 +157,8 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
         return -EINVAL;
     }
     if (cfg->pool_size < 1 || cfg->pool_size > POOL_MAX) {
-        snprintf(why, sizeof(why), "NFS pool size %d out of range 1..%d",
-                 cfg->pool_size, POOL_MAX);
+        snprintf(why, sizeof(why), "NFS pool size %d out of range 1..%d", cfg->pool_size,
+                 POOL_MAX);
         set_err(err, errlen, why);
         return -EINVAL;
     }
@@ -180,8 +177,7 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
         return -EOPNOTSUPP;
     }
     if (version != 3) {
-        snprintf(why, sizeof(why), "NFS version %d is not supported (use 3)",
-                 version);
+        snprintf(why, sizeof(why), "NFS version %d is not supported (use 3)", version);
         set_err(err, errlen, why);
         return -EINVAL;
     }
@@ -199,8 +195,8 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
     rc = mpfs_nfs_raw_selftest(first, nb->target.base[0] ? nb->target.base : "/",
                                nb->target.timeout_ms);
     if (rc == -ETIMEDOUT) {
-        snprintf(why, sizeof(why), "NFS server %s did not answer within %d ms",
-                 u.host, nb->target.timeout_ms);
+        snprintf(why, sizeof(why), "NFS server %s did not answer within %d ms", u.host,
+                 nb->target.timeout_ms);
         set_err(err, errlen, why);
         mpfs_nfs_conn_free(first);
         free(nb);
@@ -240,9 +236,9 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out,
     mpfs_backend_caps_str(nb->base.caps, caps, sizeof(caps));
     mpfs_info("nfs: mounted %s (export %s, base '%s', NFSv3, pool %d, rsize %zu, "
               "wsize %zu, timeout %d ms, uid %d gid %d) caps %s%s",
-              nb->base.desc, nb->target.export, nb->target.base,
-              cfg->pool_size, nb->readmax, nb->writemax, nb->target.timeout_ms,
-              nb->target.uid, nb->target.gid, caps[0] ? caps : "none",
+              nb->base.desc, nb->target.export, nb->target.base, cfg->pool_size,
+              nb->readmax, nb->writemax, nb->target.timeout_ms, nb->target.uid,
+              nb->target.gid, caps[0] ? caps : "none",
               cfg->probe ? " (probed)" : " (declared)");
     *out = &nb->base;
     return 0;
@@ -255,9 +251,8 @@ void mpfs_nfs_destroy(struct mpfs_backend *b)
     mpfs_nfs_pool_get_stats(nb->pool, &st);
     mpfs_debug("nfs: closing %s: %llu connections made, %llu broken, %llu "
                "retries, %llu waits",
-               b->desc, (unsigned long long)st.created,
-               (unsigned long long)st.broken, (unsigned long long)st.retries,
-               (unsigned long long)st.waits);
+               b->desc, (unsigned long long)st.created, (unsigned long long)st.broken,
+               (unsigned long long)st.retries, (unsigned long long)st.waits);
     mpfs_nfs_pool_free(nb->pool);
     free(nb);
 }
@@ -283,8 +278,7 @@ int mpfs_nfs_debug_cut_idle(struct mpfs_backend *b, int check_at_checkout)
     return n;
 }
 
-void mpfs_nfs_debug_pool_stats(struct mpfs_backend *b,
-                               struct mpfs_nfs_pool_stats *out)
+void mpfs_nfs_debug_pool_stats(struct mpfs_backend *b, struct mpfs_nfs_pool_stats *out)
 {
     struct mpfs_nfs_backend *nb = (struct mpfs_nfs_backend *)b;
     mpfs_nfs_pool_get_stats(nb->pool, out);

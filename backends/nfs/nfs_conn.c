@@ -43,8 +43,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+/* libnfs.h first: the raw headers use its definitions. */
 #include <nfsc/libnfs.h>
+
 #include <nfsc/libnfs-raw.h>
+
 #include <nfsc/libnfs-raw-mount.h>
 
 #include "base/log.h"
@@ -103,8 +106,7 @@ static int tcp_probe(const char *host, int port, int timeout_ms)
     }
     int rc = -EHOSTUNREACH;
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK |
-                                          SOCK_CLOEXEC,
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         a->ai_protocol);
         if (fd < 0) {
             rc = -errno;
@@ -139,9 +141,8 @@ static int tcp_probe(const char *host, int port, int timeout_ms)
 
 /* Turn a failed mount into (errno, one line).  Transport-level failures
  * are re-diagnosed with a TCP probe of the port libnfs would talk to. */
-static int explain_mount_failure(const struct mpfs_nfs_target *t,
-                                 const char *export, int rc, const char *msg,
-                                 char *err, size_t errlen)
+static int explain_mount_failure(const struct mpfs_nfs_target *t, const char *export,
+                                 int rc, const char *msg, char *err, size_t errlen)
 {
     int mapped = mpfs_nfs_err_map(rc, msg);
     if (mapped == -ETIMEDOUT) {
@@ -161,16 +162,16 @@ static int explain_mount_failure(const struct mpfs_nfs_target *t,
             prc = tcp_probe(t->host, port, MPFS_MIN(t->timeout_ms, 3000));
         }
         if (prc != 0) {
-            set_err(err, errlen, "cannot reach NFS server %s (%s %d): %s",
-                    t->host, what, port, strerror(-prc));
+            set_err(err, errlen, "cannot reach NFS server %s (%s %d): %s", t->host, what,
+                    port, strerror(-prc));
             return prc == -ETIMEDOUT ? -ETIMEDOUT : prc;
         }
         set_err(err, errlen, "cannot reach NFS server %s: %s", t->host,
                 msg[0] ? msg : strerror(-mapped));
         return mapped == -EIO ? -ENOTCONN : mapped;
     }
-    set_err(err, errlen, "NFS server %s refused to mount %s: %s (%s)",
-            t->host, export, strerror(-mapped), msg);
+    set_err(err, errlen, "NFS server %s refused to mount %s: %s (%s)", t->host, export,
+            strerror(-mapped), msg);
     return mapped;
 }
 
@@ -197,8 +198,7 @@ static int apply_ports(struct nfs_context *nfs, const struct mpfs_nfs_target *t)
     } else if (t->nfsport) {
         n = snprintf(url, sizeof(url), "nfs://localhost/?nfsport=%d", t->nfsport);
     } else {
-        n = snprintf(url, sizeof(url), "nfs://localhost/?mountport=%d",
-                     t->mountport);
+        n = snprintf(url, sizeof(url), "nfs://localhost/?mountport=%d", t->mountport);
     }
     if (n < 0 || (size_t)n >= sizeof(url)) {
         return -EINVAL;
@@ -222,8 +222,7 @@ static int conn_mount(const struct mpfs_nfs_target *t, const char *export,
     }
     if (apply_ports(nfs, t) != 0) {
         nfs_destroy_context(nfs);
-        set_err(err, errlen, "cannot set NFS ports %d/%d", t->nfsport,
-                t->mountport);
+        set_err(err, errlen, "cannot set NFS ports %d/%d", t->nfsport, t->mountport);
         return -EINVAL;
     }
     nfs_set_version(nfs, 3);
@@ -255,20 +254,18 @@ static int conn_mount(const struct mpfs_nfs_target *t, const char *export,
         set_err(err, errlen,
                 "NFS server %s reports a transfer size of 0 (read %llu, write "
                 "%llu)",
-                t->host, (unsigned long long)c->readmax,
-                (unsigned long long)c->writemax);
+                t->host, (unsigned long long)c->readmax, (unsigned long long)c->writemax);
         nfs_destroy_context(nfs);
         free(c);
         return -EPROTO;
     }
-    c->fhc = mpfs_nfs_fhcache_new(FHCACHE_ENTRIES, t->handle_ttl_ns,
-                                  close_handle, nfs);
+    c->fhc = mpfs_nfs_fhcache_new(FHCACHE_ENTRIES, t->handle_ttl_ns, close_handle, nfs);
     *out = c;
     return 0;
 }
 
-int mpfs_nfs_conn_new(const struct mpfs_nfs_target *t,
-                      struct mpfs_nfs_conn **out, char *err, size_t errlen)
+int mpfs_nfs_conn_new(const struct mpfs_nfs_target *t, struct mpfs_nfs_conn **out,
+                      char *err, size_t errlen)
 {
     return conn_mount(t, t->export, out, err, errlen);
 }
@@ -295,8 +292,7 @@ struct export_req {
     char msg[256];
 };
 
-static void export_connect_cb(struct rpc_context *rpc, int status, void *data,
-                              void *priv)
+static void export_connect_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
     struct export_req *r = priv;
     r->done = 1;
@@ -307,8 +303,7 @@ static void export_connect_cb(struct rpc_context *rpc, int status, void *data,
     }
 }
 
-static void export_list_cb(struct rpc_context *rpc, int status, void *data,
-                           void *priv)
+static void export_list_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
     struct export_req *r = priv;
     r->done = 1;
@@ -366,20 +361,18 @@ static void free_dirs(char **dirs, size_t n)
 }
 
 /* The server's export list (MOUNT EXPORT), bounded by timeout_ms. */
-static int list_exports(const struct mpfs_nfs_target *t, char ***dirs,
-                        size_t *n)
+static int list_exports(const struct mpfs_nfs_target *t, char ***dirs, size_t *n)
 {
     struct rpc_context *rpc = rpc_init_context();
     if (!rpc) {
         return -ENOMEM;
     }
-    int64_t deadline =
-        mpfs_now_ns() + (int64_t)timeout_rounded(t->timeout_ms) * 1000000;
+    int64_t deadline = mpfs_now_ns() + (int64_t)timeout_rounded(t->timeout_ms) * 1000000;
     struct export_req r = {0};
     int rc;
     if (t->mountport) {
-        rc = rpc_connect_port_async(rpc, t->host, t->mountport, MOUNT_PROGRAM,
-                                    MOUNT_V3, export_connect_cb, &r);
+        rc = rpc_connect_port_async(rpc, t->host, t->mountport, MOUNT_PROGRAM, MOUNT_V3,
+                                    export_connect_cb, &r);
     } else {
         rc = rpc_connect_program_async(rpc, t->host, MOUNT_PROGRAM, MOUNT_V3,
                                        export_connect_cb, &r);
@@ -422,8 +415,7 @@ static void join_dirs(char **dirs, size_t n, char *buf, size_t size)
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < n && used < size; i++) {
-        int k = snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                         dirs[i]);
+        int k = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", dirs[i]);
         if (k < 0) {
             break;
         }
@@ -435,10 +427,8 @@ static void join_dirs(char **dirs, size_t n, char *buf, size_t size)
 }
 
 /* Mount the export that holds u->path; fills t->export and t->base. */
-static int discover_and_mount(const struct mpfs_nfs_url *u,
-                              struct mpfs_nfs_target *t,
-                              struct mpfs_nfs_conn **first, char *err,
-                              size_t errlen)
+static int discover_and_mount(const struct mpfs_nfs_url *u, struct mpfs_nfs_target *t,
+                              struct mpfs_nfs_conn **first, char *err, size_t errlen)
 {
     /* 1. The whole path is an export (the common case). */
     char why[512];
@@ -464,8 +454,8 @@ static int discover_and_mount(const struct mpfs_nfs_url *u,
         char all[1024];
         join_dirs(dirs, n, all, sizeof(all));
         if (idx < 0) {
-            set_err(err, errlen, "NFS export %s not found on %s (exports: %s)",
-                    u->path, t->host, all);
+            set_err(err, errlen, "NFS export %s not found on %s (exports: %s)", u->path,
+                    t->host, all);
             free_dirs(dirs, n);
             return -ENOENT;
         }
@@ -480,8 +470,7 @@ static int discover_and_mount(const struct mpfs_nfs_url *u,
             set_err(err, errlen, "%s", why);
             return rc;
         }
-        snprintf(t->base, sizeof(t->base), "%s",
-                 mpfs_nfs_path_below(u->path, t->export));
+        snprintf(t->base, sizeof(t->base), "%s", mpfs_nfs_path_below(u->path, t->export));
         return conn_mount(t, t->export, first, err, errlen);
     }
 
@@ -493,25 +482,22 @@ static int discover_and_mount(const struct mpfs_nfs_url *u,
         int rc2 = conn_mount(t, path, first, why2, sizeof(why2));
         if (rc2 == 0) {
             snprintf(t->export, sizeof(t->export), "%s", path);
-            snprintf(t->base, sizeof(t->base), "%s",
-                     mpfs_nfs_path_below(u->path, path));
+            snprintf(t->base, sizeof(t->base), "%s", mpfs_nfs_path_below(u->path, path));
             return 0;
         }
-        if (rc2 != -EACCES && rc2 != -ENOENT && rc2 != -EPERM &&
-            rc2 != -ENOTDIR && rc2 != -EINVAL) {
+        if (rc2 != -EACCES && rc2 != -ENOENT && rc2 != -EPERM && rc2 != -ENOTDIR &&
+            rc2 != -EINVAL) {
             set_err(err, errlen, "%s", why2);
             return rc2;
         }
     }
-    set_err(err, errlen, "NFS export %s not found on %s (%s)", u->path,
-            t->host, why);
+    set_err(err, errlen, "NFS export %s not found on %s (%s)", u->path, t->host, why);
     return -ENOENT;
 }
 
-int mpfs_nfs_connect(const struct mpfs_nfs_url *u,
-                     const struct mpfs_nfs_config *cfg,
-                     struct mpfs_nfs_target *t, struct mpfs_nfs_conn **first,
-                     char *err, size_t errlen)
+int mpfs_nfs_connect(const struct mpfs_nfs_url *u, const struct mpfs_nfs_config *cfg,
+                     struct mpfs_nfs_target *t, struct mpfs_nfs_conn **first, char *err,
+                     size_t errlen)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->host, sizeof(t->host), "%s", u->host);
@@ -520,9 +506,8 @@ int mpfs_nfs_connect(const struct mpfs_nfs_url *u,
     t->uid = u->uid >= 0 ? u->uid : cfg->uid;
     t->gid = u->gid >= 0 ? u->gid : cfg->gid;
     t->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
-    t->handle_ttl_ns = (int64_t)(cfg->handle_ttl_ms >= 0 ? cfg->handle_ttl_ms
-                                                          : 3000) *
-                       1000000;
+    t->handle_ttl_ns =
+        (int64_t)(cfg->handle_ttl_ms >= 0 ? cfg->handle_ttl_ms : 3000) * 1000000;
 
     int rc = discover_and_mount(u, t, first, err, errlen);
     if (rc != 0) {
@@ -543,18 +528,16 @@ int mpfs_nfs_connect(const struct mpfs_nfs_url *u,
                         "no '%s')",
                         u->path, t->host, t->base);
             } else if (rc == -ENOENT) {
-                set_err(err, errlen,
-                        "path '%s' not found in NFS export %s on %s: %s",
+                set_err(err, errlen, "path '%s' not found in NFS export %s on %s: %s",
                         t->base, t->export, t->host, strerror(-rc));
             } else {
                 set_err(err, errlen,
-                        "cannot look up path '%s' in NFS export %s on %s: %s",
-                        t->base, t->export, t->host, strerror(-rc));
+                        "cannot look up path '%s' in NFS export %s on %s: %s", t->base,
+                        t->export, t->host, strerror(-rc));
             }
         } else if ((st.nfs_mode & S_IFMT) != S_IFDIR) {
             rc = -ENOTDIR;
-            set_err(err, errlen,
-                    "path '%s' in NFS export %s on %s is not a directory",
+            set_err(err, errlen, "path '%s' in NFS export %s on %s is not a directory",
                     t->base, t->export, t->host);
         }
         if (rc != 0) {

@@ -68,11 +68,13 @@ static const struct status_map statuses[] = {
 
 /* Text that means the connection, not the file system, failed. */
 static const char *const transport_text[] = {
-    "nfs_service failed",  "rpc_service failed", "Socket closed",
-    "socket closed",       "Poll failed",        "Connection refused",
-    "Connection reset",    "Broken pipe",        "Failed to connect",
-    "Failed to start connection",                "connection lost",
-    "reconnect",           "No route to host",   "Network is unreachable",
+    "nfs_service failed", "rpc_service failed",
+    "Socket closed",      "socket closed",
+    "Poll failed",        "Connection refused",
+    "Connection reset",   "Broken pipe",
+    "Failed to connect",  "Failed to start connection",
+    "connection lost",    "reconnect",
+    "No route to host",   "Network is unreachable",
 };
 
 static int is_word_char(int c)
@@ -121,8 +123,7 @@ int mpfs_nfs_err_is_transport(int rc, const char *msg)
     if (is_timeout_text(msg)) {
         return 1;
     }
-    for (size_t i = 0; i < sizeof(transport_text) / sizeof(transport_text[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof(transport_text) / sizeof(transport_text[0]); i++) {
         if (strstr(msg, transport_text[i])) {
             return 1;
         }

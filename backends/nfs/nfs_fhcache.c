@@ -45,8 +45,7 @@ struct mpfs_nfs_fhcache {
 };
 
 struct mpfs_nfs_fhcache *mpfs_nfs_fhcache_new(unsigned cap, int64_t ttl_ns,
-                                              void (*close_fn)(void *ctx,
-                                                               void *fh),
+                                              void (*close_fn)(void *ctx, void *fh),
                                               void *ctx)
 {
     struct mpfs_nfs_fhcache *c = mpfs_xcalloc(1, sizeof(*c));
@@ -90,15 +89,14 @@ static struct fh_entry *find(struct mpfs_nfs_fhcache *c, const char *path)
     return NULL;
 }
 
-void *mpfs_nfs_fhcache_get(struct mpfs_nfs_fhcache *c, const char *path,
-                           uint64_t gen, int64_t now_ns)
+void *mpfs_nfs_fhcache_get(struct mpfs_nfs_fhcache *c, const char *path, uint64_t gen,
+                           int64_t now_ns)
 {
     struct fh_entry *e = find(c, path);
     if (!e) {
         return NULL;
     }
-    if (e->gen != gen || now_ns - e->opened_ns >= c->ttl_ns ||
-        now_ns < e->opened_ns) {
+    if (e->gen != gen || now_ns - e->opened_ns >= c->ttl_ns || now_ns < e->opened_ns) {
         evict(c, e);
         return NULL;
     }
@@ -106,8 +104,8 @@ void *mpfs_nfs_fhcache_get(struct mpfs_nfs_fhcache *c, const char *path,
     return e->fh;
 }
 
-void mpfs_nfs_fhcache_add(struct mpfs_nfs_fhcache *c, const char *path,
-                          void *fh, uint64_t gen, int64_t now_ns)
+void mpfs_nfs_fhcache_add(struct mpfs_nfs_fhcache *c, const char *path, void *fh,
+                          uint64_t gen, int64_t now_ns)
 {
     struct fh_entry *e = find(c, path);
     if (e) {

@@ -49,8 +49,7 @@ int mpfs_nfs_url_parse(const char *url, struct mpfs_nfs_url *out, char *err,
 
 /* Index of the longest export that is a whole-component prefix of path
  * ("/a" matches "/a" and "/a/b", not "/ab"; "/" matches everything), or -1. */
-int mpfs_nfs_export_match(const char *path, const char *const *exports,
-                          size_t n);
+int mpfs_nfs_export_match(const char *path, const char *const *exports, size_t n);
 
 /* The part of path below export, without a leading '/': ("/a/b/c", "/a")
  * -> "b/c"; ("/a", "/a") -> ""; ("/x", "/") -> "x".  export must match. */
@@ -63,8 +62,7 @@ int mpfs_nfs_path_parent(char *path);
 /* Join the base path inside the export and a dataset path into out:
  * ("", "") -> "/" (the export root), ("sub", "") -> "sub", ("sub", "x")
  * -> "sub/x", ("", "x") -> "x".  -ENAMETOOLONG if it does not fit. */
-int mpfs_nfs_path_full(const char *base, const char *path, char *out,
-                       size_t size);
+int mpfs_nfs_path_full(const char *base, const char *path, char *out, size_t size);
 
 /* ---- nfs_err.c ---------------------------------------------------- */
 
@@ -83,18 +81,17 @@ int mpfs_nfs_err_is_transport(int rc, const char *msg);
 /* Attributes as libnfs reports them (GETATTR or a READDIRPLUS entry),
  * flattened so the conversion is testable without libnfs. */
 struct mpfs_nfs_rawattr {
-    uint32_t type;  /* NF3REG=1, NF3DIR=2, ..., NF3LNK=5; 0: use mode */
-    uint32_t mode;  /* permission bits, possibly with S_IFMT bits */
+    uint32_t type; /* NF3REG=1, NF3DIR=2, ..., NF3LNK=5; 0: use mode */
+    uint32_t mode; /* permission bits, possibly with S_IFMT bits */
     uint32_t uid, gid, nlink;
     uint64_t size, fileid;
     int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
 /* "m<mtime_ns>.c<ctime_ns>.s<size>" (NFSv3 has no change attribute). */
-void mpfs_nfs_version_format(char *buf, size_t size, int64_t mtime_ns,
-                             int64_t ctime_ns, uint64_t fsize);
-void mpfs_nfs_attr_fill(const struct mpfs_nfs_rawattr *r,
-                        struct mpfs_attr *out);
+void mpfs_nfs_version_format(char *buf, size_t size, int64_t mtime_ns, int64_t ctime_ns,
+                             uint64_t fsize);
+void mpfs_nfs_attr_fill(const struct mpfs_nfs_rawattr *r, struct mpfs_attr *out);
 
 /* ---- nfs_pool.c --------------------------------------------------- */
 
@@ -119,8 +116,8 @@ struct mpfs_nfs_pool;
 /* size connections at most, created lazily.  Ownership of first (may be
  * NULL) passes to the pool as its first idle connection. */
 struct mpfs_nfs_pool *mpfs_nfs_pool_new(unsigned size,
-                                        const struct mpfs_nfs_pool_ops *ops,
-                                        void *arg, void *first);
+                                        const struct mpfs_nfs_pool_ops *ops, void *arg,
+                                        void *first);
 /* Destroys the idle connections; all must have been returned. */
 void mpfs_nfs_pool_free(struct mpfs_nfs_pool *p);
 
@@ -143,12 +140,11 @@ struct mpfs_nfs_pool_stats {
     uint64_t created, destroyed, broken, retries, waits;
     unsigned live, idle;
 };
-void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p,
-                             struct mpfs_nfs_pool_stats *out);
+void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p, struct mpfs_nfs_pool_stats *out);
 /* Call fn on every idle connection (under the pool lock: fn must be quick
  * and must not call back into the pool). */
-void mpfs_nfs_pool_for_idle(struct mpfs_nfs_pool *p,
-                            void (*fn)(void *arg, void *conn), void *arg);
+void mpfs_nfs_pool_for_idle(struct mpfs_nfs_pool *p, void (*fn)(void *arg, void *conn),
+                            void *arg);
 
 /* ---- nfs_fhcache.c ------------------------------------------------ */
 
@@ -159,16 +155,15 @@ void mpfs_nfs_pool_for_idle(struct mpfs_nfs_pool *p,
 struct mpfs_nfs_fhcache;
 
 struct mpfs_nfs_fhcache *mpfs_nfs_fhcache_new(unsigned cap, int64_t ttl_ns,
-                                              void (*close_fn)(void *ctx,
-                                                               void *fh),
+                                              void (*close_fn)(void *ctx, void *fh),
                                               void *ctx);
 /* Closes every handle.  free(NULL) is a no-op. */
 void mpfs_nfs_fhcache_free(struct mpfs_nfs_fhcache *c);
-void *mpfs_nfs_fhcache_get(struct mpfs_nfs_fhcache *c, const char *path,
-                           uint64_t gen, int64_t now_ns);
+void *mpfs_nfs_fhcache_get(struct mpfs_nfs_fhcache *c, const char *path, uint64_t gen,
+                           int64_t now_ns);
 /* Takes ownership of fh (closing the least recently used entry if full). */
-void mpfs_nfs_fhcache_add(struct mpfs_nfs_fhcache *c, const char *path,
-                          void *fh, uint64_t gen, int64_t now_ns);
+void mpfs_nfs_fhcache_add(struct mpfs_nfs_fhcache *c, const char *path, void *fh,
+                          uint64_t gen, int64_t now_ns);
 /* Close and forget the handle of path, if any. */
 void mpfs_nfs_fhcache_drop(struct mpfs_nfs_fhcache *c, const char *path);
 unsigned mpfs_nfs_fhcache_count(const struct mpfs_nfs_fhcache *c);
@@ -195,17 +190,16 @@ struct mpfs_nfs_conn {
 };
 
 /* A new context, mounted.  On failure -errno and a one-line reason. */
-int mpfs_nfs_conn_new(const struct mpfs_nfs_target *t,
-                      struct mpfs_nfs_conn **out, char *err, size_t errlen);
+int mpfs_nfs_conn_new(const struct mpfs_nfs_target *t, struct mpfs_nfs_conn **out,
+                      char *err, size_t errlen);
 void mpfs_nfs_conn_free(struct mpfs_nfs_conn *c);
 /* The context's last error string (never NULL). */
 const char *mpfs_nfs_conn_error(const struct mpfs_nfs_conn *c);
 
 /* Resolve url (export discovery) and mount the first connection. */
-int mpfs_nfs_connect(const struct mpfs_nfs_url *u,
-                     const struct mpfs_nfs_config *cfg,
-                     struct mpfs_nfs_target *t, struct mpfs_nfs_conn **first,
-                     char *err, size_t errlen);
+int mpfs_nfs_connect(const struct mpfs_nfs_url *u, const struct mpfs_nfs_config *cfg,
+                     struct mpfs_nfs_target *t, struct mpfs_nfs_conn **first, char *err,
+                     size_t errlen);
 
 /* ---- nfs_read.c --------------------------------------------------- */
 
@@ -216,20 +210,18 @@ struct mpfs_nfs_read_result {
     int short_piece; /* a piece came back short without EOF: read on */
     int has_attr;    /* attr holds post-op attributes of the last piece */
     struct mpfs_nfs_rawattr attr;
-    int mixed;       /* pieces saw different (mtime, ctime, size) */
-    char msg[160];   /* on transport failure: what happened */
+    int mixed;     /* pieces saw different (mtime, ctime, size) */
+    char msg[160]; /* on transport failure: what happened */
 };
 
 /* Read [off, off+len) of fh with pipelined READ3 calls (at most rsize
  * each).  0 (see res) or -errno; on a transport failure the connection is
  * marked broken. */
-int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf,
-                      size_t len, uint64_t off, int timeout_ms,
-                      struct mpfs_nfs_read_result *res);
+int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf, size_t len,
+                      uint64_t off, int timeout_ms, struct mpfs_nfs_read_result *res);
 /* Check that nfs_get_fh()'s private layout is what nfs_read.c assumes, with
  * a raw GETATTR of directory dir.  0 if raw reads can be used. */
-int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir,
-                          int timeout_ms);
+int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir, int timeout_ms);
 
 /* ---- nfs_backend.c / nfs_ops.c ------------------------------------ */
 
@@ -272,7 +264,6 @@ void mpfs_nfs_gen_bump_all(struct mpfs_nfs_backend *nb);
  * dead socket and goes through the retry path.  Returns how many were cut. */
 int mpfs_nfs_debug_cut_idle(struct mpfs_backend *b, int check_at_checkout);
 /* Test hook: the pool's counters. */
-void mpfs_nfs_debug_pool_stats(struct mpfs_backend *b,
-                               struct mpfs_nfs_pool_stats *out);
+void mpfs_nfs_debug_pool_stats(struct mpfs_backend *b, struct mpfs_nfs_pool_stats *out);
 
 #endif

@@ -19,8 +19,20 @@
  * Reads use a per-connection cache of open handles (nfs_fhcache.c): one
  * READ per piece instead of a LOOKUP per path component plus the READ
  * (measured on this store: nfs_open of a 5-deep path 0.56 ms vs a 1 MiB
- * READ 0.66 ms).  A cached handle that the server calls stale is dropped
- * and the path looked up again within the same call.
+ * READ 0.66 ms).  A cached handle the server refuses (stale: replaced by
+ * another client) is dropped and the path looked up again within the same
+ * call.  The READs themselves go through nfs_read.c (pipelined, with the
+ * reply's EOF flag and attributes): pinned reads, and no short file is
+ * ever returned where the server's own size says there is more.
+ *
+ * Object views (measured: no in-place writes, i.e. the RGW view) have
+ * transient states that NFS reports as hard errors; measured here:
+ *   - for ~10 s after an NFS write, until librgw commits it: READ returns
+ *     "0 bytes, EOF" with the new size (-> -EAGAIN, nfs_read.c), CREATE
+ *     over it and RENAME of it fail NFS3ERR_PERM (-> -EBUSY);
+ *   - for ~100 s after an overwrite that shrinks a file, the cached
+ *     attributes keep the old size and READs fail NFS3ERR_IO (-> -EAGAIN).
+ * -EAGAIN/-EBUSY tell the layer above to retry later or use S3.
  *
  * Writes (put, pwrite) are UNSTABLE WRITEs split at the server's wsize
  * and committed by the close (libnfs sends COMMIT when a handle was
@@ -35,8 +47,12 @@
  *
  * Exports that cannot do something (measured caps, nfs_probe.c) fail it
  * up front with -EOPNOTSUPP: the RGW view answers an in-place WRITE with
- * an error libnfs reports as -EFAULT and "", and acknowledges a truncate
- * it then ignores -- neither is acceptable to pass up.
+ * an error libnfs reports as -EFAULT and 'failed with ""', acknowledges a
+ * truncate it then ignores, and refuses a directory rename with
+ * NFS3ERR_PERM -- none of which should reach a user as such.
+ *
+ * Not done: xattrs (NFSv3 has none); RENAME_EXCHANGE; nanosecond mtime in
+ * setattr (libnfs 4.0's utimes takes microseconds).
  */
 #include "backends/nfs/nfs_int.h"
 
@@ -60,15 +76,13 @@ static struct mpfs_nfs_backend *NB(struct mpfs_backend *b)
 
 /* The one exit for a failed libnfs call: map it, and flag the connection
  * if the transport (or the export's root handle) failed. */
-static int op_fail(struct mpfs_nfs_conn *c, int rc, const char *what,
-                   const char *path)
+static int op_fail(struct mpfs_nfs_conn *c, int rc, const char *what, const char *path)
 {
     const char *msg = mpfs_nfs_conn_error(c);
     int err = mpfs_nfs_err_map(rc, msg);
     if (mpfs_nfs_err_is_transport(rc, msg)) {
         c->broken = 1;
-        mpfs_info("nfs: %s %s: connection failed (%s); reconnecting", what,
-                  path, msg);
+        mpfs_info("nfs: %s %s: connection failed (%s); reconnecting", what, path, msg);
     } else if (err == -ESTALE) {
         /* A path walk starts at the mount's root handle: stale there means
          * the export was re-created under us; a fresh mount fixes it. */
@@ -90,12 +104,9 @@ static void attr_from_stat(const struct nfs_stat_64 *st, struct mpfs_attr *out)
         .nlink = (uint32_t)st->nfs_nlink,
         .size = st->nfs_size,
         .fileid = st->nfs_ino,
-        .atime_ns = (int64_t)st->nfs_atime * 1000000000 +
-                    (int64_t)st->nfs_atime_nsec,
-        .mtime_ns = (int64_t)st->nfs_mtime * 1000000000 +
-                    (int64_t)st->nfs_mtime_nsec,
-        .ctime_ns = (int64_t)st->nfs_ctime * 1000000000 +
-                    (int64_t)st->nfs_ctime_nsec,
+        .atime_ns = (int64_t)st->nfs_atime * 1000000000 + (int64_t)st->nfs_atime_nsec,
+        .mtime_ns = (int64_t)st->nfs_mtime * 1000000000 + (int64_t)st->nfs_mtime_nsec,
+        .ctime_ns = (int64_t)st->nfs_ctime * 1000000000 + (int64_t)st->nfs_ctime_nsec,
     };
     mpfs_nfs_attr_fill(&r, out);
 }
@@ -114,18 +125,16 @@ static void attr_from_dirent(const struct nfsdirent *e, struct mpfs_nfs_rawattr 
     r->ctime_ns = (int64_t)e->ctime.tv_sec * 1000000000 + e->ctime_nsec;
 }
 
-#define FULL_PATH(nb, path, buf)                                               \
-    do {                                                                       \
-        int fp_rc_ = mpfs_nfs_path_full((nb)->target.base, (path), (buf),      \
-                                        sizeof(buf));                          \
-        if (fp_rc_ != 0) {                                                     \
-            return fp_rc_;                                                     \
-        }                                                                      \
+#define FULL_PATH(nb, path, buf)                                                         \
+    do {                                                                                 \
+        int fp_rc_ = mpfs_nfs_path_full((nb)->target.base, (path), (buf), sizeof(buf));  \
+        if (fp_rc_ != 0) {                                                               \
+            return fp_rc_;                                                               \
+        }                                                                                \
     } while (0)
 
-/* lstat on c, mapped; no broken-marking for -ENOENT. */
-static int conn_lstat(struct mpfs_nfs_conn *c, const char *full,
-                      struct nfs_stat_64 *st)
+/* lstat on c, through op_fail(). */
+static int conn_lstat(struct mpfs_nfs_conn *c, const char *full, struct nfs_stat_64 *st)
 {
     int rc = nfs_lstat64(c->nfs, full, st);
     return rc < 0 ? op_fail(c, rc, "stat", full) : 0;
@@ -149,8 +158,7 @@ static int do_stat(void *conn, void *arg, int attempt)
     return rc;
 }
 
-static int nfs_op_stat(struct mpfs_backend *b, const char *path,
-                       struct mpfs_attr *out)
+static int nfs_op_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out)
 {
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
@@ -233,8 +241,7 @@ static int nfs_op_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn,
         /* A READDIRPLUS entry without attributes has no type (libnfs
          * normally looks those up itself). */
         int full_attrs = a.ents[i].ra.type != 0;
-        rc = fn(arg, a.names + a.ents[i].name_off, a.ents[i].name_len, &attr,
-                full_attrs);
+        rc = fn(arg, a.names + a.ents[i].name_off, a.ents[i].name_len, &attr, full_attrs);
     }
     free(a.ents);
     free(a.names);
@@ -274,10 +281,10 @@ struct read_args {
 };
 
 /* libnfs 4.0 reports a READ or WRITE the server refused as -EFAULT with the
- * text 'pread call failed with ""': the NFS status is lost.  Ask the handle itself what is wrong
- * (one GETATTR) so the caller gets a meaningful errno. */
-static int io_error(struct mpfs_nfs_conn *c, struct nfsfh *fh, int rc,
-                    const char *what, const char *full)
+ * text 'pread call failed with ""': the NFS status is lost.  Ask the handle itself what
+ * is wrong (one GETATTR) so the caller gets a meaningful errno. */
+static int io_error(struct mpfs_nfs_conn *c, struct nfsfh *fh, int rc, const char *what,
+                    const char *full)
 {
     const char *msg = mpfs_nfs_conn_error(c);
     if (mpfs_nfs_err_is_transport(rc, msg) || rc != -EFAULT ||
@@ -299,15 +306,14 @@ static int io_error(struct mpfs_nfs_conn *c, struct nfsfh *fh, int rc,
     if ((st.nfs_mode & S_IFMT) == S_IFDIR) {
         return -EISDIR;
     }
-    mpfs_debug("nfs: %s %s: refused by the server (status not reported)", what,
-               full);
+    mpfs_debug("nfs: %s %s: refused by the server (status not reported)", what, full);
     return -EIO;
 }
 
 /* The plain path (nfs_pread), for when the raw READ path is unavailable:
  * no EOF flag (a short READ is confirmed by one more READ), no attributes. */
-static int read_plain(struct mpfs_nfs_conn *c, struct read_args *a,
-                      struct nfsfh *fh, int cached)
+static int read_plain(struct mpfs_nfs_conn *c, struct read_args *a, struct nfsfh *fh,
+                      int cached)
 {
     while (a->done < a->len) {
         size_t chunk = MPFS_MIN(a->len - a->done, (size_t)c->readmax);
@@ -375,8 +381,8 @@ static int do_read(void *conn, void *arg, int attempt)
                                a->off + a->done, a->nb->target.timeout_ms, &r);
         if (rc < 0) {
             if (c->broken) {
-                mpfs_info("nfs: read %s: connection failed (%s); reconnecting",
-                          a->full, r.msg);
+                mpfs_info("nfs: read %s: connection failed (%s); reconnecting", a->full,
+                          r.msg);
                 return rc;
             }
             if (cached && !reopened) {
@@ -431,10 +437,10 @@ static int do_read(void *conn, void *arg, int attempt)
                 }
                 now = (struct mpfs_nfs_rawattr){
                     .size = st.nfs_size,
-                    .mtime_ns = (int64_t)st.nfs_mtime * 1000000000 +
-                                (int64_t)st.nfs_mtime_nsec,
-                    .ctime_ns = (int64_t)st.nfs_ctime * 1000000000 +
-                                (int64_t)st.nfs_ctime_nsec,
+                    .mtime_ns =
+                        (int64_t)st.nfs_mtime * 1000000000 + (int64_t)st.nfs_mtime_nsec,
+                    .ctime_ns =
+                        (int64_t)st.nfs_ctime * 1000000000 + (int64_t)st.nfs_ctime_nsec,
                 };
             }
             if (!version_matches(&now, a->version)) {
@@ -471,9 +477,8 @@ static int do_read(void *conn, void *arg, int attempt)
     return 0;
 }
 
-static ssize_t nfs_op_read(struct mpfs_backend *b, const char *path,
-                           const char *version, void *buf, size_t len,
-                           uint64_t off)
+static ssize_t nfs_op_read(struct mpfs_backend *b, const char *path, const char *version,
+                           void *buf, size_t len, uint64_t off)
 {
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
@@ -513,8 +518,7 @@ static int write_all(struct mpfs_nfs_conn *c, struct nfsfh *fh, const char *full
 }
 
 /* Close a written handle: this is where libnfs sends COMMIT. */
-static int close_written(struct mpfs_nfs_conn *c, struct nfsfh *fh,
-                         const char *full)
+static int close_written(struct mpfs_nfs_conn *c, struct nfsfh *fh, const char *full)
 {
     int rc = nfs_close(c->nfs, fh);
     return rc < 0 ? op_fail(c, rc, "commit", full) : 0;
@@ -560,8 +564,7 @@ struct put_args {
     char *buf; /* wsize bytes */
 };
 
-static int put_check_match(struct mpfs_nfs_conn *c, const char *full,
-                           const char *want)
+static int put_check_match(struct mpfs_nfs_conn *c, const char *full, const char *want)
 {
     struct nfs_stat_64 st;
     int rc = conn_lstat(c, full, &st);
@@ -679,9 +682,8 @@ out_close:
     return rc;
 }
 
-static int nfs_op_put(struct mpfs_backend *b, const char *path, int fd,
-                      uint64_t size, const struct mpfs_put_opts *opts,
-                      struct mpfs_attr *out)
+static int nfs_op_put(struct mpfs_backend *b, const char *path, int fd, uint64_t size,
+                      const struct mpfs_put_opts *opts, struct mpfs_attr *out)
 {
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
@@ -720,8 +722,8 @@ static int do_pwrite(void *conn, void *arg, int attempt)
     return close_written(c, fh, a->full);
 }
 
-static ssize_t nfs_op_pwrite(struct mpfs_backend *b, const char *path,
-                             const void *buf, size_t len, uint64_t off)
+static ssize_t nfs_op_pwrite(struct mpfs_backend *b, const char *path, const void *buf,
+                             size_t len, uint64_t off)
 {
     struct mpfs_nfs_backend *nb = NB(b);
     if (nb->caps_probed && !(b->caps & MPFS_CAP_PWRITE)) {
@@ -813,8 +815,7 @@ static int do_mkdir(void *conn, void *arg, int attempt)
         rc = op_fail(c, rc, "mkdir", a->full);
         if (rc == -EEXIST && attempt > 0) {
             struct nfs_stat_64 st;
-            if (conn_lstat(c, a->full, &st) == 0 &&
-                (st.nfs_mode & S_IFMT) == S_IFDIR) {
+            if (conn_lstat(c, a->full, &st) == 0 && (st.nfs_mode & S_IFMT) == S_IFDIR) {
                 return 0;
             }
         }
@@ -880,8 +881,8 @@ static int do_rename(void *conn, void *arg, int attempt)
     return 0;
 }
 
-static int nfs_op_rename(struct mpfs_backend *b, const char *from,
-                         const char *to, unsigned flags)
+static int nfs_op_rename(struct mpfs_backend *b, const char *from, const char *to,
+                         unsigned flags)
 {
     if (flags & MPFS_RENAME_EXCHANGE) {
         return -EOPNOTSUPP; /* NFSv3 has no exchange */
@@ -931,8 +932,7 @@ static int do_symlink(void *conn, void *arg, int attempt)
     return 0;
 }
 
-static int nfs_op_symlink(struct mpfs_backend *b, const char *target,
-                          const char *path)
+static int nfs_op_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
@@ -961,8 +961,8 @@ static int do_readlink(void *conn, void *arg, int attempt)
 }
 
 /* POSIX readlink(2): up to size bytes, no terminating NUL. */
-static ssize_t nfs_op_readlink(struct mpfs_backend *b, const char *path,
-                               char *buf, size_t size)
+static ssize_t nfs_op_readlink(struct mpfs_backend *b, const char *path, char *buf,
+                               size_t size)
 {
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
@@ -980,8 +980,8 @@ static int do_link(void *conn, void *arg, int attempt)
         rc = op_fail(c, rc, "link", a->full);
         if (rc == -EEXIST && attempt > 0) {
             struct nfs_stat_64 s1, s2;
-            if (conn_lstat(c, a->target, &s1) == 0 &&
-                conn_lstat(c, a->full, &s2) == 0 && s1.nfs_ino == s2.nfs_ino) {
+            if (conn_lstat(c, a->target, &s1) == 0 && conn_lstat(c, a->full, &s2) == 0 &&
+                s1.nfs_ino == s2.nfs_ino) {
                 rc = 0;
             }
         }
@@ -990,8 +990,7 @@ static int do_link(void *conn, void *arg, int attempt)
     return 0;
 }
 
-static int nfs_op_link(struct mpfs_backend *b, const char *existing,
-                       const char *newpath)
+static int nfs_op_link(struct mpfs_backend *b, const char *existing, const char *newpath)
 {
     char fold[MPFS_NFS_PATH_MAX], fnew[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), existing, fold);
@@ -1020,12 +1019,11 @@ static int do_setattr(void *conn, void *arg, int attempt)
     struct nfs_stat_64 st;
     int rc;
 
-    int need_cur = ((set & (MPFS_SET_UID | MPFS_SET_GID)) &&
-                    (set & (MPFS_SET_UID | MPFS_SET_GID)) !=
-                        (MPFS_SET_UID | MPFS_SET_GID)) ||
-                   ((set & (MPFS_SET_MTIME | MPFS_SET_ATIME)) &&
-                    (set & (MPFS_SET_MTIME | MPFS_SET_ATIME)) !=
-                        (MPFS_SET_MTIME | MPFS_SET_ATIME));
+    int need_cur =
+        ((set & (MPFS_SET_UID | MPFS_SET_GID)) &&
+         (set & (MPFS_SET_UID | MPFS_SET_GID)) != (MPFS_SET_UID | MPFS_SET_GID)) ||
+        ((set & (MPFS_SET_MTIME | MPFS_SET_ATIME)) &&
+         (set & (MPFS_SET_MTIME | MPFS_SET_ATIME)) != (MPFS_SET_MTIME | MPFS_SET_ATIME));
     if (need_cur) {
         rc = conn_lstat(c, a->full, &st);
         if (rc != 0) {
@@ -1082,8 +1080,8 @@ static int nfs_op_setattr(struct mpfs_backend *b, const char *path,
                           struct mpfs_attr *out)
 {
     struct mpfs_nfs_backend *nb = NB(b);
-    if (to_set & ~(uint32_t)(MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID |
-                             MPFS_SET_SIZE | MPFS_SET_MTIME | MPFS_SET_ATIME)) {
+    if (to_set & ~(uint32_t)(MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_SIZE |
+                             MPFS_SET_MTIME | MPFS_SET_ATIME)) {
         return -EINVAL;
     }
     if (nb->caps_probed) {

@@ -45,8 +45,8 @@ struct mpfs_nfs_pool {
 };
 
 struct mpfs_nfs_pool *mpfs_nfs_pool_new(unsigned size,
-                                        const struct mpfs_nfs_pool_ops *ops,
-                                        void *arg, void *first)
+                                        const struct mpfs_nfs_pool_ops *ops, void *arg,
+                                        void *first)
 {
     struct mpfs_nfs_pool *p = mpfs_xcalloc(1, sizeof(*p));
     if (size == 0) {
@@ -208,8 +208,7 @@ int mpfs_nfs_pool_run(struct mpfs_nfs_pool *p, mpfs_nfs_pool_fn fn, void *arg)
     return rc;
 }
 
-void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p,
-                             struct mpfs_nfs_pool_stats *out)
+void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p, struct mpfs_nfs_pool_stats *out)
 {
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
@@ -218,8 +217,8 @@ void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p,
     pthread_mutex_unlock(&p->lock);
 }
 
-void mpfs_nfs_pool_for_idle(struct mpfs_nfs_pool *p,
-                            void (*fn)(void *arg, void *conn), void *arg)
+void mpfs_nfs_pool_for_idle(struct mpfs_nfs_pool *p, void (*fn)(void *arg, void *conn),
+                            void *arg)
 {
     pthread_mutex_lock(&p->lock);
     for (unsigned i = 0; i < p->nidle; i++) {

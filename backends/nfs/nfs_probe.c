@@ -81,8 +81,7 @@ static int reads_back(struct probe *p, const char *name, const char *want)
     int64_t until = mpfs_now_ns() + READBACK_WAIT_NS;
     char got[64];
     for (;;) {
-        ssize_t n = mpfs_backend_read(p->b, in(p, name), NULL, got,
-                                      sizeof(got), 0);
+        ssize_t n = mpfs_backend_read(p->b, in(p, name), NULL, got, sizeof(got), 0);
         if (n == (ssize_t)len && memcmp(got, want, len) == 0) {
             return 1;
         }
@@ -122,8 +121,8 @@ static int probe_setattr(struct probe *p)
                              NULL) != 0) {
         return 0;
     }
-    return mpfs_backend_stat(p->b, in(p, "f"), &out) == 0 &&
-           (out.mode & 07777) == 0600 && out.mtime_ns == mtime;
+    return mpfs_backend_stat(p->b, in(p, "f"), &out) == 0 && (out.mode & 07777) == 0600 &&
+           out.mtime_ns == mtime;
 }
 
 static int probe_rename_file(struct probe *p)
@@ -147,8 +146,8 @@ static int probe_hardlink(struct probe *p, const char *existing)
     }
     struct mpfs_attr a, b;
     return mpfs_backend_stat(p->b, from, &a) == 0 &&
-           mpfs_backend_stat(p->b, in(p, "h"), &b) == 0 &&
-           a.fileid == b.fileid && b.nlink >= 2;
+           mpfs_backend_stat(p->b, in(p, "h"), &b) == 0 && a.fileid == b.fileid &&
+           b.nlink >= 2;
 }
 
 static int probe_symlink(struct probe *p)
@@ -161,8 +160,7 @@ static int probe_symlink(struct probe *p)
     ssize_t n = mpfs_backend_readlink(p->b, in(p, "s"), got, sizeof(got));
     struct mpfs_attr a;
     return n == (ssize_t)strlen(target) && memcmp(got, target, (size_t)n) == 0 &&
-           mpfs_backend_stat(p->b, in(p, "s"), &a) == 0 &&
-           (a.mode & S_IFMT) == S_IFLNK;
+           mpfs_backend_stat(p->b, in(p, "s"), &a) == 0 && (a.mode & S_IFMT) == S_IFLNK;
 }
 
 static int probe_rename_dir(struct probe *p)
@@ -186,8 +184,8 @@ struct clean_ctx {
     int n;
 };
 
-static int collect(void *arg, const char *name, size_t len,
-                   const struct mpfs_attr *attr, int attr_full)
+static int collect(void *arg, const char *name, size_t len, const struct mpfs_attr *attr,
+                   int attr_full)
 {
     struct clean_ctx *c = arg;
     if (c->n < 16 && len < sizeof(c->names[0])) {
@@ -220,8 +218,8 @@ static void cleanup(struct probe *p)
         sleep_step();
     }
     if (rc != 0 && rc != -ENOENT) {
-        mpfs_warn("nfs: %s: could not remove probe directory %s: %s",
-                  p->b->desc, p->dir, strerror(-rc));
+        mpfs_warn("nfs: %s: could not remove probe directory %s: %s", p->b->desc, p->dir,
+                  strerror(-rc));
     }
 }
 
@@ -245,8 +243,7 @@ int mpfs_nfs_probe_caps(struct mpfs_backend *b, uint32_t *caps_out)
     }
     struct mpfs_nfs_backend *nb = (struct mpfs_nfs_backend *)b;
     struct probe p = {.b = b, .deadline = mpfs_now_ns() + PROBE_BUDGET_NS};
-    snprintf(p.dir, sizeof(p.dir), ".mpfs-probe-%d-%08x", (int)getpid(),
-             random32());
+    snprintf(p.dir, sizeof(p.dir), ".mpfs-probe-%d-%08x", (int)getpid(), random32());
     int64_t t0 = mpfs_now_ns();
     uint32_t caps = 0;
 

@@ -41,8 +41,11 @@
 #include <string.h>
 #include <sys/time.h>
 
+/* libnfs.h first: the raw headers use its definitions. */
 #include <nfsc/libnfs.h>
+
 #include <nfsc/libnfs-raw.h>
+
 #include <nfsc/libnfs-raw-nfs.h>
 
 #include "base/log.h"
@@ -209,8 +212,7 @@ static int service_until(struct mpfs_nfs_conn *c, struct batch *b, int target,
     return 0;
 }
 
-static int send_piece(struct mpfs_nfs_conn *c, const struct nfs_fh *fh,
-                      struct piece *pc)
+static int send_piece(struct mpfs_nfs_conn *c, const struct nfs_fh *fh, struct piece *pc)
 {
     READ3args args;
     memset(&args, 0, sizeof(args));
@@ -237,9 +239,8 @@ static int piece_ends_early(const struct piece *pc)
     return pc->state == PIECE_DONE && (pc->err != 0 || pc->eof || pc->got < pc->want);
 }
 
-int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf,
-                      size_t len, uint64_t off, int timeout_ms,
-                      struct mpfs_nfs_read_result *res)
+int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf, size_t len,
+                      uint64_t off, int timeout_ms, struct mpfs_nfs_read_result *res)
 {
     memset(res, 0, sizeof(*res));
     const struct nfs_fh *h = nfs_get_fh(fh);
@@ -336,8 +337,7 @@ struct getattr_req {
     uint32_t type;
 };
 
-static void getattr_cb(struct rpc_context *rpc, int status, void *data,
-                       void *priv)
+static void getattr_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
     struct getattr_req *r = priv;
     r->done = 1;
@@ -353,8 +353,7 @@ static void getattr_cb(struct rpc_context *rpc, int status, void *data,
     }
 }
 
-int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir,
-                          int timeout_ms)
+int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir, int timeout_ms)
 {
     struct nfsfh *fh = NULL;
     if (nfs_open(c->nfs, dir, O_RDONLY, &fh) != 0) {

@@ -75,8 +75,8 @@ static int parse_int(const char *s, size_t len, long lo, long hi, int *out)
 }
 
 /* Percent-decode and normalize [s, s+len) into out (absolute). */
-static int parse_path(const char *s, size_t len, char *out, size_t size,
-                      char *err, size_t errlen)
+static int parse_path(const char *s, size_t len, char *out, size_t size, char *err,
+                      size_t errlen)
 {
     char dec[MPFS_NFS_PATH_MAX];
     size_t n = 0;
@@ -113,8 +113,7 @@ static int parse_path(const char *s, size_t len, char *out, size_t size,
         }
         const char *e = strchr(p, '/');
         size_t clen = e ? (size_t)(e - p) : strlen(p);
-        if ((clen == 1 && p[0] == '.') ||
-            (clen == 2 && p[0] == '.' && p[1] == '.')) {
+        if ((clen == 1 && p[0] == '.') || (clen == 2 && p[0] == '.' && p[1] == '.')) {
             return fail(err, errlen,
                         "NFS URL path may not contain '.' or '..' components");
         }
@@ -133,8 +132,7 @@ static int parse_path(const char *s, size_t len, char *out, size_t size,
     return 0;
 }
 
-static int parse_query(const char *q, struct mpfs_nfs_url *u, char *err,
-                       size_t errlen)
+static int parse_query(const char *q, struct mpfs_nfs_url *u, char *err, size_t errlen)
 {
     while (*q) {
         const char *amp = strchr(q, '&');
@@ -148,8 +146,7 @@ static int parse_query(const char *q, struct mpfs_nfs_url *u, char *err,
             continue;
         }
         if (!eq) {
-            return fail(err, errlen, "NFS URL argument '%.*s' has no value",
-                        (int)len, q);
+            return fail(err, errlen, "NFS URL argument '%.*s' has no value", (int)len, q);
         }
         size_t klen = (size_t)(eq - q);
         const char *v = eq + 1;
@@ -239,15 +236,13 @@ int mpfs_nfs_url_parse(const char *url, struct mpfs_nfs_url *out, char *err,
     if (port) {
         int p;
         if (parse_int(port, plen, 1, 65535, &p) != 0) {
-            return fail(err, errlen, "NFS URL: bad port '%.*s'", (int)plen,
-                        port);
+            return fail(err, errlen, "NFS URL: bad port '%.*s'", (int)plen, port);
         }
         out->nfsport = out->mountport = p;
     }
 
     size_t pathlen = strcspn(rest, "?");
-    int rc = parse_path(rest, pathlen, out->path, sizeof(out->path), err,
-                        errlen);
+    int rc = parse_path(rest, pathlen, out->path, sizeof(out->path), err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -276,8 +271,7 @@ static int is_prefix(const char *path, const char *export)
     return path[el] == '\0' || path[el] == '/';
 }
 
-int mpfs_nfs_export_match(const char *path, const char *const *exports,
-                          size_t n)
+int mpfs_nfs_export_match(const char *path, const char *const *exports, size_t n)
 {
     int best = -1;
     size_t best_len = 0;
@@ -321,8 +315,7 @@ int mpfs_nfs_path_parent(char *path)
     return 0;
 }
 
-int mpfs_nfs_path_full(const char *base, const char *path, char *out,
-                       size_t size)
+int mpfs_nfs_path_full(const char *base, const char *path, char *out, size_t size)
 {
     int n;
     if (base[0] == '\0' && path[0] == '\0') {

@@ -64,8 +64,8 @@ static char g_dir[96];
 static int64_t g_last_write_ns;
 #define COMMIT_WAIT_NS (12ll * 1000000000)
 
-static int put_buf(struct mpfs_backend *b, const char *path, const void *buf,
-                   size_t len, const struct mpfs_put_opts *opts, struct mpfs_attr *out)
+static int put_buf(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                   const struct mpfs_put_opts *opts, struct mpfs_attr *out)
 {
     g_last_write_ns = mpfs_now_ns();
     return mpfs_backend_put_buf(b, path, buf, len, opts, out);
@@ -197,9 +197,8 @@ static int rm_rf(struct mpfs_backend *b, const char *path)
     return rc;
 }
 
-static struct mpfs_backend *open_url(const char *url, int pool, int timeout_ms,
-                                     int probe, int *rc_out, char *err,
-                                     size_t errlen)
+static struct mpfs_backend *open_url(const char *url, int pool, int timeout_ms, int probe,
+                                     int *rc_out, char *err, size_t errlen)
 {
     struct mpfs_nfs_config cfg;
     mpfs_nfs_config_defaults(&cfg);
@@ -275,18 +274,18 @@ static void test_caps(void **state)
     if (!g_bucket) {
         assert_int_equal(g_root->caps, posix);
     } else {
-        assert_int_equal(g_root->caps & (MPFS_CAP_PWRITE | MPFS_CAP_RENAME_DIR |
-                                         MPFS_CAP_HARDLINK | MPFS_CAP_SYMLINK |
-                                         MPFS_CAP_TRUNCATE),
+        assert_int_equal(g_root->caps &
+                             (MPFS_CAP_PWRITE | MPFS_CAP_RENAME_DIR | MPFS_CAP_HARDLINK |
+                              MPFS_CAP_SYMLINK | MPFS_CAP_TRUNCATE),
                          0);
         assert_true(g_root->caps & MPFS_CAP_EMPTY_DIRS);
         assert_true(g_root->caps & MPFS_CAP_SETATTR);
         assert_true(g_root->caps & MPFS_CAP_PINNED_READ);
     }
     /* never claimed by NFSv3 */
-    assert_int_equal(g_root->caps & (MPFS_CAP_COND_PUT | MPFS_CAP_USER_XATTR |
-                                     MPFS_CAP_MULTIPART | MPFS_CAP_RENAME_EMULATED |
-                                     MPFS_CAP_SERVER_COPY),
+    assert_int_equal(g_root->caps &
+                         (MPFS_CAP_COND_PUT | MPFS_CAP_USER_XATTR | MPFS_CAP_MULTIPART |
+                          MPFS_CAP_RENAME_EMULATED | MPFS_CAP_SERVER_COPY),
                      0);
 
     /* The probe inside a base path measures the same, and cleans up. */
@@ -324,7 +323,8 @@ static void test_put_stat_read_big(void **state)
         ssize_t n = mpfs_backend_read(g_b, "big", NULL, early, size, 0);
         fprintf(stderr, "  read right after the write: %s\n",
                 n < 0 ? strerror((int)-n) : "complete");
-        assert_true(n == -EAGAIN || (n == (ssize_t)size && memcmp(early, buf, size) == 0));
+        assert_true(n == -EAGAIN ||
+                    (n == (ssize_t)size && memcmp(early, buf, size) == 0));
         free(early);
     }
     assert_true(out.version[0] == 'm');
@@ -381,7 +381,9 @@ static void test_put_stat_read_big(void **state)
             int whole_old = n == (ssize_t)size && memcmp(got, buf, size) == 0;
             int whole_new = n == 9 && memcmp(got, "short now", 9) == 0;
             fprintf(stderr, "  after a shrinking overwrite: %s\n",
-                    whole_old ? "old version" : whole_new ? "new version" : strerror((int)-n));
+                    whole_old   ? "old version"
+                    : whole_new ? "new version"
+                                : strerror((int)-n));
             assert_true(whole_old || whole_new || n == -EAGAIN);
             sleep(5);
         }
@@ -474,8 +476,9 @@ static int count_many(void *arg, const char *name, size_t len,
     }
     m->seen[i] = 1;
     m->n++;
-    if (!attr_full || (attr->mode & S_IFMT) != S_IFREG || attr->size != (uint64_t)(i % 7) ||
-        attr->fileid == 0 || attr->version[0] != 'm' || (attr->mode & 07777) != 0644) {
+    if (!attr_full || (attr->mode & S_IFMT) != S_IFREG ||
+        attr->size != (uint64_t)(i % 7) || attr->fileid == 0 || attr->version[0] != 'm' ||
+        (attr->mode & 07777) != 0644) {
         m->bad++;
     }
     return 0;
@@ -497,8 +500,7 @@ static void test_list_many(void **state)
     for (int i = 0; i < count; i++) {
         char p[64];
         snprintf(p, sizeof(p), "many/f%d", i);
-        assert_int_equal(put_buf(g_b, p, "abcdefg", (size_t)(i % 7), NULL, NULL),
-                         0);
+        assert_int_equal(put_buf(g_b, p, "abcdefg", (size_t)(i % 7), NULL, NULL), 0);
     }
     fprintf(stderr, "  created %d files in %.2f s\n", count, secs_since(t0));
     struct many m = {0};
@@ -631,7 +633,8 @@ static void test_links(void **state)
         assert_int_equal(st.size, 8);
         assert_int_equal(mpfs_backend_symlink(g_b, "other", "sl"), -EEXIST);
         assert_int_equal(mpfs_backend_readlink(g_b, "lf", buf, sizeof(buf)), -EINVAL);
-        assert_int_equal(mpfs_backend_readlink(g_b, "nothere", buf, sizeof(buf)), -ENOENT);
+        assert_int_equal(mpfs_backend_readlink(g_b, "nothere", buf, sizeof(buf)),
+                         -ENOENT);
         /* a dangling symlink is removed like a file */
         assert_int_equal(mpfs_backend_remove(g_b, "sl"), 0);
         assert_int_equal(mpfs_backend_stat(g_b, "sl", &st), -ENOENT);
@@ -668,11 +671,11 @@ static void test_setattr(void **state)
     a.uid = 4321;
     a.gid = 8765;
     a.mtime_ns = 1600000000987654321ll; /* NFSv3 via libnfs: microseconds */
-    assert_int_equal(mpfs_backend_setattr(g_b, "sa", &a,
-                                          MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID |
-                                              MPFS_SET_MTIME,
-                                          &out),
-                     0);
+    assert_int_equal(
+        mpfs_backend_setattr(g_b, "sa", &a,
+                             MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME,
+                             &out),
+        0);
     assert_int_equal(out.mode, S_IFREG | 0751);
     assert_int_equal(out.uid, 4321);
     assert_int_equal(out.gid, 8765);
@@ -780,7 +783,8 @@ static void test_pinned_read(void **state)
     assert_true(reads_as(g_b, "pin", a, size));
     assert_int_equal(mpfs_backend_stat(g_b, "pin", &st), 0);
     /* the version it has: the bytes */
-    assert_int_equal(mpfs_backend_read(g_b, "pin", st.version, got, size, 0), (ssize_t)size);
+    assert_int_equal(mpfs_backend_read(g_b, "pin", st.version, got, size, 0),
+                     (ssize_t)size);
     assert_memory_equal(got, a, size);
     assert_int_equal(mpfs_backend_read(g_b, "pin", st.version, got, 100, MIB - 50), 100);
     /* any other version: -ESTALE, whatever the bytes */
@@ -794,7 +798,8 @@ static void test_pinned_read(void **state)
         assert_int_equal(put_buf(g_b, "pin", a, size, NULL, NULL), 0);
         assert_int_equal(mpfs_backend_stat(g_b, "pin", &st2), 0);
         assert_string_not_equal(st2.version, st.version);
-        assert_int_equal(mpfs_backend_read(g_b, "pin", st.version, got, size, 0), -ESTALE);
+        assert_int_equal(mpfs_backend_read(g_b, "pin", st.version, got, size, 0),
+                         -ESTALE);
         assert_int_equal(mpfs_backend_read(g_b, "pin", st2.version, got, size, 0),
                          (ssize_t)size);
         assert_memory_equal(got, a, size);
@@ -854,8 +859,9 @@ static void test_concurrent_reads(void **state)
     }
     double s = secs_since(t0);
     mpfs_nfs_debug_pool_stats(g_b, &after);
-    fprintf(stderr, "  8 threads read 8 x 16 MiB in %.2f s (%.0f MiB/s); pool: %u live, "
-                    "%llu waits\n",
+    fprintf(stderr,
+            "  8 threads read 8 x 16 MiB in %.2f s (%.0f MiB/s); pool: %u live, "
+            "%llu waits\n",
             s, 128 / s, after.live, (unsigned long long)(after.waits - before.waits));
     assert_true(after.live <= 4);
     assert_true(after.waits > before.waits); /* 8 threads, 4 connections */
@@ -1103,8 +1109,8 @@ static void test_server_restart(void **state)
 {
     const char *nfsport = getenv("MPFS_NFS_PORT");
     const char *mntport = getenv("MPFS_NFS_MOUNT_PORT");
-    struct proxy p = {.target = {nfsport ? atoi(nfsport) : 2049,
-                                 mntport ? atoi(mntport) : 20048}};
+    struct proxy p = {
+        .target = {nfsport ? atoi(nfsport) : 2049, mntport ? atoi(mntport) : 20048}};
     pthread_mutex_init(&p.lock, NULL);
     assert_int_equal(proxy_up(&p), 0);
 
@@ -1216,7 +1222,8 @@ static void test_open_errors(void **state)
 
     /* a missing export: named as such, with what the server has */
     snprintf(url, sizeof(url), "nfs://%s/no-such-export-mpfs", g_host);
-    expect_open_error(url, 3000, -ENOENT, "NFS export /no-such-export-mpfs not found on", 3.0);
+    expect_open_error(url, 3000, -ENOENT, "NFS export /no-such-export-mpfs not found on",
+                      3.0);
     /* a missing directory below an existing export */
     snprintf(url, sizeof(url), "%s/%s/no/such/dir", g_url, g_dir);
     expect_open_error(url, 3000, -ENOENT, "not found in NFS export", 3.0);
@@ -1305,6 +1312,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_server_restart),
         cmocka_unit_test(test_open_errors),
     };
-    return cmocka_run_group_tests_name(g_bucket ? "nfs_backend_bucket" : "nfs_backend_posix",
+    return cmocka_run_group_tests_name(g_bucket ? "nfs_backend_bucket"
+                                                : "nfs_backend_posix",
                                        tests, group_setup, group_teardown);
 }

@@ -105,7 +105,8 @@ static double run_seq(int verify, size_t req)
         if (want) {
             pattern(want, expect, off);
             if (memcmp(buf, want, expect) != 0) {
-                fprintf(stderr, "seq read at %llu: wrong bytes\n", (unsigned long long)off);
+                fprintf(stderr, "seq read at %llu: wrong bytes\n",
+                        (unsigned long long)off);
                 atomic_fetch_add(&g_errors, 1);
                 break;
             }
@@ -219,7 +220,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (threads < 1 || threads > 64 || rounds < 1 || rounds > MAX_ROUNDS || size_mib == 0) {
+    if (threads < 1 || threads > 64 || rounds < 1 || rounds > MAX_ROUNDS ||
+        size_mib == 0) {
         fprintf(stderr, "bad --threads/--rounds/--size\n");
         return 2;
     }
@@ -249,6 +251,25 @@ int main(int argc, char **argv)
             mpfs_backend_free(g_b);
             return 1;
         }
+    }
+    /* An object view (RGW) shows an NFS write only after it commits it:
+     * wait until the last byte reads back (-EAGAIN until then). */
+    char probe[16];
+    double w0 = now_s();
+    for (;;) {
+        ssize_t n = mpfs_backend_read(g_b, g_name, NULL, probe, 1, g_size - 1);
+        if (n == 1) {
+            break;
+        }
+        if (now_s() - w0 > 300) {
+            fprintf(stderr, "%s: not readable after 300 s (%zd)\n", g_name, n);
+            mpfs_backend_free(g_b);
+            return 1;
+        }
+        sleep(2);
+    }
+    if (now_s() - w0 > 1) {
+        printf("wait  %.0f s until the file was readable\n", now_s() - w0);
     }
     printf("file  %s/%s  %llu MiB, io_size %zu, %d threads, %d rounds\n", url, g_name,
            (unsigned long long)(g_size / MIB), g_b->io_size, threads, rounds);

@@ -27,14 +27,22 @@ static void test_version_token(void **state)
     /* the longest token fits the field */
     mpfs_nfs_version_format(buf, sizeof(buf), INT64_MIN, INT64_MIN, UINT64_MAX);
     assert_true(strlen(buf) < MPFS_VERSION_MAX - 1);
-    assert_string_equal(buf, "m-9223372036854775808.c-9223372036854775808.s18446744073709551615");
+    assert_string_equal(
+        buf, "m-9223372036854775808.c-9223372036854775808.s18446744073709551615");
 }
 
 static void test_fill(void **state)
 {
     struct mpfs_nfs_rawattr r = {
-        .type = 1, .mode = 0100640, .uid = 1234, .gid = 5678, .nlink = 2,
-        .size = 4096, .fileid = 5308866, .atime_ns = 1, .mtime_ns = 2000000003,
+        .type = 1,
+        .mode = 0100640,
+        .uid = 1234,
+        .gid = 5678,
+        .nlink = 2,
+        .size = 4096,
+        .fileid = 5308866,
+        .atime_ns = 1,
+        .mtime_ns = 2000000003,
         .ctime_ns = 4000000005,
     };
     struct mpfs_attr a;

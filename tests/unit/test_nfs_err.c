@@ -18,21 +18,28 @@ static void test_status_names(void **state)
     assert_int_equal(mpfs_nfs_err_map(-2, "stat call failed with \"NFS: Lookup of /ee/f "
                                           "failed with NFS3ERR_NOENT(-2)\""),
                      -ENOENT);
-    assert_int_equal(mpfs_nfs_err_map(-17, "NFS: MKDIR of /ee failed with NFS3ERR_EXIST(-17)"),
-                     -EEXIST);
-    assert_int_equal(mpfs_nfs_err_map(-39, "NFS: RMDIR of /ee failed with NFS3ERR_NOTEMPTY(-39)"),
-                     -ENOTEMPTY);
-    assert_int_equal(mpfs_nfs_err_map(-21, "NFS: REMOVE of /d failed with NFS3ERR_ISDIR(-21)"),
-                     -EISDIR);
-    assert_int_equal(mpfs_nfs_err_map(-20, "NFS: READDIRPLUS of /g failed with NFS3ERR_NOTDIR(-20)"),
-                     -ENOTDIR);
-    assert_int_equal(mpfs_nfs_err_map(-1, "NFS: RENAME a -> b failed with NFS3ERR_PERM(-1)"),
-                     -EPERM);
+    assert_int_equal(
+        mpfs_nfs_err_map(-17, "NFS: MKDIR of /ee failed with NFS3ERR_EXIST(-17)"),
+        -EEXIST);
+    assert_int_equal(
+        mpfs_nfs_err_map(-39, "NFS: RMDIR of /ee failed with NFS3ERR_NOTEMPTY(-39)"),
+        -ENOTEMPTY);
+    assert_int_equal(
+        mpfs_nfs_err_map(-21, "NFS: REMOVE of /d failed with NFS3ERR_ISDIR(-21)"),
+        -EISDIR);
+    assert_int_equal(
+        mpfs_nfs_err_map(-20, "NFS: READDIRPLUS of /g failed with NFS3ERR_NOTDIR(-20)"),
+        -ENOTDIR);
+    assert_int_equal(
+        mpfs_nfs_err_map(-1, "NFS: RENAME a -> b failed with NFS3ERR_PERM(-1)"), -EPERM);
     /* libnfs collapses these; the text keeps them apart */
-    assert_int_equal(mpfs_nfs_err_map(-22, "NFS: SYMLINK s -> t failed with NFS3ERR_NOTSUPP(-22)"),
-                     -EOPNOTSUPP);
-    assert_int_equal(mpfs_nfs_err_map(-5, "NFS: READ failed with NFS3ERR_STALE(-70)"), -ESTALE);
-    assert_int_equal(mpfs_nfs_err_map(-5, "NFS: GETATTR failed with NFS3ERR_BADHANDLE"), -ESTALE);
+    assert_int_equal(
+        mpfs_nfs_err_map(-22, "NFS: SYMLINK s -> t failed with NFS3ERR_NOTSUPP(-22)"),
+        -EOPNOTSUPP);
+    assert_int_equal(mpfs_nfs_err_map(-5, "NFS: READ failed with NFS3ERR_STALE(-70)"),
+                     -ESTALE);
+    assert_int_equal(mpfs_nfs_err_map(-5, "NFS: GETATTR failed with NFS3ERR_BADHANDLE"),
+                     -ESTALE);
     assert_int_equal(mpfs_nfs_err_map(-5, "NFS3ERR_SERVERFAULT"), -EIO);
     assert_int_equal(mpfs_nfs_err_map(-11, "NFS3ERR_JUKEBOX"), -EAGAIN);
     assert_int_equal(mpfs_nfs_err_map(-69, "NFS3ERR_DQUOT"), -EDQUOT);
@@ -57,7 +64,8 @@ static void test_transport(void **state)
     /* libnfs reports a timeout as -EINTR even without text */
     assert_int_equal(mpfs_nfs_err_map(-EINTR, ""), -ETIMEDOUT);
     assert_int_equal(mpfs_nfs_err_map(-5, "Socket closed"), -ENOTCONN);
-    assert_true(mpfs_nfs_err_is_transport(-1, "Failed to start connection. Connection refused"));
+    assert_true(
+        mpfs_nfs_err_is_transport(-1, "Failed to start connection. Connection refused"));
     assert_int_equal(mpfs_nfs_err_map(-1, "connect: Connection refused"), -ECONNREFUSED);
     assert_int_equal(mpfs_nfs_err_map(-1, "No route to host"), -EHOSTUNREACH);
     assert_true(mpfs_nfs_err_is_transport(-ECONNRESET, ""));

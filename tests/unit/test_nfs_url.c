@@ -63,7 +63,8 @@ static void test_ports_and_args(void **state)
     assert_int_equal(u.nfsport, 2049);
     assert_int_equal(u.mountport, 2049);
 
-    u = parse_ok("nfs://127.0.0.1/x?nfsport=2049&mountport=20048&version=3&uid=1000&gid=100");
+    u = parse_ok(
+        "nfs://127.0.0.1/x?nfsport=2049&mountport=20048&version=3&uid=1000&gid=100");
     assert_int_equal(u.nfsport, 2049);
     assert_int_equal(u.mountport, 20048);
     assert_int_equal(u.version, 3);
@@ -166,12 +167,9 @@ static void test_below_parent_full(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_ports_and_args),
-        cmocka_unit_test(test_percent),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_export_match),
-        cmocka_unit_test(test_below_parent_full),
+        cmocka_unit_test(test_basic),        cmocka_unit_test(test_ports_and_args),
+        cmocka_unit_test(test_percent),      cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_export_match), cmocka_unit_test(test_below_parent_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
