@@ -122,9 +122,12 @@ class Rclone(Client):
     def mount(self, fresh):
         remote = (f":s3,provider=Ceph,endpoint='{EP}',access_key_id={AK},"
                   f"secret_access_key={SK},region=us-east-1:{BUCKET}/{PREFIX}")
+        # rclone 1.60's AWS SDK fails on a CA bundle variable with a plain
+        # http endpoint ("LoadCustomCABundleError"): drop it for rclone
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
         subprocess.run(["rclone", "mount", remote, self.mnt, "--daemon",
                         "--daemon-wait", "30s"], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=120)
+                       stderr=subprocess.PIPE, timeout=120, env=env)
 
 
 def ls_l(path):
