@@ -1,16 +1,32 @@
 #!/bin/bash
-# Benchmarks, all in one run on this machine: mpfs (dual and S3-only)
-# against s3fs and rclone mounted on the same bucket, and the raw protocols
-# (curl GET, nfs-cat).  Builds a Release binary, starts the store if it is
-# not up, runs bench_mount.py in the store's network namespace.
-#   bench/run.sh [--rounds N] [--clients mpfs-dual,mpfs-s3,s3fs,rclone]
+# The benchmarks, all in one run on this machine (results go into
+# docs/BENCHMARKS.md by hand, with this command):
+#   1. backends: the S3 backend reading a 512 MiB object with parallel ranged
+#      reads against one curl GET; the NFS backend against nfs-cat, on the
+#      bucket's NFS view and on the POSIX export (tests/integration/*_bench.c);
+#   2. mounts: mpfs (dual and S3-only) against s3fs and rclone mounted on the
+#      same bucket, and the raw protocols (bench/bench_mount.py).
+# Builds Release binaries into build-bench/, starts the store if it is not up.
+#   bench/run.sh [--rounds N] [--clients mpfs-dual,mpfs-s3,s3fs,rclone] [--skip-backends]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
+SKIP_BACKENDS=0
+ARGS=()
+for a in "$@"; do
+  if [ "$a" = --skip-backends ]; then SKIP_BACKENDS=1; else ARGS+=("$a"); fi
+done
 scripts/deps.sh >/dev/null
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMPFS_TESTS=OFF >/dev/null
-cmake --build build-bench -j"$(nproc)" --target mpfs >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMPFS_SANITIZE=OFF >/dev/null
+cmake --build build-bench -j"$(nproc)" --target mpfs s3_bench nfs_bench >/dev/null
 scripts/stack.sh status >/dev/null 2>&1 || scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
-MPFS_BIN=$REPO/build-bench/tools/mpfs nsenter --net="$MPFS_NETNS_PATH" \
-  python3 bench/bench_mount.py "$@"
+NS=(nsenter --net="$MPFS_NETNS_PATH")
+if [ "$SKIP_BACKENDS" = 0 ]; then
+  echo "## backends"
+  "${NS[@]}" build-bench/tests/s3_bench rgw 512 4 8 3
+  "${NS[@]}" build-bench/tests/nfs_bench "$MPFS_NFS_BUCKET_URL" --size 512 --threads 4 --rounds 3
+  "${NS[@]}" build-bench/tests/nfs_bench "$MPFS_NFS_POSIX_URL" --size 512 --threads 4 --rounds 3
+fi
+echo "## mounts"
+MPFS_BIN=$REPO/build-bench/tools/mpfs "${NS[@]}" python3 bench/bench_mount.py "${ARGS[@]}"

@@ -205,6 +205,16 @@ static int type_changed(const struct mpfs_attr *a, uint32_t old_mode)
     return (a->mode & S_IFMT) != (old_mode & S_IFMT);
 }
 
+/* The kernel may still reference a node whose name is gone. */
+static void mark_unlinked(struct mpfs_fs *fs, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n)
+        n->unlinked = 1;
+    pthread_mutex_unlock(&fs->lock);
+}
+
 /* Forget a vanished entry; drop the subtree state of a vanished dir. */
 static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
                          const struct mpfs_index_entry *old)
@@ -740,11 +750,7 @@ int mpfs_vfs_unlink(struct mpfs_fs *fs, uint64_t parent, const char *name)
     if (rc == 0 || rc == -ENOENT) {
         if (irc == 0) {
             mpfs_index_del(fs->index, parent, name);
-            pthread_mutex_lock(&fs->lock);
-            struct mpfs_node *n = mpfs_node_find_locked(fs, ie.ino);
-            if (n)
-                n->unlinked = 1;
-            pthread_mutex_unlock(&fs->lock);
+            mark_unlinked(fs, ie.ino);
         }
     }
     free(path);
@@ -781,11 +787,7 @@ int mpfs_vfs_rmdir(struct mpfs_fs *fs, uint64_t parent, const char *name)
     if ((rc == 0 || rc == -ENOENT) && irc == 0) {
         mpfs_index_del(fs->index, parent, name);
         mpfs_index_drop_dir(fs->index, ie.ino);
-        pthread_mutex_lock(&fs->lock);
-        struct mpfs_node *n = mpfs_node_find_locked(fs, ie.ino);
-        if (n)
-            n->unlinked = 1;
-        pthread_mutex_unlock(&fs->lock);
+        mark_unlinked(fs, ie.ino);
     }
     free(path);
     return rc;
@@ -910,11 +912,7 @@ int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
     if (have_dst && dst.ino != src.ino) {
         if (S_ISDIR(dst.mode))
             mpfs_index_drop_dir(fs->index, dst.ino);
-        pthread_mutex_lock(&fs->lock);
-        struct mpfs_node *dn = mpfs_node_find_locked(fs, dst.ino);
-        if (dn)
-            dn->unlinked = 1;
-        pthread_mutex_unlock(&fs->lock);
+        mark_unlinked(fs, dst.ino);
     }
     /* Same inode under the new name; its attributes are re-read on next
      * use since a copy-based rename changes the mtime. */

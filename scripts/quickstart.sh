@@ -30,7 +30,7 @@ fi
 ts "installing dependencies"
 scripts/deps.sh
 ts "building (Release) into build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMPFS_TESTS=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMPFS_SANITIZE=OFF -DMPFS_TSAN=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target mpfs >/dev/null
 ts "starting the store"
 scripts/stack.sh up
