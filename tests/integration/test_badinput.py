@@ -106,3 +106,52 @@ class BadInput(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class Lifecycle(unittest.TestCase):
+    """The daemon stops cleanly on SIGTERM/SIGINT: unmounted, data committed."""
+
+    def _daemon_pid(self, mnt):
+        out = subprocess.run(["pgrep", "-f", f"mpfs mount .* {mnt}$"], capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split()]
+        self.assertEqual(len(pids), 1, out.stdout)
+        return pids[0]
+
+    def _signal_case(self, sig):
+        import signal
+        prefix = ml.unique_prefix(f"sig{sig}")
+        m = ml.Mount("s3", prefix).start()
+        try:
+            with open(m.path("committed.txt"), "w") as f:
+                f.write("closed before the signal")
+            pid = self._daemon_pid(m.mnt)
+            os.kill(pid, sig)
+            self.assertTrue(ml.wait_until(lambda: not m.mounted(), 20))
+            self.assertTrue(ml.wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 20))
+            self.assertEqual(ml.s3_get(f"{prefix}/committed.txt"), b"closed before the signal")
+        finally:
+            m.cleanup()
+            ml.s3_delete_prefix(prefix + "/")
+
+    def test_sigterm(self):
+        import signal
+        self._signal_case(signal.SIGTERM)
+
+    def test_sigint(self):
+        import signal
+        self._signal_case(signal.SIGINT)
+
+    def test_remount_after_unmount(self):
+        """`umount && mount` at once reuses the cache dir (waits for the old daemon)."""
+        prefix = ml.unique_prefix("remount")
+        m = ml.Mount("s3", prefix).start()
+        try:
+            with open(m.path("a"), "w") as f:
+                f.write("A")
+            m.stop()
+            m.start()
+            with open(m.path("a")) as f:
+                self.assertEqual(f.read(), "A")
+        finally:
+            m.cleanup()
+            ml.s3_delete_prefix(prefix + "/")
