@@ -155,3 +155,29 @@ class Lifecycle(unittest.TestCase):
         finally:
             m.cleanup()
             ml.s3_delete_prefix(prefix + "/")
+
+    def test_fstab_style_mount(self):
+        """mount -t fuse.mpfs SOURCE DIR -o OPTS, as an /etc/fstab line does
+        (mount.fuse3 runs `mpfs SOURCE DIR -o OPTS` from /usr/local/bin)."""
+        link = "/usr/local/bin/mpfs"
+        made = False
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(ml.MPFS), link)
+            made = True
+        mnt = tempfile.mkdtemp(prefix="mpfs-fstab-")
+        cache = tempfile.mkdtemp(prefix="mpfs-fstab-cache-")
+        prefix = ml.unique_prefix("fstab")
+        ml.s3_put(f"{prefix}/hello", b"from fstab")
+        try:
+            p = subprocess.run(["mount", "-t", "fuse.mpfs", f"s3://{ml.BUCKET}/{prefix}", mnt, "-o",
+                                f"s3_endpoint={ml.S3_ENDPOINT},cache_dir={cache},_netdev,nofail"],
+                               capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(mnt, "hello"), "rb") as f:
+                self.assertEqual(f.read(), b"from fstab")
+            self.assertEqual(subprocess.run(["umount", mnt]).returncode, 0)
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True)
+            if made:
+                os.unlink(link)
+            ml.s3_delete_prefix(prefix + "/")
