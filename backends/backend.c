@@ -151,7 +151,7 @@ void mpfs_backend_caps_str(uint32_t caps, char *buf, size_t size)
         "pwrite",      "rename-atomic", "rename-dir",  "hardlink",
         "symlink",     "setattr",       "truncate",    "cond-put",
         "multipart",   "user-xattr",    "pinned-read", "rename-emulated",
-        "empty-dirs",  "server-copy",
+        "empty-dirs",  "server-copy",   "lazy-commit",
     };
     size_t used = 0;
     buf[0] = '\0';

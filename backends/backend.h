@@ -58,6 +58,10 @@ enum mpfs_backend_cap {
     MPFS_CAP_RENAME_EMULATED = 1u << 11, /* rename is copy+delete: not atomic */
     MPFS_CAP_EMPTY_DIRS = 1u << 12,    /* mkdir leaves a persistent empty dir */
     MPFS_CAP_SERVER_COPY = 1u << 13,   /* copy without moving bytes through us */
+    /* Data written through this backend becomes readable, replaceable and
+     * renamable only after the store commits it, some seconds later; until
+     * then read returns -EAGAIN and put/rename over it -EBUSY. */
+    MPFS_CAP_LAZY_COMMIT = 1u << 14,
 };
 
 /* Which fields of struct mpfs_attr the backend really stores (as opposed
