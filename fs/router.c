@@ -44,9 +44,16 @@ void mpfs_router_build(struct mpfs_router *r, struct mpfs_backend *s3,
         s3 ? "parallel ranged GETs pinned to the ETag" : "NFS-only");
 
     struct mpfs_backend *rand = s3 ? s3 : nfs;
-    const char *rand_why = s3 ? (nfs ? "S3 measured no slower" : "S3-only") : "NFS-only";
-    if (s3 && nfs && costs && costs->nfs_small_read_s > 0 &&
-        costs->nfs_small_read_s < costs->s3_small_read_s) {
+    const char *rand_why = s3 ? (!nfs                               ? "S3-only"
+                                 : can(nfs, MPFS_CAP_LAZY_COMMIT) ? "NFS side commits lazily: "
+                                                                    "may serve stale bytes"
+                                                                  : "S3 measured no slower")
+                              : "NFS-only";
+    /* An NFS side that commits lazily (Ceph's bucket view) can serve the
+     * old bytes of a same-size overwrite under the new attributes for
+     * seconds: it never serves data while S3 can. */
+    if (s3 && nfs && !can(nfs, MPFS_CAP_LAZY_COMMIT) && costs &&
+        costs->nfs_small_read_s > 0 && costs->nfs_small_read_s < costs->s3_small_read_s) {
         rand = nfs;
         rand_why = "NFS measured lower latency (validated against S3 at open)";
     }

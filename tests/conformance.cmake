@@ -24,12 +24,25 @@ add_test(NAME conformance_mem_min_posix COMMAND conformance mem 0x1)
 add_test(NAME conformance_mem_min_s3 COMMAND conformance mem 0)
 set_tests_properties(conformance_mem_min_posix conformance_mem_min_s3 PROPERTIES
   LABELS unit TIMEOUT 120)
+# MPFS_CAP_LAZY_COMMIT: the suite's seeding and waiting paths, which the
+# real store only reaches over the RGW view's NFS export.  fault-lazy opens
+# the window (-EAGAIN / -EBUSY) on chosen files of a POSIX fake; the mem
+# mask is the RGW view's measured caps (setattr, pinned-read, empty-dirs,
+# lazy-commit) on the flat fake.
+add_test(NAME conformance_fault_lazy COMMAND conformance fault-lazy)
+add_test(NAME conformance_mem_lazy_bucket COMMAND conformance mem 0x5420)
+set_tests_properties(conformance_fault_lazy conformance_mem_lazy_bucket PROPERTIES
+  LABELS unit TIMEOUT 120)
 
 mpfs_integration_test(conformance_s3_rgw TIMEOUT 900 COMMAND sh -c
   "exec $<TARGET_FILE:conformance> s3 \"$MPFS_S3_ENDPOINT\" \"$MPFS_S3_BUCKET\"")
 mpfs_integration_test(conformance_s3_moto TIMEOUT 900 COMMAND sh -c
   "exec $<TARGET_FILE:conformance> s3 \"$MPFS_MOTO_ENDPOINT\" \"$MPFS_MOTO_BUCKET\"")
+# The RGW view commits NFS writes lazily (MPFS_CAP_LAZY_COMMIT, probed): the
+# suite waits that out.  test_cond_put_race is not run there: eight
+# exclusive CREATEs of one name at once crashed NFS-Ganesha 4.3 FSAL_RGW
+# (segfault in fsal_open2, 2026-11-23), which takes the shared store down.
 mpfs_integration_test(conformance_nfs_bucket TIMEOUT 900 COMMAND sh -c
-  "exec $<TARGET_FILE:conformance> nfs \"$MPFS_NFS_BUCKET_URL\"")
+  "exec $<TARGET_FILE:conformance> nfs \"$MPFS_NFS_BUCKET_URL\" --skip test_cond_put_race")
 mpfs_integration_test(conformance_nfs_posix TIMEOUT 900 COMMAND sh -c
   "exec $<TARGET_FILE:conformance> nfs \"$MPFS_NFS_POSIX_URL\"")

@@ -23,7 +23,8 @@
  *     error (-EAGAIN), never a short file.
  *   - Object views report their transient states as -EAGAIN (read of a
  *     file whose NFS write is not committed yet) and -EBUSY (replace or
- *     rename of such a file); see nfs_ops.c.
+ *     rename of such a file); see nfs_ops.c.  The probe declares such an
+ *     export MPFS_CAP_LAZY_COMMIT.
  *   - No conditional puts in the protocol: put's if_match is a GETATTR
  *     before the write (racy), if_none_match an exclusive CREATE (atomic);
  *     RENAME_NOREPLACE checks first (racy).  No xattrs, no RENAME_EXCHANGE.
@@ -69,8 +70,10 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
 /* Measure what the export can do in a scratch directory
  * ".mpfs-probe-<pid>-<rand>" inside the base path: write in place,
  * truncate, setattr, file rename, directory rename, hard link, symlink,
- * persistent empty directories (MPFS_CAP_PINNED_READ depends on the
- * client only and is set whenever available).  A failing step turns its bit off and never
+ * persistent empty directories, and whether a file just written reads back
+ * at once (MPFS_CAP_LAZY_COMMIT if not: one read, no polling)
+ * (MPFS_CAP_PINNED_READ depends on the client only and is set whenever
+ * available).  A failing step turns its bit off and never
  * fails the probe; the whole probe is bounded in time.  Sets b->caps and
  * *caps (if non-NULL); removes the scratch directory.  Returns 0, or -errno
  * if b is not an NFS backend or the scratch directory cannot be created

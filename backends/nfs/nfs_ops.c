@@ -32,7 +32,8 @@
  *     over it and RENAME of it fail NFS3ERR_PERM (-> -EBUSY);
  *   - for ~100 s after an overwrite that shrinks a file, the cached
  *     attributes keep the old size and READs fail NFS3ERR_IO (-> -EAGAIN).
- * -EAGAIN/-EBUSY tell the layer above to retry later or use S3.
+ * -EAGAIN/-EBUSY tell the layer above to retry later or use S3; the probe
+ * declares the first window as MPFS_CAP_LAZY_COMMIT (nfs_probe.c).
  *
  * Writes (put, pwrite) are UNSTABLE WRITEs split at the server's wsize
  * and committed by the close (libnfs sends COMMIT when a handle was

@@ -17,6 +17,14 @@
  * never set by the probe (it cannot be measured in bounded time); a router
  * that wants it for an RGW view declares it.
  *
+ * MPFS_CAP_LAZY_COMMIT is measured with ONE read of the probe file right
+ * after it was written: an export that commits lazily (the RGW view: "0
+ * bytes, end of file" with the new size for ~10 s, -EAGAIN from nfs_ops.c)
+ * cannot hand back what was just written.  The bit says only that the
+ * window exists; how long it lasts is not measured (that would take
+ * polling a committing store, which has hung Ganesha's RGW layer once when
+ * done every 50 ms: the probe never polls it).
+ *
  * Robustness: a failing step clears its bit and the probe goes on; the
  * whole probe has a time budget (each step is also bounded by the RPC
  * timeout); read-backs that may be eventually consistent are polled for a
@@ -91,8 +99,36 @@ static int reads_back(struct probe *p, const char *name, const char *want)
         if (mpfs_now_ns() >= until || mpfs_now_ns() >= p->deadline) {
             return 0;
         }
-        sleep_step();
+        if (n == -EAGAIN) {
+            /* committing: ask no more than once a second (see above) */
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        } else {
+            sleep_step();
+        }
     }
+}
+
+/* Does a file just written read back at once?  f holds "ABCDEFGH". */
+static int probe_lazy_commit(struct probe *p)
+{
+    char got[16];
+    ssize_t n = mpfs_backend_read(p->b, in(p, "f"), NULL, got, sizeof(got), 0);
+    if (n == -EAGAIN) {
+        return 1;
+    }
+    if (n == 0) {
+        /* Without raw reads (nfs_read.c) there is no EOF-before-size
+         * check: an empty answer for a file with a size is the window. */
+        struct mpfs_attr a;
+        return mpfs_backend_stat(p->b, in(p, "f"), &a) == 0 && a.size > 0;
+    }
+    if (n != 8 || memcmp(got, "ABCDEFGH", 8) != 0) {
+        mpfs_warn("nfs: %s: probe file read back as %zd bytes%s right after the "
+                  "write",
+                  p->b->desc, n, n == 8 ? " with other content" : "");
+    }
+    return 0;
 }
 
 static int probe_pwrite(struct probe *p)
@@ -266,6 +302,11 @@ int mpfs_nfs_probe_caps(struct mpfs_backend *b, uint32_t *caps_out)
                   b->desc, strerror(-rc));
         caps = 0;
         goto out_clean;
+    }
+    /* First, before anything else touches f: the window opens with the
+     * write. */
+    if (probe_lazy_commit(&p)) {
+        caps |= MPFS_CAP_LAZY_COMMIT;
     }
     if (!out_of_time(&p, "pwrite") && probe_pwrite(&p)) {
         caps |= MPFS_CAP_PWRITE;

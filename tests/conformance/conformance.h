@@ -25,6 +25,12 @@ struct mpfs_conformance_target {
      * one, an empty directory needs a marker.  Otherwise a tree: parents
      * must exist.  No capability bit says this; the backend kind does. */
     int flat;
+    /* Lazy-commit retry pace in ms (0: 1000, what a real committing store
+     * can take); faster only for fakes that simulate the window. */
+    int settle_step_ms;
+    /* cmocka pattern of tests not to run at all, or NULL: only for a store
+     * a test is known to crash (say why where it is set). */
+    const char *skip;
 };
 
 /* Is b's namespace flat?  (kind "s3", or "mem" without MPFS_CAP_PWRITE;
