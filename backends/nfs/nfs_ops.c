@@ -597,6 +597,18 @@ static int do_put(void *conn, void *arg, int attempt)
     int mode = (o->attr_set & MPFS_SET_MODE) ? (int)(o->attr.mode & 07777) : 0644;
     struct nfsfh *fh = NULL;
     rc = nfs_open2(c->nfs, a->full, flags, mode, &fh);
+    if (rc == -EEXIST && !o->if_none_match) {
+        /* A non-exclusive create over an existing name: a directory there
+         * is EISDIR; a file the server refuses to truncate (the RGW view
+         * answers NFS3ERR_EXIST for files older than a delete in the same
+         * directory) is replaced by remove + create, as a whole-object put
+         * on that view is anyway. */
+        struct nfs_stat_64 st;
+        if (conn_lstat(c, a->full, &st) == 0 && S_ISDIR(st.nfs_mode))
+            return -EISDIR;
+        if (nfs_unlink(c->nfs, a->full) == 0)
+            rc = nfs_open2(c->nfs, a->full, flags, mode, &fh);
+    }
     if (rc < 0) {
         return object_view_busy(a->nb, op_fail(c, rc, "create", a->full), a->full);
     }
