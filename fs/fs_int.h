@@ -96,6 +96,7 @@ struct mpfs_fs {
     struct mpfs_prefetcher *prefetch;
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
+    int64_t mounted_wall_ns;      /* shown as the time of implied directories */
     char *staging_dir;
     char *lostfound_dir;
     atomic_uint_fast64_t staging_bytes;

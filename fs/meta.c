@@ -68,12 +68,15 @@ void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs
     st->st_size = (off_t)a->size;
     st->st_blksize = 1 << 20;
     st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-    st->st_mtim.tv_sec = a->mtime_ns / NS;
-    st->st_mtim.tv_nsec = a->mtime_ns % NS;
-    int64_t c = a->ctime_ns ? a->ctime_ns : a->mtime_ns;
+    /* a directory implied by S3 keys has no time of its own: show the
+     * mount's, not 1970 */
+    int64_t m = a->mtime_ns ? a->mtime_ns : fs->mounted_wall_ns;
+    st->st_mtim.tv_sec = m / NS;
+    st->st_mtim.tv_nsec = m % NS;
+    int64_t c = a->ctime_ns ? a->ctime_ns : m;
     st->st_ctim.tv_sec = c / NS;
     st->st_ctim.tv_nsec = c % NS;
-    int64_t at = a->atime_ns ? a->atime_ns : a->mtime_ns;
+    int64_t at = a->atime_ns ? a->atime_ns : m;
     st->st_atim.tv_sec = at / NS;
     st->st_atim.tv_nsec = at % NS;
 }

@@ -215,6 +215,7 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
 {
     struct mpfs_fs *fs = mpfs_xcalloc(1, sizeof(*fs));
     fs->cfg = *cfg; /* the strings stay owned by the caller's config */
+    fs->mounted_wall_ns = mpfs_wall_ns();
     pthread_mutex_init(&fs->lock, NULL);
     pthread_mutex_init(&fs->rq_lock, NULL);
     pthread_cond_init(&fs->rq_cond, NULL);
