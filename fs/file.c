@@ -369,7 +369,6 @@ static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
         if (!n->wf)
             return err;
     }
-    n->wf->writers++;
     if (trunc) {
         if (ftruncate(n->wf->fd, 0) < 0)
             return -errno;
@@ -383,6 +382,7 @@ static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
         snprintf(n->wf->base_version, sizeof(n->wf->base_version), "%s", n->attr.version);
         pthread_mutex_unlock(&fs->lock);
     }
+    n->wf->writers++; /* only once nothing can fail: release undoes it */
     return 0;
 }
 
