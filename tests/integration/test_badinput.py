@@ -104,9 +104,6 @@ class BadInput(unittest.TestCase):
         self.assertNotIn(b"topsecret", p.stdout)
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 class Lifecycle(unittest.TestCase):
     """The daemon stops cleanly on SIGTERM/SIGINT: unmounted, data committed."""
@@ -181,3 +178,7 @@ class Lifecycle(unittest.TestCase):
             if made:
                 os.unlink(link)
             ml.s3_delete_prefix(prefix + "/")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
