@@ -77,6 +77,7 @@ static int open_s3(const struct mpfs_config *cfg, struct mpfs_backend **out, cha
     sc.max_retries = cfg->retries;
     sc.part_size = (size_t)cfg->part_size;
     sc.parallel = cfg->s3_parallel;
+    sc.no_probe = cfg->read_only; /* a read-only mount writes nothing, not even a probe */
     int rc = mpfs_s3_open(&sc, out, err, errlen);
     free(spec);
     return rc;
