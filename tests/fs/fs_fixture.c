@@ -15,23 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct mpfs_fs *build(struct fixture *f)
-{
-    struct mpfs_fs *fs = NULL;
-    char err[512];
-    int rc = mpfs_fs_new_from(&f->cfg, f->s3, f->nfs, &fs, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "fixture: %s\n", err);
-        abort();
-    }
-    return fs;
-}
-
-/* A backend wrapper that does not free the mem store it wraps, so a
- * "remount" can reuse the data: we simply keep a second reference by
- * not letting fs free it (fs frees on mpfs_fs_free) - so the fixture
- * re-creates empty backends and copies nothing; instead, remount keeps
- * backends alive by never handing fs ownership of the real ones. */
+/* The fs takes ownership of its backends and frees them on unmount; a
+ * "remount" must find the same data.  So the fs gets a thin wrapper that
+ * forwards every slot to the fixture's in-memory store and frees only
+ * itself: the store lives as long as the fixture. */
 struct nofree {
     struct mpfs_backend base;
     struct mpfs_backend *inner;
@@ -55,6 +42,8 @@ static ssize_t nf_getx(struct mpfs_backend *b, const char *p, const char *n, voi
 static int nf_setx(struct mpfs_backend *b, const char *p, const char *n, const void *v, size_t s) { return mpfs_backend_setxattr(INNER(b), p, n, v, s); }
 static ssize_t nf_listx(struct mpfs_backend *b, const char *p, char *buf, size_t s) { return mpfs_backend_listxattr(INNER(b), p, buf, s); }
 static int nf_rmx(struct mpfs_backend *b, const char *p, const char *n) { return mpfs_backend_removexattr(INNER(b), p, n); }
+static int nf_statfs(struct mpfs_backend *b, struct statvfs *o) { return mpfs_backend_statfs(INNER(b), o); }
+static int nf_list_tree(struct mpfs_backend *b, const char *d, mpfs_list_fn fn, void *a) { return mpfs_backend_list_tree(INNER(b), d, fn, a); }
 static void nf_destroy(struct mpfs_backend *b) { free(b); }
 
 static const struct mpfs_backend_ops nofree_ops = {
@@ -63,7 +52,7 @@ static const struct mpfs_backend_ops nofree_ops = {
     .remove = nf_remove, .rename = nf_rename, .mkdir = nf_mkdir, .rmdir = nf_rmdir,
     .symlink = nf_symlink, .readlink = nf_readlink, .link = nf_link, .setattr = nf_setattr,
     .getxattr = nf_getx, .setxattr = nf_setx, .listxattr = nf_listx, .removexattr = nf_rmx,
-    .destroy = nf_destroy,
+    .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree,
 };
 
 static struct mpfs_backend *keep(struct mpfs_backend *inner)
@@ -77,7 +66,17 @@ static struct mpfs_backend *keep(struct mpfs_backend *inner)
     return &w->base;
 }
 
-static struct mpfs_backend *real_s3, *real_nfs;
+static struct mpfs_fs *build(struct fixture *f)
+{
+    struct mpfs_fs *fs = NULL;
+    char err[512];
+    int rc = mpfs_fs_new_from(&f->cfg, keep(f->s3), keep(f->nfs), &fs, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "fixture: %s\n", err);
+        abort();
+    }
+    return fs;
+}
 
 struct fixture *fixture_new(const char *mode, const char *extra_opts)
 {
@@ -92,25 +91,16 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     assert(mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err)) == 0);
     free(opts);
     assert(mpfs_config_finish(&f->cfg, err, sizeof(err)) == 0);
-    real_s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
-    real_nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
-    f->s3 = keep(real_s3);
-    f->nfs = keep(real_nfs);
+    f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
+    f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
     f->fs = build(f);
-    f->s3 = real_s3;
-    f->nfs = real_nfs;
     return f;
 }
 
 void fixture_remount(struct fixture *f)
 {
     mpfs_fs_free(f->fs);
-    struct mpfs_backend *s3 = f->s3, *nfs = f->nfs;
-    f->s3 = keep(s3);
-    f->nfs = keep(nfs);
     f->fs = build(f);
-    f->s3 = s3;
-    f->nfs = nfs;
 }
 
 void fixture_free(struct fixture *f)

@@ -12,8 +12,8 @@
 struct fixture {
     struct mpfs_config cfg;
     struct mpfs_fs *fs;
-    struct mpfs_backend *s3;  /* borrowed: owned by fs */
-    struct mpfs_backend *nfs; /* borrowed: owned by fs */
+    struct mpfs_backend *s3;  /* the in-memory stores; the fs gets wrappers */
+    struct mpfs_backend *nfs;
     char dir[64];
 };
 

@@ -189,6 +189,29 @@ static void test_remount_served_from_index(void **state)
     fixture_free(f);
 }
 
+/* The first listing of a never-listed directory indexes its subtree in
+ * one flat walk; without it, every directory costs a listing. */
+static void test_subtree_walk(void **state)
+{
+    const char *opts = *state;
+    struct fixture *f = fixture_new("s3", opts);
+    const char *keys[] = {"t/a/1", "t/b/2", "t/c/3", "t/c/d/4"};
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(keys); i++)
+        assert_int_equal(mpfs_mem_put_raw(f->s3, keys[i], "x", 1), 0);
+    mpfs_mem_reset_stats(f->s3);
+    const char *dirs[] = {"t", "t/a", "t/b", "t/c", "t/c/d"};
+    const char *want[] = {"a/\nb/\nc/", "1", "2", "3\nd/", "4"};
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(dirs); i++) {
+        char *l = fx_list(f, dirs[i]);
+        assert_string_equal(l, want[i]);
+        free(l);
+    }
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.lists, strstr(opts, "=0") ? 5 : 1);
+    fixture_free(f);
+}
+
 static void test_rename_unlink_rmdir(void **state)
 {
     const char *mode = *state;
@@ -354,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_pinned_read_never_mixes),
         cmocka_unit_test(test_conflict_keeps_both),
         cmocka_unit_test(test_remount_served_from_index),
+        cmocka_unit_test_prestate(test_subtree_walk, (void *)"tree_walk_keys=100"),
+        cmocka_unit_test_prestate(test_subtree_walk, (void *)"tree_walk_keys=0"),
         cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)s3),
         cmocka_unit_test_prestate(test_rename_unlink_rmdir, (void *)nfs),
         cmocka_unit_test(test_links_per_mode),
