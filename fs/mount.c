@@ -359,12 +359,12 @@ static void commit_all(struct mpfs_fs *fs)
     free(v);
 }
 
-void mpfs_fs_free(struct mpfs_fs *fs)
+static void fs_free(struct mpfs_fs *fs, int crashed)
 {
     if (!fs)
         return;
     mpfs_writeback_stop(fs);
-    if (fs->index)
+    if (fs->index && !crashed)
         commit_all(fs);
     mpfs_refresher_stop(fs);
     mpfs_prefetcher_free(fs->prefetch);
@@ -382,4 +382,14 @@ void mpfs_fs_free(struct mpfs_fs *fs)
     pthread_mutex_destroy(&fs->wb_lock);
     pthread_cond_destroy(&fs->wb_cond);
     free(fs);
+}
+
+void mpfs_fs_free(struct mpfs_fs *fs)
+{
+    fs_free(fs, 0);
+}
+
+void mpfs_fs_abandon(struct mpfs_fs *fs)
+{
+    fs_free(fs, 1);
 }
