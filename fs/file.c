@@ -538,11 +538,9 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
 
     int rc = 0;
     const struct mpfs_policy *pol = path ? mpfs_fs_policy(fs, path) : NULL;
-    /* Close-to-open: confirm the version unless this node's own staged
-     * data is the truth, or the prefix is immutable, or a lookup confirmed
-     * it a moment ago (the kernel does lookup then open). */
-    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL && pol->cto && !pol->immutable &&
-        mpfs_wall_ns() - seen > 200000000LL) {
+    /* Close-to-open, unless this node's own staged data is the truth. */
+    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL &&
+        mpfs_policy_open_revalidate(pol, seen, mpfs_wall_ns())) {
         struct mpfs_attr a;
         rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
         if (rc == 0) {
