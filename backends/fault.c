@@ -264,6 +264,15 @@ static ssize_t f_pwrite(struct mpfs_backend *b, const char *path, const void *bu
     return finish(&p, mpfs_backend_pwrite(f->inner, path, buf, len, off));
 }
 
+/* Matched by the MPFS_FAULT_OP_PWRITE rules too: the same write, with a
+ * precondition (a CHANGE_VERSION rule makes it a conflict). */
+static ssize_t f_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                           uint64_t off, const char *expect, struct mpfs_attr *out)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_PWRITE, path, NULL);
+    return finish(&p, mpfs_backend_pwrite_if(f->inner, path, buf, len, off, expect, out));
+}
+
 static int f_remove(struct mpfs_backend *b, const char *path)
 {
     FAULT_BEGIN(MPFS_FAULT_OP_REMOVE, path, NULL);
@@ -384,6 +393,7 @@ static const struct mpfs_backend_ops fault_ops = {
     .listxattr = f_listxattr,
     .removexattr = f_removexattr,
     .destroy = f_destroy,
+    .pwrite_if = f_pwrite_if,
 };
 
 struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)
