@@ -156,11 +156,18 @@ ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const v
     if (b->ops->pwrite_if) {
         return b->ops->pwrite_if(b, path, buf, len, off, expect, out);
     }
+    /* A table written before the slot: check, then write (racy; such a
+     * backend has no MPFS_CAP_COND_PWRITE, so callers know). */
+    return mpfs_backend_pwrite_if_racy(b, path, buf, len, off, expect, out);
+}
+
+ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,
+                                    size_t len, uint64_t off, const char *expect,
+                                    struct mpfs_attr *out)
+{
     if (!b->ops->pwrite) {
         return -EOPNOTSUPP;
     }
-    /* A table written before the slot: check, then write (racy; such a
-     * backend has no MPFS_CAP_COND_PWRITE, so callers know). */
     struct mpfs_attr cur;
     int rc = mpfs_backend_stat(b, path, &cur);
     if (rc < 0) {

@@ -279,6 +279,11 @@ int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn
 ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
                                size_t len, uint64_t off, const char *expect,
                                struct mpfs_attr *out);
+/* pwrite_if as a stat, a compare and a pwrite: what the wrapper does for a
+ * backend without the slot, for backends whose slot has no better way. */
+ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,
+                                    size_t len, uint64_t off, const char *expect,
+                                    struct mpfs_attr *out);
 /* mpfs_backend_free(NULL) is a no-op. */
 void mpfs_backend_free(struct mpfs_backend *b);
 
