@@ -186,6 +186,27 @@ ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, co
     return n;
 }
 
+int mpfs_backend_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                             const char *base, char *victim, size_t victim_len)
+{
+    if (victim_len) {
+        victim[0] = '\0';
+    }
+    if (!ours || !ours[0]) {
+        return -EINVAL;
+    }
+    return CALL_OPT(overwritten, path, ours, base && base[0] ? base : NULL, victim, victim_len);
+}
+
+int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                              const char *to)
+{
+    if (!version_id || !version_id[0]) {
+        return -EINVAL;
+    }
+    return CALL_OPT(copy_version, path, version_id, to);
+}
+
 void mpfs_backend_free(struct mpfs_backend *b)
 {
     if (b)
@@ -199,7 +220,7 @@ void mpfs_backend_caps_str(uint32_t caps, char *buf, size_t size)
         "symlink",     "setattr",       "truncate",    "cond-put",
         "multipart",   "user-xattr",    "pinned-read", "rename-emulated",
         "empty-dirs",  "server-copy",   "lazy-commit", "cond-pwrite",
-        "cond-multipart",
+        "cond-multipart", "version-chain",
     };
     size_t used = 0;
     buf[0] = '\0';

@@ -72,6 +72,11 @@ enum mpfs_backend_cap {
      * refused with 412).  Without it, a multipart put checks with a HEAD
      * before the upload and verifies after it (see the backend's docs). */
     MPFS_CAP_COND_MULTIPART = 1u << 16,
+    /* The store keeps every version of an object (S3 bucket versioning
+     * enabled, probed): overwritten() can tell whether a put replaced a
+     * version other than the one it expected, and copy_version() can keep
+     * that version. */
+    MPFS_CAP_VERSION_CHAIN = 1u << 17,
 };
 
 /* Which fields of struct mpfs_attr the backend really stores (as opposed
@@ -234,6 +239,25 @@ struct mpfs_backend_ops {
      * the wrapper stats, compares, then calls pwrite (racy). */
     ssize_t (*pwrite_if)(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
                          uint64_t off, const char *expect, struct mpfs_attr *out);
+
+    /* [Optional, MPFS_CAP_VERSION_CHAIN] After a put of path that returned
+     * version ours (the ETag put reported) and was meant to replace version
+     * base (the put's if_match; NULL or "" for a create): look at the
+     * object's version chain.  Returns 0 if the version directly before
+     * ours is base (or, for a create, there was none, or a delete), 1 if
+     * it is another writer's version that our put overwrote -- victim gets
+     * its version id ("" if it was a delete marker: nothing to keep) --
+     * and -ENOENT if ours is not in the chain (overwritten or deleted
+     * since).  Ours is found as the newest version with that ETag, so a
+     * later write of identical bytes by someone else is taken for ours. */
+    int (*overwritten)(struct mpfs_backend *b, const char *path, const char *ours,
+                       const char *base, char *victim, size_t victim_len);
+
+    /* [Optional, MPFS_CAP_VERSION_CHAIN] Copy version version_id of path to
+     * the new object to (server-side), e.g. to keep an overwritten version
+     * as a conflict copy.  -ENOENT if that version is gone. */
+    int (*copy_version)(struct mpfs_backend *b, const char *path, const char *version_id,
+                        const char *to);
 };
 
 /* Base of every backend handle; embedded first. */
@@ -279,6 +303,10 @@ int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn
 ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
                                size_t len, uint64_t off, const char *expect,
                                struct mpfs_attr *out);
+int mpfs_backend_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                             const char *base, char *victim, size_t victim_len);
+int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                              const char *to);
 /* pwrite_if as a stat, a compare and a pwrite: what the wrapper does for a
  * backend without the slot, for backends whose slot has no better way. */
 ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,

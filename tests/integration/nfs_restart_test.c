@@ -36,21 +36,12 @@
 #include "backends/nfs/nfs.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "tests/integration/itest.h"
 
 #define MIB (1024 * 1024)
 #define BIG (8 * MIB)
 
 static int g_failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #cond);                                \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            g_failed++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static double secs_since(int64_t t0)
 {
