@@ -3,18 +3,24 @@
  *
  * Every op has the same shape: build the path inside the export
  * (base + "/" + path, on the stack), then run a small closure on a pooled
- * connection through mpfs_nfs_pool_run(), which retries it once on a new
- * connection if the transport broke.  Inside the closure every libnfs
+ * connection through mpfs_nfs_pool_run(), which retries it on a new
+ * connection, with backoff within the request timeout, if the transport
+ * broke (nfs_pool.c).  Inside the closure every libnfs
  * failure goes through op_fail(): the single mapping (nfs_err.c), and the
  * verdict "this connection is broken" that the pool reads back.
  *
- * Retried non-idempotent calls: when the first attempt died with the
- * connection, the server may have executed it.  A second attempt that
- * then reports "already done" (-ENOENT for remove/rmdir/rename, -EEXIST
- * for mkdir/symlink/link) is checked against the expected end state and
- * reported as success -- the duplicate-request problem every NFSv3 client
- * has.  put with if_none_match cannot tell its own first attempt from
- * someone else's file and reports -EEXIST (conservative).
+ * Retried non-idempotent calls: when an earlier attempt died with the
+ * connection after reaching it, the server may have executed it.  A later
+ * attempt (attempt > 0 counts only attempts that ran on a connection, not
+ * refused reconnects) that then reports "already done" (-ENOENT for
+ * remove/rmdir, and for rename when the target now exists; -EEXIST for
+ * mkdir/symlink/link) reports success: the end state asked for holds,
+ * whoever made it -- the duplicate-request problem every NFSv3 client
+ * has.  A first attempt's -ENOENT/-EEXIST is always reported as is.  put
+ * with if_none_match cannot tell its own earlier attempt from someone
+ * else's file and reports -EEXIST (conservative); pwrite_if reports a
+ * conflict (-ESTALE) for the same reason.  Idempotent calls (stat, list,
+ * read, put, pwrite, setattr) are simply run again.
  *
  * Reads use a per-connection cache of open handles (nfs_fhcache.c): one
  * READ per piece instead of a LOOKUP per path component plus the READ
