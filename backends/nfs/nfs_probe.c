@@ -275,8 +275,7 @@ static uint32_t random32(void)
 /* MPFS_CAP_COND_PWRITE: does a WRITE reply carry the file's attributes
  * from before the write (NFSv3 weak cache consistency data)?  Only then
  * can pwrite_if tell that someone else wrote between its check and its
- * write.  Measured: NFS-Ganesha 4.3 (FSAL_VFS) sends none; Linux knfsd
- * does. */
+ * write.  Measured: NFS-Ganesha 4.3 (FSAL_VFS) sends none. */
 static int probe_cond_pwrite(struct probe *p)
 {
     struct mpfs_nfs_backend *nb = (struct mpfs_nfs_backend *)p->b;
