@@ -16,10 +16,16 @@
 
 #define COMPARE_CHUNK (1u << 20)
 
+/* Write the dirty range in place, each write conditional on the version
+ * the previous one left (the first on the edit's base): -ESTALE means
+ * someone else wrote the file meanwhile (NFS may have applied some of our
+ * bytes by then: the caller keeps our whole content as a conflict copy). */
 static int commit_in_place(struct mpfs_backend *b, const struct mpfs_commit_req *r,
                            struct mpfs_attr *out)
 {
     int rc = 0;
+    char expect[MPFS_VERSION_MAX];
+    snprintf(expect, sizeof(expect), "%s", r->base_version ? r->base_version : "");
     if (r->dirty_hi > r->dirty_lo) {
         size_t chunk = b->io_size ? b->io_size : (1u << 20);
         char *buf = mpfs_xmalloc(chunk);
@@ -30,9 +36,14 @@ static int commit_in_place(struct mpfs_backend *b, const struct mpfs_commit_req 
                 rc = got < 0 ? (int)got : -EIO;
                 break;
             }
-            ssize_t w = mpfs_backend_pwrite(b, r->path, buf, (size_t)got, off);
+            struct mpfs_attr after;
+            ssize_t w = expect[0] ? mpfs_backend_pwrite_if(b, r->path, buf, (size_t)got, off,
+                                                           expect, &after)
+                                  : mpfs_backend_pwrite(b, r->path, buf, (size_t)got, off);
             if (w < 0)
                 rc = (int)w;
+            else if (expect[0])
+                snprintf(expect, sizeof(expect), "%s", after.version);
             off += (uint64_t)got;
         }
         free(buf);
@@ -70,6 +81,27 @@ static int same_content(struct mpfs_backend *b, const char *path, int fd, uint64
     return same;
 }
 
+/* Someone else wrote the name: our content goes to a conflict name. */
+static int put_conflict_copy(struct mpfs_fs *fs, struct mpfs_backend *b,
+                             const struct mpfs_commit_req *r, struct mpfs_commit_result *res)
+{
+    struct mpfs_put_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.attr = r->attr;
+    opts.attr_set = r->attr_set;
+    opts.if_none_match = (b->caps & MPFS_CAP_COND_PUT) != 0; /* ours alone */
+    unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
+    char *cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
+    int rc = mpfs_backend_put(b, cpath, r->fd, r->size, &opts, &res->attr);
+    if (rc == 0)
+        mpfs_warn("conflict: '%s' was changed on the server while being written here; the "
+                  "server's version keeps the name, this node's version was saved as '%s' "
+                  "(and further writes through this open file go there)", r->path, cpath);
+    res->conflict_path = cpath;
+    res->path = cpath;
+    return rc;
+}
+
 static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
                      struct mpfs_commit_result *res)
 {
@@ -103,20 +135,8 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
             rc = mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
         }
     }
-    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
-        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
-        char *cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
-        opts.if_match = NULL;
-        opts.if_none_match = cond; /* a conflict name is ours alone */
-        rc = mpfs_backend_put(b, cpath, r->fd, r->size, &opts, &res->attr);
-        if (rc == 0)
-            mpfs_warn("conflict: '%s' was changed on the server while being written here; "
-                      "the server's version keeps the name, this node's version was saved "
-                      "as '%s' (and further writes through this open file go there)",
-                      target, cpath);
-        res->conflict_path = cpath;
-        res->path = cpath;
-    }
+    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match))
+        rc = put_conflict_copy(fs, b, r, res);
     return rc;
 }
 
@@ -130,7 +150,10 @@ int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
         res->backend = inplace;
         res->path = req->path;
         rc = commit_in_place(inplace, req, &res->attr);
-        if (rc == -ENOENT) {
+        if (rc == -ESTALE) {
+            res->backend = fs->router.route[MPFS_R_PUT];
+            rc = put_conflict_copy(fs, res->backend, req, res);
+        } else if (rc == -ENOENT) {
             /* deleted by someone else: the edit recreates it (whole) */
             struct mpfs_commit_req whole = *req;
             whole.is_new = 1;
