@@ -139,6 +139,14 @@ int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn
     return CALL_OPT(list_tree, dir, fn, arg);
 }
 
+int mpfs_backend_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    /* a table written before version 2 has no such slot at all */
+    if (b->ops->version < 2)
+        return -EOPNOTSUPP;
+    return CALL_OPT(mknod, path, mode, rdev);
+}
+
 void mpfs_backend_free(struct mpfs_backend *b)
 {
     if (b)

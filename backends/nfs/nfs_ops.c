@@ -108,6 +108,7 @@ static void attr_from_stat(const struct nfs_stat_64 *st, struct mpfs_attr *out)
         .atime_ns = (int64_t)st->nfs_atime * 1000000000 + (int64_t)st->nfs_atime_nsec,
         .mtime_ns = (int64_t)st->nfs_mtime * 1000000000 + (int64_t)st->nfs_mtime_nsec,
         .ctime_ns = (int64_t)st->nfs_ctime * 1000000000 + (int64_t)st->nfs_ctime_nsec,
+        .rdev = st->nfs_rdev,
     };
     mpfs_nfs_attr_fill(&r, out);
 }
@@ -124,6 +125,7 @@ static void attr_from_dirent(const struct nfsdirent *e, struct mpfs_nfs_rawattr 
     r->atime_ns = (int64_t)e->atime.tv_sec * 1000000000 + e->atime_nsec;
     r->mtime_ns = (int64_t)e->mtime.tv_sec * 1000000000 + e->mtime_nsec;
     r->ctime_ns = (int64_t)e->ctime.tv_sec * 1000000000 + e->ctime_nsec;
+    r->rdev = e->rdev;
 }
 
 #define FULL_PATH(nb, path, buf)                                                         \
@@ -1012,6 +1014,49 @@ static int nfs_op_link(struct mpfs_backend *b, const char *existing, const char 
     return mpfs_nfs_pool_run(NB(b)->pool, do_link, &a);
 }
 
+/* ---- mknod ------------------------------------------------------------ */
+
+struct mknod_args {
+    const char *full;
+    uint32_t mode;
+    uint64_t rdev;
+};
+
+static int do_mknod(void *conn, void *arg, int attempt)
+{
+    struct mpfs_nfs_conn *c = conn;
+    struct mknod_args *a = arg;
+    int rc = nfs_mknod(c->nfs, a->full, (int)a->mode, (int)a->rdev);
+    if (rc < 0) {
+        rc = op_fail(c, rc, "mknod", a->full);
+        /* a retried MKNOD whose first attempt landed */
+        if (rc == -EEXIST && attempt > 0) {
+            struct nfs_stat_64 st;
+            if (conn_lstat(c, a->full, &st) == 0 &&
+                (st.nfs_mode & S_IFMT) == (a->mode & S_IFMT)) {
+                return 0;
+            }
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static int nfs_op_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    char full[MPFS_NFS_PATH_MAX];
+    FULL_PATH(NB(b), path, full);
+    if (path[0] == '\0') {
+        return -EEXIST;
+    }
+    struct mknod_args a = {full, mode, rdev};
+    return mpfs_nfs_pool_run(NB(b)->pool, do_mknod, &a);
+}
+
 /* ---- setattr ---------------------------------------------------------- */
 
 struct setattr_args {
@@ -1176,4 +1221,5 @@ const struct mpfs_backend_ops mpfs_nfs_ops = {
     .statfs = nfs_op_statfs,
     /* NFSv3 has no extended attributes: the xattr slots stay NULL. */
     .destroy = mpfs_nfs_destroy,
+    .mknod = nfs_op_mknod,
 };

@@ -168,7 +168,7 @@ int fx_write_file(struct fixture *f, const char *path, const void *data, size_t 
         int keep_cache;
         rc = mpfs_vfs_open(f->fs, e.ino, O_WRONLY | O_TRUNC, &h, &keep_cache);
     } else if (rc == -ENOENT) {
-        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, &e, &h);
+        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, NULL, &e, &h);
     }
     if (rc < 0)
         return rc;
