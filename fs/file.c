@@ -927,6 +927,10 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
                         out.mtime_ns = want.mtime_ns;
                         out.valid |= MPFS_ATTR_MTIME;
                     }
+                    /* what was asked, not what a server that reads a
+                     * symlink on GETATTR (and so touches its atime) says */
+                    if (set & MPFS_SET_ATIME)
+                        out.atime_ns = want.atime_ns;
                     if (!out.version[0])
                         snprintf(out.version, sizeof(out.version), "%s", cur.version);
                     pthread_mutex_lock(&fs->lock);

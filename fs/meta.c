@@ -261,6 +261,10 @@ static void edit_attr(struct mpfs_fs *fs, uint64_t ino, int64_t when, int dlink,
     char *name = n && n->name ? mpfs_xstrdup(n->name) : NULL;
     if (n) {
         a = &n->attr;
+        /* a file's version token (NFS: its ctime) changed with it: the
+         * next open or getattr asks the store */
+        if (!S_ISDIR(a->mode))
+            n->seen_wall = 0;
         if (when) {
             a->mtime_ns = S_ISDIR(a->mode) ? when : a->mtime_ns;
             a->ctime_ns = when;
@@ -286,6 +290,8 @@ static void edit_attr(struct mpfs_fs *fs, uint64_t ino, int64_t when, int dlink,
             rc = -ENOENT;
     }
     if (rc == 0) {
+        if (!S_ISDIR(ie.mode))
+            ie.seen_ns = 0;
         if (when) {
             ie.mtime_ns = S_ISDIR(ie.mode) ? when : ie.mtime_ns;
             ie.ctime_ns = when;

@@ -947,8 +947,20 @@ static int do_symlink(void *conn, void *arg, int attempt)
     return 0;
 }
 
+/* libnfs 4.0 encodes each call into a 4 KiB buffer and fails a larger one
+ * with ENOMEM after nothing was sent.  SYMLINK carries the directory's
+ * handle (up to 64 bytes), the credentials, the new name and the target:
+ * measured against NFS-Ganesha, a 5-byte name left room for a 3952-byte
+ * target.  Name and target together stay below this, with a margin for
+ * longer handles and host names; longer is ENAMETOOLONG up front. */
+#define NFS_SYMLINK_ROOM 3800
+
 static int nfs_op_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
+    const char *slash = strrchr(path, '/');
+    if (strlen(target) + strlen(slash ? slash + 1 : path) > NFS_SYMLINK_ROOM) {
+        return -ENAMETOOLONG;
+    }
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
     struct link_args a = {.target = target, .full = full};
