@@ -1060,6 +1060,11 @@ static int nfs_op_mknod(struct mpfs_backend *b, const char *path, uint32_t mode,
     if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
         return -EINVAL;
     }
+    /* An object store's NFS view (no in-place writes, e.g. Ceph's bucket
+     * export) has no object that could be a FIFO or a device: not asked. */
+    if (NB(b)->caps_probed && !(b->caps & MPFS_CAP_PWRITE)) {
+        return -EOPNOTSUPP;
+    }
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
     if (path[0] == '\0') {

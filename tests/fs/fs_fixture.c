@@ -44,6 +44,7 @@ static ssize_t nf_listx(struct mpfs_backend *b, const char *p, char *buf, size_t
 static int nf_rmx(struct mpfs_backend *b, const char *p, const char *n) { return mpfs_backend_removexattr(INNER(b), p, n); }
 static int nf_statfs(struct mpfs_backend *b, struct statvfs *o) { return mpfs_backend_statfs(INNER(b), o); }
 static int nf_list_tree(struct mpfs_backend *b, const char *d, mpfs_list_fn fn, void *a) { return mpfs_backend_list_tree(INNER(b), d, fn, a); }
+static int nf_mknod(struct mpfs_backend *b, const char *p, uint32_t m, uint64_t r) { return mpfs_backend_mknod(INNER(b), p, m, r); }
 static void nf_destroy(struct mpfs_backend *b) { free(b); }
 
 static const struct mpfs_backend_ops nofree_ops = {
@@ -52,7 +53,7 @@ static const struct mpfs_backend_ops nofree_ops = {
     .remove = nf_remove, .rename = nf_rename, .mkdir = nf_mkdir, .rmdir = nf_rmdir,
     .symlink = nf_symlink, .readlink = nf_readlink, .link = nf_link, .setattr = nf_setattr,
     .getxattr = nf_getx, .setxattr = nf_setx, .listxattr = nf_listx, .removexattr = nf_rmx,
-    .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree,
+    .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree, .mknod = nf_mknod,
 };
 
 static struct mpfs_backend *keep(struct mpfs_backend *inner)
