@@ -837,6 +837,19 @@ int mpfs_vfs_dir_entry(struct mpfs_fs *fs, struct mpfs_dirhandle *d, size_t idx,
             a = cur->attr;
             seen = cur->seen_wall;
         }
+        int no_rdev = !cur && (S_ISCHR(a.mode) || S_ISBLK(a.mode));
+        pthread_mutex_unlock(&fs->lock);
+        /* The index keeps no device numbers, and the kernel takes a device
+         * inode's number from its first reply only: ask the store now. */
+        if (no_rdev) {
+            char *path = child_path(fs, d->ino, d->v[idx].name);
+            struct mpfs_attr st;
+            if (path && mpfs_backend_stat(meta(fs), path, &st) == 0 &&
+                (st.mode & S_IFMT) == (a.mode & S_IFMT))
+                a.rdev = st.rdev;
+            free(path);
+        }
+        pthread_mutex_lock(&fs->lock);
         mpfs_node_upsert_locked(fs, d->v[idx].ino, d->ino, d->v[idx].name, &a,
                                 d->v[idx].source, seen, 1);
         pthread_mutex_unlock(&fs->lock);

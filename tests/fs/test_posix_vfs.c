@@ -216,7 +216,7 @@ static void test_path_longer_than_store(void **state)
 
 static void test_special_files(void **state)
 {
-    struct fixture *f = fixture_new(*state, "meta_ttl=0,dir_ttl=0,dir_stale=0");
+    struct fixture *f = fixture_new(*state, "dir_ttl=0,dir_stale=0");
     struct mpfs_entry e;
     const struct {
         const char *name;
@@ -239,6 +239,22 @@ static void test_special_files(void **state)
                      -EINVAL);
     /* listed back, and found again by a mount with an empty index */
     for (int pass = 0; pass < 2; pass++) {
+        /* readdirplus before any lookup: the kernel takes a device
+         * inode's number from this first reply and never updates it */
+        struct mpfs_dirhandle *dh;
+        assert_int_equal(mpfs_vfs_opendir(f->fs, MPFS_ROOT_INO, &dh), 0);
+        const char *name;
+        for (size_t idx = 0; mpfs_vfs_dir_entry(f->fs, dh, idx, 1, &name, &e) == 1; idx++) {
+            for (size_t i = 0; i < MPFS_ARRAY_SIZE(k); i++) {
+                if (strcmp(name, k[i].name) != 0)
+                    continue;
+                assert_int_equal(e.st.st_mode & S_IFMT, k[i].mode & S_IFMT);
+                assert_int_equal(e.st.st_rdev, k[i].rdev);
+                struct stat st = st_of(f, e.ino);
+                assert_int_equal(st.st_rdev, k[i].rdev);
+            }
+        }
+        mpfs_vfs_releasedir(f->fs, dh);
         char *l = fx_list(f, "");
         assert_string_equal(l, "blk\nchr\nfifo\nsock");
         free(l);
@@ -257,6 +273,20 @@ static void test_special_files(void **state)
         free(cmd);
         fixture_remount(f);
     }
+    fixture_free(f);
+}
+
+/* A store with no way to keep the type refuses: mknod(2)'s EPERM. */
+static void test_mknod_refused(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    f->s3->caps &= ~(uint32_t)MPFS_CAP_SETATTR; /* no metadata kept */
+    fixture_remount(f);
+    struct mpfs_entry e;
+    assert_int_equal(mpfs_vfs_mknod(f->fs, MPFS_ROOT_INO, "p", S_IFIFO | 0644, 0, NULL, &e),
+                     -EPERM);
+    assert_int_equal(fx_lookup_path(f, "p", &e), -ENOENT);
     fixture_free(f);
 }
 
@@ -279,6 +309,7 @@ int main(void)
         cmocka_unit_test_prestate(test_special_files, (void *)modes[0]),
         cmocka_unit_test_prestate(test_special_files, (void *)modes[1]),
         cmocka_unit_test_prestate(test_special_files, (void *)modes[2]),
+        cmocka_unit_test(test_mknod_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
