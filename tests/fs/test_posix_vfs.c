@@ -40,6 +40,15 @@ static struct mpfs_backend *store(struct fixture *f)
     return f->nfs ? f->nfs : f->s3;
 }
 
+/* The fault wrapper the fs talks through copies the store's base fields
+ * once: change both, then remount. */
+static void set_path_max(struct fixture *f, size_t max)
+{
+    store(f)->path_max = max;
+    (f->nfsf ? f->nfsf : f->s3f)->path_max = max;
+    fixture_remount(f);
+}
+
 static void pause_a_little(void)
 {
     struct timespec ts = {0, 2000000};
@@ -191,8 +200,7 @@ static void test_dotdot_parent(void **state)
 static void test_path_longer_than_store(void **state)
 {
     struct fixture *f = fixture_new(*state, NULL);
-    store(f)->path_max = 12; /* "d/" + 10 bytes */
-    fixture_remount(f);
+    set_path_max(f, 12); /* "d/" + 10 bytes */
     struct mpfs_entry d, e;
     struct mpfs_handle *h = NULL;
     assert_int_equal(mpfs_vfs_mkdir(f->fs, MPFS_ROOT_INO, "d", 0755, NULL, &d), 0);
@@ -282,6 +290,7 @@ static void test_mknod_refused(void **state)
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
     f->s3->caps &= ~(uint32_t)MPFS_CAP_SETATTR; /* no metadata kept */
+    f->s3f->caps = f->s3->caps;
     fixture_remount(f);
     struct mpfs_entry e;
     assert_int_equal(mpfs_vfs_mknod(f->fs, MPFS_ROOT_INO, "p", S_IFIFO | 0644, 0, NULL, &e),
