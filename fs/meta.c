@@ -1382,9 +1382,6 @@ int mpfs_vfs_link(struct mpfs_fs *fs, uint64_t ino, uint64_t newparent, const ch
     rc = mpfs_backend_stat(b, to, &a);
     if (rc < 0)
         goto out;
-    /* a new name is a change of the file (a server's cached answer may
-     * not show it yet) */
-    a.ctime_ns = MPFS_MAX(a.ctime_ns, mpfs_wall_ns());
     /* Both names are one file: they share the inode number. */
     new_entry(fs, newparent, newname, ino, &a, mpfs_source_of(fs, b), e);
     mpfs_fs_record(fs, ino, newparent, newname, &a, mpfs_source_of(fs, b));

@@ -128,7 +128,15 @@ static void test_dir_times_and_nlink(void **state)
         case 1: rc = mpfs_vfs_mkdir(f->fs, d.ino, "sub", 0755, NULL, &x); break;
         case 2: rc = mpfs_vfs_symlink(f->fs, "f", d.ino, "l", NULL, &l); break;
         case 3: rc = mpfs_vfs_mknod(f->fs, d.ino, "p", S_IFIFO | 0644, 0, NULL, &l); break;
-        case 4: rc = mpfs_vfs_rename(f->fs, d.ino, "f", d.ino, "g", 0); break;
+        case 4: {
+            struct mpfs_entry fe, ge;
+            assert_int_equal(fx_lookup_path(f, "d/f", &fe), 0);
+            rc = mpfs_vfs_rename(f->fs, d.ino, "f", d.ino, "g", 0);
+            assert_int_equal(fx_lookup_path(f, "d/g", &ge), 0);
+            assert_true(ge.st.st_ctim.tv_sec * 1000000000LL + ge.st.st_ctim.tv_nsec >
+                        fe.st.st_ctim.tv_sec * 1000000000LL + fe.st.st_ctim.tv_nsec);
+            break;
+        }
         case 5: rc = mpfs_vfs_rename(f->fs, d.ino, "sub", y.ino, "sub", 0); break;
         case 6: rc = mpfs_vfs_unlink(f->fs, d.ino, "g"); break;
         case 7:

@@ -208,7 +208,10 @@ class Conformance(unittest.TestCase):
             os.mkfifo(j("p"))
 
         def rename_in():
+            before = os.stat(j("f")).st_ctime_ns
+            time.sleep(0.02)
             os.rename(j("f"), j("g"))
+            self.assertGreater(os.stat(j("g")).st_ctime_ns, before, "renamed file's ctime")
 
         def rename_dir_out():
             os.rename(j("sub"), os.path.join(other, "sub"))
