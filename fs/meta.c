@@ -441,6 +441,12 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
     char *path = child_path(fs, parent, name);
     if (!path)
         return -ESTALE;
+    /* nothing the store can hold is there; asking it would be an error of
+     * its own (radosgw: HTTP 400) */
+    if (meta(fs)->path_max && strlen(path) > meta(fs)->path_max) {
+        free(path);
+        return -ENAMETOOLONG;
+    }
     const struct mpfs_policy *pol = mpfs_fs_policy(fs, path);
     int64_t now = mpfs_wall_ns();
     struct mpfs_index_entry ie;

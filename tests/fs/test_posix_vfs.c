@@ -224,6 +224,7 @@ static void test_path_longer_than_store(void **state)
                      -ENAMETOOLONG);
     assert_int_equal(mpfs_vfs_rename(f->fs, d.ino, "0123456789", d.ino, over, 0),
                      -ENAMETOOLONG);
+    assert_int_equal(mpfs_vfs_lookup(f->fs, d.ino, over, &e), -ENAMETOOLONG);
     char *l = fx_list(f, "d");
     assert_string_equal(l, "0123456789");
     free(l);

@@ -352,6 +352,10 @@ class Conformance(unittest.TestCase):
                     make()
                 self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG, f"op {i}")
             self.assertNotIn(over, os.listdir(fds[-1]))
+            # nothing can be there: a lookup says why, not the store's error
+            with self.assertRaises(OSError) as cm:
+                os.stat(over, dir_fd=fds[-1])
+            self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)
         finally:
             for f in fds:
                 os.close(f)
