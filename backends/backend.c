@@ -207,6 +207,14 @@ int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const ch
     return CALL_OPT(copy_version, path, version_id, to);
 }
 
+int mpfs_backend_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    /* a table written before version 2 has no such slot at all */
+    if (b->ops->version < 2)
+        return -EOPNOTSUPP;
+    return CALL_OPT(mknod, path, mode, rdev);
+}
+
 void mpfs_backend_free(struct mpfs_backend *b)
 {
     if (b)

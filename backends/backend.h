@@ -37,7 +37,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-#define MPFS_BACKEND_OPS_VERSION 1
+/* 2: mknod (special files) and the rdev attribute */
+#define MPFS_BACKEND_OPS_VERSION 2
 #define MPFS_VERSION_MAX 96
 
 /* Capability bits: what a backend can do natively, probed or declared at
@@ -88,7 +89,7 @@ enum mpfs_attr_valid {
 };
 
 struct mpfs_attr {
-    uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK | permission bits */
+    uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK/S_IFIFO/S_IFSOCK/S_IFCHR/S_IFBLK | bits */
     uint32_t uid;
     uint32_t gid;
     uint32_t nlink;
@@ -97,6 +98,7 @@ struct mpfs_attr {
     int64_t ctime_ns;
     int64_t atime_ns;
     uint64_t fileid;   /* the backend's own file id (NFS fileid); 0 if none */
+    uint64_t rdev;     /* device number of a S_IFCHR/S_IFBLK node, else 0 */
     uint32_t valid;    /* enum mpfs_attr_valid */
     /* Opaque version token, "" if unknown: S3 ETag without quotes; NFS
      * "m<mtime_ns>.c<ctime_ns>.s<size>" (NFSv3 has no change attribute). */
@@ -226,6 +228,8 @@ struct mpfs_backend_ops {
      * non-zero from fn stops the walk and is returned. */
     int (*list_tree)(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg);
 
+    /* ---- version 2 ---- */
+
     /* [Optional, MPFS_CAP_PWRITE] pwrite() with a precondition: expect (a
      * non-empty version token of this backend, as stat returns it) is the
      * version the file must have when the write lands.  Returns the count
@@ -258,6 +262,14 @@ struct mpfs_backend_ops {
      * as a conflict copy.  -ENOENT if that version is gone. */
     int (*copy_version)(struct mpfs_backend *b, const char *path, const char *version_id,
                         const char *to);
+
+    /* [Optional] Create a special file: mode carries the type (S_IFIFO,
+     * S_IFSOCK, S_IFCHR, S_IFBLK) and the permission bits, rdev the device
+     * number of a device node (0 otherwise).  -EEXIST if path exists.  NFS:
+     * MKNOD; S3: an empty object whose x-amz-meta-mode carries the type and
+     * x-amz-meta-rdev the device, as s3fs writes them, so stat() and a
+     * listing followed by stat() report the type. */
+    int (*mknod)(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev);
 };
 
 /* Base of every backend handle; embedded first. */
@@ -267,6 +279,11 @@ struct mpfs_backend {
     uint32_t caps;      /* enum mpfs_backend_cap */
     size_t io_size;     /* preferred request size (NFS rtmax/wtmax; S3 part size) */
     char desc[256];     /* human description without secrets, for logs */
+    /* Longest dataset-relative path (bytes, without the NUL) whose entry
+     * the backend can hold, directories included (S3: 1024-byte keys less
+     * the prefix and the marker's '/'); 0 = no limit known.  The fs layer
+     * refuses longer paths with -ENAMETOOLONG before creating anything. */
+    size_t path_max;
 };
 
 /* Wrappers: callers use these, never b->ops directly. */
@@ -312,6 +329,7 @@ int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const ch
 ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,
                                     size_t len, uint64_t off, const char *expect,
                                     struct mpfs_attr *out);
+int mpfs_backend_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev);
 /* mpfs_backend_free(NULL) is a no-op. */
 void mpfs_backend_free(struct mpfs_backend *b);
 

@@ -378,6 +378,12 @@ static int f_removexattr(struct mpfs_backend *b, const char *path, const char *n
     return (int)finish(&p, mpfs_backend_removexattr(f->inner, path, name));
 }
 
+static int f_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_MKNOD, path, NULL);
+    return (int)finish(&p, mpfs_backend_mknod(f->inner, path, mode, rdev));
+}
+
 static void free_rule(struct fault_rule *fr)
 {
     free((char *)fr->r.path);
@@ -421,6 +427,7 @@ static const struct mpfs_backend_ops fault_ops = {
     .pwrite_if = f_pwrite_if,
     .overwritten = f_overwritten,
     .copy_version = f_copy_version,
+    .mknod = f_mknod,
 };
 
 struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)
@@ -430,6 +437,7 @@ struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)
     f->base.kind = FAULT_KIND;
     f->base.caps = inner->caps;
     f->base.io_size = inner->io_size;
+    f->base.path_max = inner->path_max;
     snprintf(f->base.desc, sizeof(f->base.desc), "fault(%.240s)", inner->desc);
     f->inner = inner;
     f->own_inner = own_inner;

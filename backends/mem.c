@@ -57,6 +57,7 @@ struct mem_obj {
     int64_t ctime_ns;
     int64_t atime_ns;
     uint64_t fileid;
+    uint64_t rdev; /* device nodes */
     uint64_t ver;
     char *data;
     size_t size;
@@ -353,6 +354,7 @@ static void fill_attr(const struct mem_backend *m, const struct mem_obj *o, stru
     out->ctime_ns = o->ctime_ns;
     out->atime_ns = o->atime_ns;
     out->fileid = o->fileid;
+    out->rdev = o->rdev;
     out->valid = o->valid;
     obj_token(m, o, out->version, sizeof(out->version));
 }
@@ -1165,10 +1167,27 @@ out_unlock:
     return rc;
 }
 
+/* May a symlink or special file be made at path?  Caller holds m->lock. */
+static int check_new_leaf(struct mem_backend *m, const char *path)
+{
+    struct mem_look l;
+    int rc = check_path(m, path);
+    if (rc == 0 && path[0] == '\0') {
+        rc = -EEXIST;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    look(m, path, &l);
+    if (l.file || (m->s->posix && l.is_dir)) {
+        return -EEXIST;
+    }
+    return create_parents(m, path);
+}
+
 static int mem_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
     struct mem_backend *m = mem_of(b);
-    struct mem_look l;
     int rc;
 
     if (!has_cap(m, MPFS_CAP_SYMLINK)) {
@@ -1176,19 +1195,7 @@ static int mem_symlink(struct mpfs_backend *b, const char *target, const char *p
     }
     pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
-    rc = check_path(m, path);
-    if (rc == 0 && path[0] == '\0') {
-        rc = -EEXIST;
-    }
-    if (rc < 0) {
-        goto out_unlock;
-    }
-    look(m, path, &l);
-    if (l.file || (m->s->posix && l.is_dir)) {
-        rc = -EEXIST;
-        goto out_unlock;
-    }
-    rc = create_parents(m, path);
+    rc = check_new_leaf(m, path);
     if (rc < 0) {
         goto out_unlock;
     }
@@ -1200,6 +1207,36 @@ static int mem_symlink(struct mpfs_backend *b, const char *target, const char *p
     touch_parent(m, path);
 out_unlock:
     pthread_mutex_unlock(&m->s->lock);
+    return rc;
+}
+
+/* POSIX: a real special file.  S3: s3fs's emulation, an empty object
+ * whose stored mode carries the type (so it needs stored metadata). */
+static int mem_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    struct mem_backend *m = mem_of(b);
+    int rc;
+
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    if (!m->posix && !has_cap(m, MPFS_CAP_SETATTR)) {
+        return -EOPNOTSUPP;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->stats.others++;
+    rc = check_new_leaf(m, path);
+    if (rc < 0) {
+        goto out_unlock;
+    }
+    struct mem_obj *o = obj_new(m, type | (mode & 07777));
+    o->valid |= MPFS_ATTR_MODE;
+    o->rdev = (type == S_IFCHR || type == S_IFBLK) ? rdev : 0;
+    sl_insert(m, path, o);
+    touch_parent(m, path);
+out_unlock:
+    pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
@@ -1588,6 +1625,7 @@ static const struct mpfs_backend_ops mem_ops = {
     .destroy = mem_destroy,
     .list_tree = mem_list_tree,
     .pwrite_if = mem_pwrite_if,
+    .mknod = mem_mknod,
 };
 
 static struct mem_store *store_new(int posix)

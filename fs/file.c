@@ -620,7 +620,8 @@ int mpfs_vfs_handle_direct_io(const struct mpfs_handle *h)
 }
 
 int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
-                    int flags, struct mpfs_entry *e, struct mpfs_handle **out)
+                    int flags, const struct mpfs_caller *c, struct mpfs_entry *e,
+                    struct mpfs_handle **out)
 {
     if (fs->cfg.read_only)
         return -EROFS;
@@ -629,6 +630,10 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
         return -ENAMETOOLONG;
     if (!mpfs_name_is_valid(name, len))
         return -EINVAL;
+    /* refused now, not at the commit after close (that would strand it) */
+    int prc = mpfs_fs_check_child(fs, parent, name);
+    if (prc < 0)
+        return prc;
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *pn = mpfs_node_find_locked(fs, parent);
     pthread_mutex_unlock(&fs->lock);
@@ -648,6 +653,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     a.nlink = 1;
     a.mtime_ns = a.ctime_ns = a.atime_ns = mpfs_wall_ns();
     a.valid = MPFS_ATTR_MODE | MPFS_ATTR_MTIME;
+    mpfs_fs_new_owner(fs, parent, c, &a);
 
     int err = 0;
     struct mpfs_wfile *wf = wfile_new(fs, ino, &err);
@@ -658,7 +664,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     wf->is_new = 1;
     wf->writers = 1;
     wf->pending = a;
-    wf->pending_set = MPFS_SET_MODE;
+    wf->pending_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID;
 
     /* the journal names the new file before the index shows it, so a
      * crash never leaves an entry that nothing will commit or clean up */
@@ -690,6 +696,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     struct mpfs_handle *h = handle_new(fs, n, flags | O_RDWR);
     h->writable = 1;
     mpfs_fill_entry(fs, ino, &a, e);
+    mpfs_fs_touch_dir(fs, parent, 0);
     *out = h;
     return 0;
 }
@@ -942,6 +949,10 @@ static int truncate_node(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t size,
     }
     set_staged_size(fs, wf, size);
     wf->populated = 1;
+    /* the reply to ftruncate shows the change now, not at the commit */
+    pthread_mutex_lock(&fs->lock);
+    n->attr.mtime_ns = n->attr.ctime_ns = mpfs_wall_ns();
+    pthread_mutex_unlock(&fs->lock);
     /* truncate(2) on a path takes effect now; ftruncate at the next flush */
     if (!have_handle)
         rc = mpfs_file_commit_locked(fs, n);
@@ -1091,6 +1102,10 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
                         out.mtime_ns = want.mtime_ns;
                         out.valid |= MPFS_ATTR_MTIME;
                     }
+                    /* what was asked, not what a server that reads a
+                     * symlink on GETATTR (and so touches its atime) says */
+                    if (set & MPFS_SET_ATIME)
+                        out.atime_ns = want.atime_ns;
                     if (!out.version[0])
                         snprintf(out.version, sizeof(out.version), "%s", cur.version);
                     pthread_mutex_lock(&fs->lock);

@@ -140,6 +140,14 @@ static void reply_entry_or_err(fuse_req_t req, int rc, const struct mpfs_entry *
         mpfs_vfs_forget(g_fs, e->ino, 1); /* the kernel never got it */
 }
 
+/* The credentials of the process behind req (new entries are its own). */
+static struct mpfs_caller caller_of(fuse_req_t req)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct mpfs_caller c = {.uid = ctx->uid, .gid = ctx->gid};
+    return c;
+}
+
 static struct mpfs_handle *H(struct fuse_file_info *fi)
 {
     return (struct mpfs_handle *)(uintptr_t)fi->fh;
@@ -249,14 +257,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                      dev_t rdev)
 {
-    (void)rdev;
+    struct mpfs_caller c = caller_of(req);
+    struct mpfs_entry e;
     if (!S_ISREG(mode)) {
-        reply_err(req, -EPERM); /* no device nodes, fifos or sockets on object storage */
+        int rc = mpfs_vfs_mknod(g_fs, parent, name, mode, rdev, &c, &e);
+        reply_entry_or_err(req, rc, &e);
         return;
     }
-    struct mpfs_entry e;
     struct mpfs_handle *h = NULL;
-    int rc = mpfs_vfs_create(g_fs, parent, name, mode, O_WRONLY, &e, &h);
+    int rc = mpfs_vfs_create(g_fs, parent, name, mode, O_WRONLY, &c, &e, &h);
     if (rc == 0) {
         rc = mpfs_vfs_flush(g_fs, h);
         mpfs_vfs_release(g_fs, h);
@@ -268,8 +277,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+    struct mpfs_caller c = caller_of(req);
     struct mpfs_entry e;
-    int rc = mpfs_vfs_mkdir(g_fs, parent, name, mode, &e);
+    int rc = mpfs_vfs_mkdir(g_fs, parent, name, mode, &c, &e);
     reply_entry_or_err(req, rc, &e);
 }
 
@@ -285,8 +295,9 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+    struct mpfs_caller c = caller_of(req);
     struct mpfs_entry e;
-    int rc = mpfs_vfs_symlink(g_fs, link, parent, name, &e);
+    int rc = mpfs_vfs_symlink(g_fs, link, parent, name, &c, &e);
     reply_entry_or_err(req, rc, &e);
 }
 
@@ -331,9 +342,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
+    struct mpfs_caller c = caller_of(req);
     struct mpfs_entry e;
     struct mpfs_handle *h = NULL;
-    int rc = mpfs_vfs_create(g_fs, parent, name, mode, fi->flags, &e, &h);
+    int rc = mpfs_vfs_create(g_fs, parent, name, mode, fi->flags, &c, &e, &h);
     if (rc < 0) {
         reply_err(req, rc);
         return;
@@ -423,7 +435,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         size_t need;
         if (off < 2) {
             name = off == 0 ? "." : "..";
-            st.st_ino = off == 0 ? ino : 0;
+            /* glibc drops entries with inode 0: ".." needs its real one */
+            st.st_ino = off == 0 ? ino : mpfs_vfs_dir_parent(d);
             st.st_mode = S_IFDIR;
             if (plus) {
                 struct fuse_entry_param fe;

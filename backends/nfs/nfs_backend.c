@@ -213,6 +213,9 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
     nb->readmax = (size_t)first->readmax;
     nb->writemax = (size_t)first->writemax;
     nb->base.io_size = nb->readmax;
+    /* libnfs resolves base + "/" + path from a buffer of this size (FULL_PATH) */
+    size_t blen = strlen(nb->target.base);
+    nb->base.path_max = MPFS_NFS_PATH_MAX - 2 - blen;
     char *desc = mpfs_xasprintf("nfs://%s%s%s%s", u.host, nb->target.export,
                                 nb->target.base[0] ? "/" : "", nb->target.base);
     size_t dlen = MPFS_MIN(strlen(desc), sizeof(nb->base.desc) - 1);

@@ -89,6 +89,7 @@ struct mpfs_nfs_rawattr {
     uint32_t uid, gid, nlink;
     uint64_t size, fileid;
     int64_t atime_ns, mtime_ns, ctime_ns;
+    uint64_t rdev; /* as libnfs reports it */
 };
 
 /* "m<mtime_ns>.c<ctime_ns>.s<size>" (NFSv3 has no change attribute). */

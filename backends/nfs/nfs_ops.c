@@ -115,6 +115,7 @@ static void attr_from_stat(const struct nfs_stat_64 *st, struct mpfs_attr *out)
         .atime_ns = (int64_t)st->nfs_atime * 1000000000 + (int64_t)st->nfs_atime_nsec,
         .mtime_ns = (int64_t)st->nfs_mtime * 1000000000 + (int64_t)st->nfs_mtime_nsec,
         .ctime_ns = (int64_t)st->nfs_ctime * 1000000000 + (int64_t)st->nfs_ctime_nsec,
+        .rdev = st->nfs_rdev,
     };
     mpfs_nfs_attr_fill(&r, out);
 }
@@ -131,6 +132,7 @@ static void attr_from_dirent(const struct nfsdirent *e, struct mpfs_nfs_rawattr 
     r->atime_ns = (int64_t)e->atime.tv_sec * 1000000000 + e->atime_nsec;
     r->mtime_ns = (int64_t)e->mtime.tv_sec * 1000000000 + e->mtime_nsec;
     r->ctime_ns = (int64_t)e->ctime.tv_sec * 1000000000 + e->ctime_nsec;
+    r->rdev = e->rdev;
 }
 
 #define FULL_PATH(nb, path, buf)                                                         \
@@ -1058,8 +1060,20 @@ static int do_symlink(void *conn, void *arg, int attempt)
     return 0;
 }
 
+/* libnfs 4.0 encodes each call into a 4 KiB buffer and fails a larger one
+ * with ENOMEM after nothing was sent.  SYMLINK carries the directory's
+ * handle (up to 64 bytes), the credentials, the new name and the target:
+ * measured against NFS-Ganesha, a 5-byte name left room for a 3952-byte
+ * target.  Name and target together stay below this, with a margin for
+ * longer handles and host names; longer is ENAMETOOLONG up front. */
+#define NFS_SYMLINK_ROOM 3800
+
 static int nfs_op_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
+    const char *slash = strrchr(path, '/');
+    if (strlen(target) + strlen(slash ? slash + 1 : path) > NFS_SYMLINK_ROOM) {
+        return -ENAMETOOLONG;
+    }
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
     struct link_args a = {.target = target, .full = full};
@@ -1123,6 +1137,54 @@ static int nfs_op_link(struct mpfs_backend *b, const char *existing, const char 
     FULL_PATH(NB(b), newpath, fnew);
     struct link_args a = {.target = fold, .full = fnew};
     return mpfs_nfs_pool_run(NB(b)->pool, do_link, &a);
+}
+
+/* ---- mknod ------------------------------------------------------------ */
+
+struct mknod_args {
+    const char *full;
+    uint32_t mode;
+    uint64_t rdev;
+};
+
+static int do_mknod(void *conn, void *arg, int attempt)
+{
+    struct mpfs_nfs_conn *c = conn;
+    struct mknod_args *a = arg;
+    int rc = nfs_mknod(c->nfs, a->full, (int)a->mode, (int)a->rdev);
+    if (rc < 0) {
+        rc = op_fail(c, rc, "mknod", a->full);
+        /* a retried MKNOD whose first attempt landed */
+        if (rc == -EEXIST && attempt > 0) {
+            struct nfs_stat_64 st;
+            if (conn_lstat(c, a->full, &st) == 0 &&
+                (st.nfs_mode & S_IFMT) == (a->mode & S_IFMT)) {
+                return 0;
+            }
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static int nfs_op_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    /* An object store's NFS view (no in-place writes, e.g. Ceph's bucket
+     * export) has no object that could be a FIFO or a device: not asked. */
+    if (NB(b)->caps_probed && !(b->caps & MPFS_CAP_PWRITE)) {
+        return -EOPNOTSUPP;
+    }
+    char full[MPFS_NFS_PATH_MAX];
+    FULL_PATH(NB(b), path, full);
+    if (path[0] == '\0') {
+        return -EEXIST;
+    }
+    struct mknod_args a = {full, mode, rdev};
+    return mpfs_nfs_pool_run(NB(b)->pool, do_mknod, &a);
 }
 
 /* ---- setattr ---------------------------------------------------------- */
@@ -1290,4 +1352,5 @@ const struct mpfs_backend_ops mpfs_nfs_ops = {
     /* NFSv3 has no extended attributes: the xattr slots stay NULL. */
     .destroy = mpfs_nfs_destroy,
     .pwrite_if = nfs_op_pwrite_if,
+    .mknod = nfs_op_mknod,
 };

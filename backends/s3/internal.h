@@ -20,7 +20,8 @@
 #include "backends/s3/s3.h"
 
 /* S3 limits. */
-#define MPFS_S3_KEY_MAX 4096 /* AWS: 1024 bytes; leave RGW its own limit */
+#define MPFS_S3_KEY_MAX 4096 /* buffer size; keys are checked against the limit below */
+#define MPFS_S3_KEY_LIMIT 1024 /* bytes of a key: AWS and radosgw (HTTP 400 beyond) */
 #define MPFS_S3_MIN_PART (5ull << 20)
 #define MPFS_S3_MAX_PART (5ull << 30)
 #define MPFS_S3_MAX_PARTS 10000u

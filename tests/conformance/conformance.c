@@ -1244,6 +1244,44 @@ static void test_symlink(void **state)
     expect_missing(P("ln"));
 }
 
+/* Special files (ops version 2): a POSIX store makes real ones, an S3 store
+ * s3fs's empty objects; either way stat (and a listing followed by stat)
+ * reports the type, the mode bits and a device's number.  A store with no
+ * way to keep the type refuses and leaves nothing. */
+static void test_mknod(void **state)
+{
+    begin("mknod");
+    int rc = mpfs_backend_mknod(B, P("fifo"), S_IFIFO | 0640, 0);
+    if (rc != 0) {
+        EXPECT_TRUE(rc == -EOPNOTSUPP || rc == -EPERM || rc == -EINVAL,
+                    "mknod refused with %d", rc);
+        expect_missing(P("fifo"));
+        return;
+    }
+    const uint64_t dev = ((uint64_t)8 << 8) | 1; /* makedev(8, 1) */
+    EXPECT_OK(mpfs_backend_mknod(B, P("blk"), S_IFBLK | 0600, dev));
+    EXPECT_OK(mpfs_backend_mknod(B, P("sock"), S_IFSOCK | 0755, 0));
+    EXPECT_RC(mpfs_backend_mknod(B, P("fifo"), S_IFIFO | 0644, 0), -EEXIST);
+    EXPECT_RC(mpfs_backend_mknod(B, P("reg"), S_IFREG | 0644, 0), -EINVAL);
+    struct mpfs_attr a;
+    EXPECT_OK(mpfs_backend_stat(B, P("fifo"), &a));
+    EXPECT_TRUE(a.mode == (S_IFIFO | 0640), "fifo stats as mode 0%o", a.mode);
+    EXPECT_TRUE(a.size == 0, "fifo size %llu", (unsigned long long)a.size);
+    EXPECT_OK(mpfs_backend_stat(B, P("blk"), &a));
+    EXPECT_TRUE(a.mode == (S_IFBLK | 0600), "blk stats as mode 0%o", a.mode);
+    EXPECT_TRUE(a.rdev == dev, "blk rdev %llx", (unsigned long long)a.rdev);
+    EXPECT_OK(mpfs_backend_stat(B, P("sock"), &a));
+    EXPECT_TRUE(S_ISSOCK(a.mode), "sock stats as mode 0%o", a.mode);
+
+    struct ents e;
+    list_ok(cur_dir, &e);
+    EXPECT_TRUE(ents_find(&e, "fifo") != NULL, "fifo not listed");
+    EXPECT_TRUE(ents_find(&e, "blk") != NULL, "blk not listed");
+    ents_free(&e);
+    EXPECT_OK(mpfs_backend_remove(B, P("fifo")));
+    expect_missing(P("fifo"));
+}
+
 static void prep_hardlink(void)
 {
     seed_str("a", "X");
@@ -1985,7 +2023,7 @@ int mpfs_conformance_run(const struct mpfs_conformance_target *t, const char *fi
         cmocka_unit_test(test_pinned_read),  cmocka_unit_test(test_pwrite_if),
         cmocka_unit_test(test_statfs),       cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_concurrency),  cmocka_unit_test(test_put_over_dir),
-        cmocka_unit_test(test_xattr),
+        cmocka_unit_test(test_xattr),        cmocka_unit_test(test_mknod),
     };
     T = t;
     test_filter = filter;

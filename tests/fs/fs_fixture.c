@@ -49,6 +49,7 @@ static int nf_list_tree(struct mpfs_backend *b, const char *d, mpfs_list_fn fn, 
 static ssize_t nf_pwrite_if(struct mpfs_backend *b, const char *p, const void *buf, size_t l, uint64_t o, const char *e, struct mpfs_attr *out) { return mpfs_backend_pwrite_if(INNER(b), p, buf, l, o, e, out); }
 static int nf_overwritten(struct mpfs_backend *b, const char *p, const char *ours, const char *base, char *v, size_t vl) { return mpfs_backend_overwritten(INNER(b), p, ours, base, v, vl); }
 static int nf_copy_version(struct mpfs_backend *b, const char *p, const char *id, const char *to) { return mpfs_backend_copy_version(INNER(b), p, id, to); }
+static int nf_mknod(struct mpfs_backend *b, const char *p, uint32_t m, uint64_t r) { return mpfs_backend_mknod(INNER(b), p, m, r); }
 static void nf_destroy(struct mpfs_backend *b) { free(b); }
 
 static const struct mpfs_backend_ops nofree_ops = {
@@ -59,6 +60,7 @@ static const struct mpfs_backend_ops nofree_ops = {
     .getxattr = nf_getx, .setxattr = nf_setx, .listxattr = nf_listx, .removexattr = nf_rmx,
     .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree,
     .pwrite_if = nf_pwrite_if, .overwritten = nf_overwritten, .copy_version = nf_copy_version,
+    .mknod = nf_mknod,
 };
 
 static struct mpfs_backend *keep(struct mpfs_backend *inner)
@@ -192,7 +194,7 @@ int fx_write_file(struct fixture *f, const char *path, const void *data, size_t 
         int keep_cache;
         rc = mpfs_vfs_open(f->fs, e.ino, O_WRONLY | O_TRUNC, &h, &keep_cache);
     } else if (rc == -ENOENT) {
-        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, &e, &h);
+        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, NULL, &e, &h);
     }
     if (rc < 0)
         return rc;

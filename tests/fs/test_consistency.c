@@ -211,7 +211,7 @@ static void test_crash_replays_journal(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "new", 0600, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "new", 0600, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "unsynced", 8, 0), 8);
     assert_int_equal(fx_write_file(f, "old", "v1", 2), 0);
     struct mpfs_handle *h2 = open_path(f, "old", O_RDWR);
@@ -244,7 +244,7 @@ static void test_crash_after_upload_is_not_a_conflict(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "up", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "up", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "payload", 7, 0), 7);
     assert_int_equal(mpfs_mem_put_raw(f->s3, "up", "payload", 7), 0); /* our upload landed */
     free(h);
@@ -267,7 +267,7 @@ static void test_rejected_commit_rescued_by_path(void **state)
     assert_int_equal(mpfs_fs_start(f->fs, NULL), 0);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "bad", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "bad", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "rejected", 8, 0), 8);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), -EINVAL); /* close reports it */
     mpfs_vfs_release(f->fs, h);
@@ -300,7 +300,7 @@ static void test_failed_commit_retried(void **state)
     assert_int_equal(mpfs_fs_start(f->fs, NULL), 0);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "later", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "later", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "eventually", 10, 0), 10);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), -EIO);
     mpfs_vfs_release(f->fs, h);
