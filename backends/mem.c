@@ -1221,10 +1221,10 @@ static int mem_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, ui
     if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
         return -EINVAL;
     }
-    if (!m->posix && !has_cap(m, MPFS_CAP_SETATTR)) {
+    if (!m->s->posix && !has_cap(m, MPFS_CAP_SETATTR)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = check_new_leaf(m, path);
     if (rc < 0) {
@@ -1236,7 +1236,7 @@ static int mem_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, ui
     sl_insert(m, path, o);
     touch_parent(m, path);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 

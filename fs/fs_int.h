@@ -42,6 +42,7 @@ struct mpfs_wfile {
     uint64_t dirty_lo, dirty_hi; /* byte range written since the last commit */
     int shrunk;              /* truncated below the committed size */
     char base_version[MPFS_VERSION_MAX]; /* version the edit started from */
+    int base_side;           /* the side (enum mpfs_side) that issued base_version */
     uint32_t pending_set;    /* MPFS_SET_* to store at commit (new files) */
     struct mpfs_attr pending;
     int writers;             /* open handles that may write */

@@ -322,7 +322,7 @@ static void test_unmount_keeps_uncommitted(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "u", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "u", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "pending", 7, 0), 7);
     struct mpfs_fault_rule r = {.ops = MPFS_FAULT_OP_PUT, .action = MPFS_FAULT_ERROR,
                                 .error = EIO, .count = 2};
@@ -423,6 +423,7 @@ static void test_journal_codec(void **state)
     r.conflict_path = "dir/file name.mpfs-conflict-x";
     snprintf(r.base_version, sizeof(r.base_version), "etag-1");
     r.is_new = 1;
+    r.base_side = MPFS_SIDE_NFS;
     r.attr.mode = 0100640;
     r.attr_set = MPFS_SET_MODE;
     char buf[512];
@@ -436,6 +437,7 @@ static void test_journal_codec(void **state)
     assert_string_equal(d.conflict_path, "dir/file name.mpfs-conflict-x");
     assert_string_equal(d.base_version, "etag-1");
     assert_int_equal(d.is_new, 1);
+    assert_int_equal(d.base_side, MPFS_SIDE_NFS);
     assert_int_equal(d.attr.mode, 0100640);
     mpfs_journal_rec_clear(&d);
     for (size_t cut = 0; cut < n; cut++)
