@@ -61,6 +61,11 @@ struct mpfs_cache_stats {
     uint64_t ram_evictions, disk_evictions;
     uint64_t promotions;  /* RAM S -> M moves (re-used blocks) */
     uint64_t compactions; /* hot slices copied out of a mostly evicted shared buffer */
+    /* the training policy (eviction.h: scan groups, held queue) */
+    uint64_t ram_held_bytes, disk_held_bytes; /* in each tier's held queue */
+    uint64_t scan_groups;          /* RAM groups recognised as scans (cumulative) */
+    uint64_t disk_admission_skips; /* scan transients not written to disk */
+    uint64_t disk_dedup_drops;     /* disk copies dropped because RAM holds the block */
 };
 
 struct mpfs_cache;

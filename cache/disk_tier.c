@@ -109,6 +109,7 @@ struct mpfs_disk_tier {
     size_t nbuckets, count;
     struct mpfs_evict policy;
     uint64_t hits, writes, write_drops, errors, checksum_failures, evictions;
+    uint64_t admission_skips;
     int64_t last_log_ns;
     uint64_t log_suppressed;
     int refit_pending;
@@ -235,7 +236,7 @@ static void unlink_entries(struct mpfs_disk_tier *d, struct disk_entry *list)
 }
 
 /* Drop the index entry (lo, hi) if present and delete its file. */
-static void drop_entry(struct mpfs_disk_tier *d, uint64_t lo, uint64_t hi)
+void mpfs_disk_tier_drop(struct mpfs_disk_tier *d, uint64_t lo, uint64_t hi)
 {
     pthread_mutex_lock(&d->lock);
     struct disk_entry *e = index_find(d, lo, hi);
@@ -327,7 +328,7 @@ int mpfs_disk_tier_read(struct mpfs_disk_tier *d, const struct mpfs_block_key *k
         err = errno;
         if (err == ENOENT) {
             /* evicted or invalidated under us: a plain miss */
-            drop_entry(d, h->lo, h->hi);
+            mpfs_disk_tier_drop(d, h->lo, h->hi);
             goto out_free_keys;
         }
         goto out_bad;
@@ -382,7 +383,7 @@ out_bad:
         note_problem_locked(d, "read failed, block dropped:", path, err);
     }
     pthread_mutex_unlock(&d->lock);
-    drop_entry(d, h->lo, h->hi);
+    mpfs_disk_tier_drop(d, h->lo, h->hi);
     if (keys != kstack) {
         free(keys);
     }
@@ -405,6 +406,17 @@ void mpfs_disk_tier_submit(struct mpfs_disk_tier *d, const struct mpfs_block_key
         pthread_mutex_lock(&d->lock);
         d->write_drops++;
         pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    /* Admission: a block of a scan group that the disk would only pass
+     * through (no room left in its held queue) is not written at all. */
+    pthread_mutex_lock(&d->lock);
+    int transient = mpfs_evict_is_transient(&d->policy, h->group, ROUND_4K(HDR_SIZE + len));
+    if (transient) {
+        d->admission_skips++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (transient) {
         return;
     }
     size_t vlen = strlen(k->version);
@@ -585,6 +597,7 @@ static void write_one(struct mpfs_disk_tier *d, struct write_job *j)
     e->version_len = j->version_len;
     e->node.id = j->h.lo;
     e->node.bytes = ROUND_4K(total);
+    e->node.group = j->h.group;
     pthread_mutex_lock(&d->lock);
     if (atomic_load(&j->cancelled) || index_find(d, e->lo, e->hi)) {
         pthread_mutex_unlock(&d->lock);
@@ -699,6 +712,8 @@ void mpfs_disk_tier_stats(struct mpfs_disk_tier *d, struct mpfs_disk_stats *out)
     out->errors = d->errors;
     out->checksum_failures = d->checksum_failures;
     out->evictions = d->evictions;
+    out->admission_skips = d->admission_skips;
+    out->held_bytes = d->policy.held.bytes;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -885,8 +900,8 @@ static void scan_dir(struct mpfs_disk_tier *d)
     }
 }
 
-int mpfs_disk_tier_open(const char *dir, uint64_t budget, struct mpfs_disk_tier **out, char *err,
-                        size_t errlen)
+int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
+                        struct mpfs_disk_tier **out, char *err, size_t errlen)
 {
     int rc = mkdir_p(dir, err, errlen);
     if (rc != 0) {
@@ -936,7 +951,10 @@ int mpfs_disk_tier_open(const char *dir, uint64_t budget, struct mpfs_disk_tier 
     d->nbuckets = 1024;
     d->buckets = mpfs_xcalloc(d->nbuckets, sizeof(*d->buckets));
     /* ghost: as many ids as the budget holds 64 KiB blocks, bounded */
-    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / 65536 + 64, 1u << 20));
+    /* ghost: 16 tiers' worth of ids (eviction.h: a scan of up to 16x the
+     * tier is recognised), counting sub-blocks of 1/8 block, <= 64 KiB */
+    size_t unit = MPFS_MIN(block_size / 8, (size_t)65536);
+    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / unit * 2 + 64, 1u << 22));
     atomic_init(&d->backoff_until_ns, 0);
     atomic_init(&d->fault_write, 0);
     atomic_init(&d->fault_read, 0);
