@@ -353,8 +353,9 @@ static void insert(struct mpfs_cache *c, const struct mpfs_block_key *k,
         return;
     }
     shard_insert(s, e);
-    pthread_mutex_unlock(&s->lock);
+    /* before the shard unlock: a hit must see the node's group set */
     mpfs_evict_insert(&c->policy, &e->node);
+    pthread_mutex_unlock(&s->lock);
     int held = atomic_load_explicit(&e->node.queue, memory_order_relaxed) == MPFS_EVQ_HELD;
     while (mpfs_evict_over(&c->policy)) {
         struct ram_entry *v = (struct ram_entry *)mpfs_evict_victim(&c->policy);

@@ -1098,8 +1098,12 @@ ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, vo
             return -ENODATA;
         return copy_out(val, strlen(val), buf, size);
     }
+    /* mpfs stores no security./system./trusted. attributes: say the
+     * namespace is unsupported (as s3fs does), not "no such attribute",
+     * so `ls -l` (coreutils) stops asking for every entry: it caches
+     * ENOTSUP per device, but asks again after ENODATA. */
     if (strncmp(name, "user.", 5) != 0)
-        return -ENODATA;
+        return -EOPNOTSUPP;
     struct mpfs_backend *b = fs->router.route[MPFS_R_XATTR];
     if (!b)
         return -ENODATA;
