@@ -269,7 +269,8 @@ struct mpfs_cache *mpfs_cache_new(const struct mpfs_cache_config *cfg, char *err
     atomic_init(&c->compactions, 0);
 
     if (cfg->disk_dir && cfg->disk_dir[0]) {
-        if (mpfs_disk_tier_open(cfg->disk_dir, disk, bs, &c->disk, err, errlen) != 0) {
+        if (mpfs_disk_tier_open(cfg->disk_dir, disk, bs, cfg->disk_queue_bytes, &c->disk, err,
+                                errlen) != 0) {
             mpfs_cache_free(c);
             return NULL;
         }

@@ -40,6 +40,7 @@ struct mpfs_cache_config {
     size_t ram_bytes;     /* RAM tier budget, default 256 MiB */
     const char *disk_dir; /* disk tier directory (created 0700), NULL = no disk tier */
     uint64_t disk_bytes;  /* disk tier budget, default 4 GiB */
+    uint64_t disk_queue_bytes; /* blocks queued for the disk writer, default 128 MiB */
 };
 
 struct mpfs_block_key {
@@ -101,6 +102,9 @@ void *mpfs_cache_buf_data(struct mpfs_cache_buf *b);
 size_t mpfs_cache_buf_len(const struct mpfs_cache_buf *b);
 void mpfs_cache_buf_get(struct mpfs_cache_buf *b);
 void mpfs_cache_buf_put(struct mpfs_cache_buf *b); /* NULL is a no-op */
+/* Free large buffers kept for reuse, process-wide (default 96 MiB; 0
+ * restores it): part of the memory budget (budget.h). */
+void mpfs_cache_buf_pool_limit(uint64_t bytes);
 
 enum mpfs_cache_flags {
     /* get: do not count this access as a reuse (the same reader reading

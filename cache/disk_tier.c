@@ -62,7 +62,7 @@
 #define BACKOFF_NS (30ll * 1000000000)
 #define LOG_INTERVAL_NS (60ll * 1000000000)
 #define QUEUE_MAX_JOBS 256
-#define QUEUE_MAX_BYTES (128ull << 20)
+#define QUEUE_MAX_BYTES (128ull << 20) /* default of queue_bytes */
 #define ROUND_4K(x) (((x) + 4095) & ~(uint64_t)4095)
 
 struct disk_hdr {
@@ -123,6 +123,7 @@ struct mpfs_disk_tier {
     struct write_job *qhead, *qtail, *current;
     size_t qjobs;
     uint64_t qbytes;
+    uint64_t qmax; /* bound of qbytes */
     int stop;
     pthread_t writer;
 };
@@ -421,7 +422,7 @@ void mpfs_disk_tier_submit(struct mpfs_disk_tier *d, const struct mpfs_block_key
     }
     size_t vlen = strlen(k->version);
     pthread_mutex_lock(&d->qlock);
-    int full = d->stop || d->qjobs >= QUEUE_MAX_JOBS || d->qbytes + len > QUEUE_MAX_BYTES;
+    int full = d->stop || d->qjobs >= QUEUE_MAX_JOBS || d->qbytes + len > d->qmax;
     if (!full) {
         d->qjobs++;
         d->qbytes += len;
@@ -901,7 +902,8 @@ static void scan_dir(struct mpfs_disk_tier *d)
 }
 
 int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
-                        struct mpfs_disk_tier **out, char *err, size_t errlen)
+                        uint64_t queue_bytes, struct mpfs_disk_tier **out, char *err,
+                        size_t errlen)
 {
     int rc = mkdir_p(dir, err, errlen);
     if (rc != 0) {
@@ -946,6 +948,7 @@ int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
 
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->qlock, NULL);
+    d->qmax = queue_bytes ? queue_bytes : QUEUE_MAX_BYTES;
     pthread_cond_init(&d->qcond, NULL);
     pthread_cond_init(&d->qidle, NULL);
     d->nbuckets = 1024;

@@ -31,9 +31,11 @@ struct mpfs_disk_stats {
 };
 
 /* Opens (creating 0700) and locks dir, scans it, starts the writer.
+ * queue_bytes bounds the write queue (0: 128 MiB).
  * 0, or -errno with a message in err. */
 int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
-                        struct mpfs_disk_tier **out, char *err, size_t errlen);
+                        uint64_t queue_bytes, struct mpfs_disk_tier **out, char *err,
+                        size_t errlen);
 /* Writes what is queued, stops the writer, frees.  NULL is a no-op. */
 void mpfs_disk_tier_close(struct mpfs_disk_tier *d);
 

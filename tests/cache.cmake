@@ -14,3 +14,5 @@ add_executable(bench_reader ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_reader.c)
 target_link_libraries(bench_reader PRIVATE mpfs_cache)
 mpfs_unit_test(test_cache_training
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_training.c LIBS mpfs_cache)
+mpfs_unit_test(test_cache_budget
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_budget.c LIBS mpfs_cache)
