@@ -12,6 +12,8 @@
  * deleted.
  */
 #include "fs/fs_int.h"
+
+#include "consistency/journal.h"
 #include "fs/sides.h"
 
 #include "backends/nfs/nfs.h"
@@ -129,8 +131,15 @@ static double measure_latency(struct mpfs_backend *b)
     return t[0] + t[1] + t[2] - lo - hi;
 }
 
-/* Move staging files of a previous run to lost+found: never lose them. */
-static void rescue_staging(const char *staging, const char *lostfound)
+static int named_by_record(void *arg, const struct mpfs_journal_rec *rec)
+{
+    return strcmp(rec->staging, (const char *)arg) == 0;
+}
+
+/* Staging files of a previous run that no journal record names (the
+ * journal replay took care of the others) go to lost+found: never lose
+ * them. */
+static void rescue_staging(struct mpfs_fs *fs, const char *staging, const char *lostfound)
 {
     DIR *d = opendir(staging);
     if (!d)
@@ -139,6 +148,8 @@ static void rescue_staging(const char *staging, const char *lostfound)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
+        if (mpfs_journal_each(fs->index, named_by_record, de->d_name) == 1)
+            continue; /* pending: the background retry commits it */
         char *from = mpfs_xasprintf("%s/%s", staging, de->d_name);
         char *to = mpfs_xasprintf("%s/%s", lostfound, de->d_name);
         struct stat st;
@@ -180,7 +191,6 @@ static int setup_cache_dir(struct mpfs_fs *fs, char *err, size_t errlen)
         snprintf(err, errlen, "cache directory %s: %s", dir, strerror(-rc));
         return rc;
     }
-    rescue_staging(fs->staging_dir, fs->lostfound_dir);
     return 0;
 }
 
@@ -222,6 +232,8 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     pthread_mutex_init(&fs->lock, NULL);
     pthread_mutex_init(&fs->rq_lock, NULL);
     pthread_cond_init(&fs->rq_cond, NULL);
+    pthread_mutex_init(&fs->wb_lock, NULL);
+    pthread_cond_init(&fs->wb_cond, NULL);
     atomic_init(&fs->staging_bytes, 0);
     atomic_init(&fs->conflict_serial, 0);
     mpfs_nodes_init(fs);
@@ -278,6 +290,9 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     }
     if (rebuilt)
         mpfs_info("metadata index starts empty%s%s", ierr[0] ? ": " : "", ierr);
+    /* staged data of a previous run: commit what the journal names */
+    fs->wb_orphans = mpfs_writeback_replay(fs);
+    rescue_staging(fs, fs->staging_dir, fs->lostfound_dir);
 
     /* One memory budget for the data path (cache/budget.h). */
     uint64_t limit = cfg->memory_limit;
@@ -345,7 +360,8 @@ int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n)
 {
     if (n)
         fs->notify = *n;
-    return mpfs_refresher_start(fs);
+    int rc = mpfs_writeback_start(fs);
+    return rc < 0 ? rc : mpfs_refresher_start(fs);
 }
 
 void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size)
@@ -373,11 +389,12 @@ static void commit_all(struct mpfs_fs *fs)
     free(v);
 }
 
-void mpfs_fs_free(struct mpfs_fs *fs)
+static void fs_free(struct mpfs_fs *fs, int crashed)
 {
     if (!fs)
         return;
-    if (fs->index)
+    mpfs_writeback_stop(fs);
+    if (fs->index && !crashed)
         commit_all(fs);
     mpfs_refresher_stop(fs);
     mpfs_prefetcher_free(fs->prefetch);
@@ -392,5 +409,17 @@ void mpfs_fs_free(struct mpfs_fs *fs)
     pthread_mutex_destroy(&fs->lock);
     pthread_mutex_destroy(&fs->rq_lock);
     pthread_cond_destroy(&fs->rq_cond);
+    pthread_mutex_destroy(&fs->wb_lock);
+    pthread_cond_destroy(&fs->wb_cond);
     free(fs);
+}
+
+void mpfs_fs_free(struct mpfs_fs *fs)
+{
+    fs_free(fs, 0);
+}
+
+void mpfs_fs_abandon(struct mpfs_fs *fs)
+{
+    fs_free(fs, 1);
 }
