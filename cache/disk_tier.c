@@ -125,6 +125,7 @@ struct mpfs_disk_tier {
     uint64_t qbytes;
     uint64_t qmax; /* bound of qbytes */
     int stop;
+    int scanning; /* the start-up scan is still running (writer thread) */
     pthread_t writer;
 };
 
@@ -616,10 +617,23 @@ static void write_one(struct mpfs_disk_tier *d, struct write_job *j)
     unlink_entries(d, victims);
 }
 
+static void scan_dir(struct mpfs_disk_tier *d);
+
 static void *writer_main(void *arg)
 {
     struct mpfs_disk_tier *d = arg;
+    /* The index is rebuilt here, while the mount already serves (reads of
+     * blocks not indexed yet are misses; writes wait in the queue or are
+     * dropped), so mount time does not grow with the tier. */
+    scan_dir(d);
+    struct disk_entry *victims = NULL;
+    pthread_mutex_lock(&d->lock);
+    refit_budget_locked(d, &victims);
+    pthread_mutex_unlock(&d->lock);
+    unlink_entries(d, victims);
     pthread_mutex_lock(&d->qlock);
+    d->scanning = 0;
+    pthread_cond_broadcast(&d->qidle);
     for (;;) {
         while (!d->qhead && !d->stop) {
             pthread_cond_wait(&d->qcond, &d->qlock);
@@ -659,7 +673,7 @@ static void *writer_main(void *arg)
 void mpfs_disk_tier_flush(struct mpfs_disk_tier *d)
 {
     pthread_mutex_lock(&d->qlock);
-    while (d->qhead || d->current) {
+    while (d->qhead || d->current || d->scanning) {
         pthread_cond_wait(&d->qidle, &d->qlock);
     }
     pthread_mutex_unlock(&d->qlock);
@@ -852,6 +866,12 @@ static void scan_dir(struct mpfs_disk_tier *d)
     uint64_t bad = 0;
     char sub[PATH_MAX];
     for (unsigned i = 0; i < 256; i++) {
+        pthread_mutex_lock(&d->qlock);
+        int stop = d->stop;
+        pthread_mutex_unlock(&d->qlock);
+        if (stop) {
+            break; /* closing: what is not indexed stays on disk for next time */
+        }
         snprintf(sub, sizeof(sub), "%s/%02x", d->root, i);
         DIR *dir = opendir(sub);
         if (!dir) {
@@ -890,14 +910,26 @@ static void scan_dir(struct mpfs_disk_tier *d)
     }
     if (n > 1)
         qsort(all, n, sizeof(*all), by_mtime);
-    for (size_t i = 0; i < n; i++) {
-        index_insert(d, all[i]);
-        mpfs_evict_insert_main(&d->policy, &all[i]->node);
+    /* in chunks, so lookups on the serving threads wait little */
+    for (size_t i = 0; i < n; i += 4096) {
+        pthread_mutex_lock(&d->lock);
+        for (size_t j = i; j < n && j < i + 4096; j++) {
+            if (index_find(d, all[j]->lo, all[j]->hi)) {
+                free(all[j]);
+                continue;
+            }
+            index_insert(d, all[j]);
+            mpfs_evict_insert_main(&d->policy, &all[j]->node);
+        }
+        pthread_mutex_unlock(&d->lock);
     }
     free(all);
     if (n || bad) {
+        pthread_mutex_lock(&d->lock);
+        uint64_t held = mpfs_evict_bytes(&d->policy);
+        pthread_mutex_unlock(&d->lock);
         mpfs_info("disk cache %s: found %zu blocks (%" PRIu64 " MiB), deleted %" PRIu64 " invalid",
-                  d->dir, n, mpfs_evict_bytes(&d->policy) >> 20, bad);
+                  d->dir, n, held >> 20, bad);
     }
 }
 
@@ -962,13 +994,7 @@ int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
     atomic_init(&d->fault_write, 0);
     atomic_init(&d->fault_read, 0);
 
-    scan_dir(d);
-    struct disk_entry *victims = NULL;
-    pthread_mutex_lock(&d->lock);
-    refit_budget_locked(d, &victims);
-    pthread_mutex_unlock(&d->lock);
-    unlink_entries(d, victims);
-
+    d->scanning = 1;
     rc = -pthread_create(&d->writer, NULL, writer_main, d);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the disk cache writer: %s", strerror(-rc));

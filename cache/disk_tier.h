@@ -3,7 +3,8 @@
  *
  * One file per block under <dir>/v1/<hh>/<32 hex digits of the key hash>.blk
  * with a checksummed header (format in disk_tier.c and docs/CACHE.md), an
- * in-memory index rebuilt by scanning the directory at open, S3-FIFO
+ * in-memory index rebuilt by scanning the directory in the background
+ * (the writer thread, before its first write) after open, S3-FIFO
  * eviction in bytes, and one background writer behind a bounded queue.
  * Reads happen in the caller's thread and verify the data checksum.
  *
