@@ -16,25 +16,19 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import mountlib as ml  # noqa: E402
+import mountlib as ml  # noqa: E402  (puts bench/ on the path too)
+from bench_datapath import find_pid  # noqa: E402
 
 MODE = os.environ.get("MPFS_TEST_MODE", "s3")
 MiB = 1 << 20
 
 
 def daemon_pid(mnt):
-    """The mpfs process serving mnt (its command line ends with mnt)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(b"mpfs") and mnt.encode() in args:
-            return int(pid)
-    raise RuntimeError("mpfs daemon not found")
+    """The mpfs process serving mnt."""
+    pid = find_pid(b"mpfs", mnt)
+    if pid is None:
+        raise RuntimeError("mpfs daemon not found")
+    return pid
 
 
 def vm_kib(pid, field):
@@ -129,6 +123,17 @@ class Xattrs(unittest.TestCase):
                         os.getxattr(p, name)
                     self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP, name)
                 self.assertTrue(os.getxattr(p, "user.mpfs.etag"))  # still served
+                # the cache counters: a second read of a file is a hit
+                def hits():
+                    v = os.getxattr(m.mnt, "user.mpfs.cache_stats").decode()
+                    return int(dict(f.split("=") for f in v.split())["hits"])
+                with open(m.path("f001"), "rb") as f:
+                    f.read()
+                h0 = hits()
+                with open(m.path("f001"), "rb", buffering=0) as f:
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    f.read()
+                self.assertGreater(hits(), h0)
                 if not shutil.which("strace"):
                     self.fail("strace is needed (scripts/deps.sh installs it)")
                 for _ in range(2):
