@@ -109,7 +109,7 @@ class Passthrough(Client):
         wait_mounted(self.mnt)
 
     def pid(self):
-        return find_pid(b"passthrough_ll", self.mnt)
+        return find_pid(os.path.basename(self.binary).encode(), self.mnt)
 
 
 def wait_mounted(mnt):
