@@ -21,6 +21,7 @@
 #include "cache/blockcache.h"
 #include "cache/reader.h"
 #include "consistency/policy.h"
+#include "consistency/version.h"
 #include "fs/config.h"
 #include "fs/router.h"
 #include "fs/vfs.h"
@@ -77,8 +78,8 @@ struct mpfs_handle {
     char version[MPFS_VERSION_MAX]; /* pinned at open */
     uint64_t size;
     struct mpfs_reader *reader;     /* lazily made on first read */
-    pthread_mutex_t rlock;          /* guards reader creation */
-    int nfs_ok;                     /* NFS side validated for this version */
+    pthread_mutex_t rlock;          /* guards reader creation and pin */
+    struct mpfs_pin pin;            /* the version reads are pinned to, per side */
     int direct_io;                  /* bypass the kernel page cache (set at open) */
     struct mpfs_fs *fs;
 };
