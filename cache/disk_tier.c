@@ -989,7 +989,7 @@ int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
     /* ghost: 16 tiers' worth of ids (eviction.h: a scan of up to 16x the
      * tier is recognised), counting sub-blocks of 1/8 block, <= 64 KiB */
     size_t unit = MPFS_MIN(block_size / 8, (size_t)65536);
-    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / unit * 2 + 64, 1u << 22));
+    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / unit * 2 + 64, 1u << 20));
     atomic_init(&d->backoff_until_ns, 0);
     atomic_init(&d->fault_write, 0);
     atomic_init(&d->fault_read, 0);
