@@ -264,6 +264,32 @@ static ssize_t f_pwrite(struct mpfs_backend *b, const char *path, const void *bu
     return finish(&p, mpfs_backend_pwrite(f->inner, path, buf, len, off));
 }
 
+/* Matched by the MPFS_FAULT_OP_PWRITE rules too: the same write, with a
+ * precondition (a CHANGE_VERSION rule makes it a conflict). */
+static ssize_t f_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                           uint64_t off, const char *expect, struct mpfs_attr *out)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_PWRITE, path, NULL);
+    return finish(&p, mpfs_backend_pwrite_if(f->inner, path, buf, len, off, expect, out));
+}
+
+/* The version-chain slots: matched as the requests they are (a LIST of
+ * versions: STAT rules; a server-side copy: PUT rules). */
+static int f_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                         const char *base, char *victim, size_t victim_len)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_STAT, path, NULL);
+    return (int)finish(&p, mpfs_backend_overwritten(f->inner, path, ours, base, victim,
+                                                    victim_len));
+}
+
+static int f_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                          const char *to)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_PUT, to, NULL);
+    return (int)finish(&p, mpfs_backend_copy_version(f->inner, path, version_id, to));
+}
+
 static int f_remove(struct mpfs_backend *b, const char *path)
 {
     FAULT_BEGIN(MPFS_FAULT_OP_REMOVE, path, NULL);
@@ -392,6 +418,9 @@ static const struct mpfs_backend_ops fault_ops = {
     .listxattr = f_listxattr,
     .removexattr = f_removexattr,
     .destroy = f_destroy,
+    .pwrite_if = f_pwrite_if,
+    .overwritten = f_overwritten,
+    .copy_version = f_copy_version,
 };
 
 struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)

@@ -198,6 +198,15 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
         free(path);
         return -ENOSPC;
     }
+    if (a.size == 0 && a.version[0]) {
+        /* nothing to read, so no pinned read can tell us the file changed */
+        struct mpfs_attr now;
+        int src = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &now);
+        if (src < 0 || !mpfs_version_same(now.version, a.version)) {
+            free(path);
+            return src < 0 ? src : -ESTALE;
+        }
+    }
     struct mpfs_pin pin;
     node_pin(fs, n, &pin);
     pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -271,10 +280,14 @@ static int journal_record(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_w
     return journal_write(fs, n->ino, parent, path, wf);
 }
 
-/* The staged data is about to change: make sure a record names it. */
+/* The staged data is about to change: make sure a record names it (not
+ * for a file unlinked here: its data dies with its last handle). */
 static int make_dirty(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
-    if (!wf->journaled) {
+    pthread_mutex_lock(&fs->lock);
+    int unlinked = n->unlinked && !n->gone_remote;
+    pthread_mutex_unlock(&fs->lock);
+    if (!wf->journaled && !unlinked) {
         int rc = journal_record(fs, n, wf);
         if (rc < 0)
             return rc;
@@ -347,7 +360,6 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         return 0;
     pthread_mutex_lock(&fs->lock);
     int unlinked = n->unlinked && !n->gone_remote;
-    int gone_remote = n->gone_remote;
     char *path = mpfs_node_path_locked(fs, n->ino);
     uint64_t parent = n->parent;
     char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
@@ -367,9 +379,6 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         free(name);
         return -EIO;
     }
-    if (gone_remote && !wf->is_new)
-        mpfs_warn("'%s' was deleted on the server while being edited here; recreating it "
-                  "with this node's data", path);
 
     struct mpfs_commit_req req;
     memset(&req, 0, sizeof(req));
@@ -377,7 +386,7 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     req.fd = wf->fd;
     req.size = wf->size;
     req.base_version = wf->base_version;
-    req.is_new = wf->is_new || gone_remote;
+    req.is_new = wf->is_new;
     req.conflict_path = wf->conflict_path;
     req.in_place_ok = wf->populated;
     req.dirty_lo = wf->dirty_lo;
@@ -529,11 +538,9 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
 
     int rc = 0;
     const struct mpfs_policy *pol = path ? mpfs_fs_policy(fs, path) : NULL;
-    /* Close-to-open: confirm the version unless this node's own staged
-     * data is the truth, or the prefix is immutable, or a lookup confirmed
-     * it a moment ago (the kernel does lookup then open). */
-    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL && pol->cto && !pol->immutable &&
-        mpfs_wall_ns() - seen > 200000000LL) {
+    /* Close-to-open, unless this node's own staged data is the truth. */
+    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL &&
+        mpfs_policy_open_revalidate(pol, seen, mpfs_wall_ns())) {
         struct mpfs_attr a;
         rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
         if (rc == 0) {
@@ -685,6 +692,14 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     mpfs_fill_entry(fs, ino, &a, e);
     *out = h;
     return 0;
+}
+
+void mpfs_file_unlinked(struct mpfs_fs *fs, struct mpfs_node *n)
+{
+    pthread_mutex_lock(&n->wlock);
+    if (n->wf)
+        journal_forget(fs, n, n->wf);
+    pthread_mutex_unlock(&n->wlock);
 }
 
 void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n)

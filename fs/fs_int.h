@@ -186,6 +186,9 @@ void mpfs_file_wait_commit_locked(struct mpfs_node *n);
 /* Keep a local copy of an open file about to lose its last name, so its
  * open handles can still read it (POSIX open-unlinked files). */
 void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n);
+/* n lost its last name through this mount: its staged data must never be
+ * committed (or replayed after a crash). */
+void mpfs_file_unlinked(struct mpfs_fs *fs, struct mpfs_node *n);
 enum mpfs_wfile_end {
     MPFS_WF_DISCARD,   /* committed or unlinked: delete staging and record */
     MPFS_WF_KEEP,      /* uncommitted: leave staging + record for the replay */

@@ -220,6 +220,8 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
     nb->base.desc[dlen] = '\0';
     free(desc);
     nb->pool = mpfs_nfs_pool_new((unsigned)cfg->pool_size, &pool_ops, nb, first);
+    /* Ride out a server restart: retry within the request timeout. */
+    mpfs_nfs_pool_set_budget(nb->pool, nb->target.timeout_ms);
 
     if (cfg->probe) {
         uint32_t caps = 0;
@@ -230,6 +232,7 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
                       nb->base.desc, strerror(-rc));
         }
     } else {
+        /* (MPFS_CAP_COND_PWRITE needs the server's help: probed only) */
         nb->base.caps = NFS_CAPS_POSIX | (nb->raw_read ? MPFS_CAP_PINNED_READ : 0);
     }
     char caps[256];

@@ -666,6 +666,8 @@ static const struct mpfs_backend_ops s3_ops = {
     .removexattr = mpfs_s3_op_removexattr,
     .destroy = s3_destroy,
     .list_tree = s3_list_tree,
+    .overwritten = mpfs_s3_op_overwritten,
+    .copy_version = mpfs_s3_op_copy_version,
 };
 
 /* --- open ---------------------------------------------------------------- */
@@ -869,7 +871,9 @@ static void probe_cond_put(struct mpfs_s3 *s)
     s->put_if_match_quoted = quoted;
     s->base.caps |= MPFS_CAP_COND_PUT;
     atomic_store(&s->complete_cond, complete);
-    if (!complete) {
+    if (complete) {
+        s->base.caps |= MPFS_CAP_COND_MULTIPART;
+    } else {
         mpfs_info("s3: %s ignores If-None-Match on CompleteMultipartUpload: large "
                   "conditional writes re-check with HEAD before completing",
                   s->endpoint);
@@ -970,6 +974,9 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     }
     if (!cfg->no_probe) {
         probe_cond_put(s);
+        if (mpfs_s3_probe_versioning(s)) {
+            s->base.caps |= MPFS_CAP_VERSION_CHAIN;
+        }
     }
 
     char caps[256];
