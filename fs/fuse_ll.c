@@ -359,14 +359,43 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
 }
 
+/* Read buffers: a shared pool, not one per worker thread.  libfuse
+ * starts and reaps worker threads as load comes and goes, and a
+ * thread-local buffer leaked 1 MiB at every reap (RSS 873 -> 1,997 MiB
+ * over 90 bursts of 24 readers).  The pool keeps at most as many free
+ * buffers as there can be workers, so the read path still does not
+ * allocate once warm, and its memory is the budget's `fixed` share. */
+#define READ_POOL_MAX 64
+static pthread_mutex_t rpool_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *rpool[READ_POOL_MAX];
+static int rpool_n, rpool_cap = 16;
+
+static char *rbuf_get(void)
+{
+    char *b = NULL;
+    pthread_mutex_lock(&rpool_lock);
+    if (rpool_n > 0)
+        b = rpool[--rpool_n];
+    pthread_mutex_unlock(&rpool_lock);
+    return b ? b : mpfs_xmalloc(MAX_IO);
+}
+
+static void rbuf_put(char *b)
+{
+    pthread_mutex_lock(&rpool_lock);
+    if (rpool_n < rpool_cap) {
+        rpool[rpool_n++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&rpool_lock);
+    free(b);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)ino;
-    /* one buffer per worker thread: the read path does not malloc */
-    static __thread char *buf;
-    if (!buf)
-        buf = mpfs_xmalloc(MAX_IO);
+    char *buf = rbuf_get();
     if (size > MAX_IO)
         size = MAX_IO;
     ssize_t rc = mpfs_vfs_read(g_fs, H(fi), buf, size, off);
@@ -374,6 +403,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         reply_err(req, (int)rc);
     else
         fuse_reply_buf(req, buf, (size_t)rc);
+    rbuf_put(buf);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -698,6 +728,7 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
 
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(lc, (unsigned)cfg->threads);
+    rpool_cap = MPFS_MIN(cfg->threads, READ_POOL_MAX);
     fuse_loop_cfg_set_idle_threads(lc, (unsigned)MPFS_MIN(cfg->threads, 8));
     int lrc = fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);

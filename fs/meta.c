@@ -1420,6 +1420,9 @@ int mpfs_vfs_statfs(struct mpfs_fs *fs, struct statvfs *st)
 
 #define XA_ETAG "user.mpfs.etag"
 #define XA_SOURCE "user.mpfs.source"
+/* the block cache's counters (any inode; not listed): for benchmarks and
+ * for watching the training policy (docs/CACHE.md, "Statistics") */
+#define XA_CACHE_STATS "user.mpfs.cache_stats"
 
 static const char *source_name(uint8_t s)
 {
@@ -1441,9 +1444,29 @@ static ssize_t copy_out(const char *val, size_t len, void *buf, size_t size)
     return (ssize_t)len;
 }
 
+static ssize_t cache_stats(struct mpfs_fs *fs, void *buf, size_t size)
+{
+    struct mpfs_cache_stats st;
+    mpfs_cache_get_stats(fs->cache, &st);
+    char val[512];
+    int n = snprintf(val, sizeof(val),
+                     "hits=%llu misses=%llu disk_hits=%llu ram_bytes=%llu disk_bytes=%llu "
+                     "ram_held_bytes=%llu disk_held_bytes=%llu scan_groups=%llu "
+                     "disk_writes=%llu disk_admission_skips=%llu",
+                     (unsigned long long)st.hits, (unsigned long long)st.misses,
+                     (unsigned long long)st.disk_hits, (unsigned long long)st.ram_bytes,
+                     (unsigned long long)st.disk_bytes, (unsigned long long)st.ram_held_bytes,
+                     (unsigned long long)st.disk_held_bytes, (unsigned long long)st.scan_groups,
+                     (unsigned long long)st.disk_writes,
+                     (unsigned long long)st.disk_admission_skips);
+    return copy_out(val, (size_t)n, buf, size);
+}
+
 ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, void *buf,
                           size_t size)
 {
+    if (strcmp(name, XA_CACHE_STATS) == 0)
+        return cache_stats(fs, buf, size);
     if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0) {
         pthread_mutex_lock(&fs->lock);
         struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
@@ -1458,8 +1481,12 @@ ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, vo
             return -ENODATA;
         return copy_out(val, strlen(val), buf, size);
     }
+    /* mpfs stores no security./system./trusted. attributes: say the
+     * namespace is unsupported (as s3fs does), not "no such attribute",
+     * so `ls -l` (coreutils) stops asking for every entry: it caches
+     * ENOTSUP per device, but asks again after ENODATA. */
     if (strncmp(name, "user.", 5) != 0)
-        return -ENODATA;
+        return -EOPNOTSUPP;
     struct mpfs_backend *b = fs->router.route[MPFS_R_XATTR];
     if (!b)
         return -ENODATA;
@@ -1474,7 +1501,8 @@ ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, vo
 int mpfs_vfs_setxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, const void *value,
                       size_t size, int flags)
 {
-    if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0)
+    if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0 ||
+        strcmp(name, XA_CACHE_STATS) == 0)
         return -EPERM;
     if (strncmp(name, "user.", 5) != 0)
         return -ENOTSUP;

@@ -351,7 +351,7 @@ static void test_xattrs(void **state)
     assert_int_equal(fx_write_file(f, "x", "1", 1), 0);
     struct mpfs_entry e;
     assert_int_equal(fx_lookup_path(f, "x", &e), 0);
-    char buf[128];
+    char buf[512];
     ssize_t n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.etag", buf, sizeof(buf));
     assert_true(n > 0);
     n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.source", buf, sizeof(buf));
@@ -364,6 +364,18 @@ static void test_xattrs(void **state)
     assert_memory_equal(buf, "blue", 4);
     assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.color", "red", 3, XATTR_CREATE),
                      -EEXIST);
+    /* namespaces mpfs does not store: unsupported, not "no such
+     * attribute" (so ls -l stops asking; test_datapath.py checks ls) */
+    assert_int_equal(mpfs_vfs_getxattr(f->fs, e.ino, "security.selinux", buf, sizeof(buf)),
+                     -EOPNOTSUPP);
+    assert_int_equal(mpfs_vfs_getxattr(f->fs, e.ino, "system.posix_acl_access", buf, 0),
+                     -EOPNOTSUPP);
+    /* the cache counters, read-only */
+    n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.cache_stats", buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "hits="));
+    assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.mpfs.cache_stats", "x", 1, 0), -EPERM);
     fixture_free(f);
 }
 
