@@ -276,21 +276,27 @@ static void keep_if_open(struct mpfs_fs *fs, uint64_t ino)
 }
 
 /* Forget a vanished entry; drop the subtree state of a vanished dir. */
+/* (parent, name) of inode ino was removed by someone else: an edit in
+ * progress here is recreated at its commit, not dropped, and a file made
+ * at the name later is another file (file.c). */
+static void mark_gone_remote(struct mpfs_fs *fs, uint64_t parent, const char *name, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0) {
+        n->unlinked = 1;
+        n->gone_remote = 1;
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
 static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
                          const struct mpfs_index_entry *old)
 {
     mpfs_index_del(fs->index, parent, name);
     if (S_ISDIR(old->mode))
         mpfs_index_drop_dir(fs->index, old->ino);
-    pthread_mutex_lock(&fs->lock);
-    struct mpfs_node *n = mpfs_node_find_locked(fs, old->ino);
-    if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0) {
-        /* removed by someone else: an edit in progress here is recreated
-         * at its commit, not dropped (file.c) */
-        n->unlinked = 1;
-        n->gone_remote = 1;
-    }
-    pthread_mutex_unlock(&fs->lock);
+    mark_gone_remote(fs, parent, name, old->ino);
 }
 
 
@@ -694,6 +700,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
             if (old.v[j].source != MPFS_INDEX_SRC_LOCAL && old.v[j].seen_ns <= l.started_ns) {
                 if (S_ISDIR(old.v[j].mode))
                     mpfs_index_drop_dir(fs->index, old.v[j].ino);
+                mark_gone_remote(fs, ino, old.names[j], old.v[j].ino);
                 if (nchg == capchg) {
                     capchg = capchg ? capchg * 2 : 16;
                     chg = mpfs_xrealloc(chg, capchg * sizeof(*chg));
