@@ -367,12 +367,12 @@ static void commit_attrs(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
     r->changed_set = wf->pending_set;
 }
 
+/* What close/fsync report: the store's reason where it means something to
+ * the caller (and, for the background retry, whether retrying can help),
+ * EIO for the rest. */
 static int commit_errno(int rc)
 {
-    return rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EROFS || rc == -EFBIG ||
-                   rc == -ENAMETOOLONG || rc == -EINVAL
-               ? rc
-               : -EIO;
+    return rc == -ENOSPC || rc == -EDQUOT || mpfs_commit_error_is_permanent(rc) ? rc : -EIO;
 }
 
 int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
