@@ -1054,6 +1054,7 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
     }
     if (rc == 0 && set) {
         pthread_mutex_lock(&n->wlock);
+        mpfs_file_wait_commit_locked(n); /* its end would clear pending changes */
         if (n->wf && n->wf->dirty && n->wf->is_new) {
             /* not on the backend yet: goes up with the content */
             struct mpfs_wfile *wf = n->wf;
@@ -1066,6 +1067,8 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
             if (set & MPFS_SET_MTIME)
                 wf->pending.mtime_ns = want.mtime_ns;
             wf->pending_set |= set & (MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME);
+            if (wf->journaled)
+                journal_record(fs, n, wf); /* a replay stores them too */
             pthread_mutex_lock(&fs->lock);
             if (set & MPFS_SET_MODE)
                 n->attr.mode = want.mode;
