@@ -888,6 +888,7 @@ void mpfs_vfs_release(struct mpfs_fs *fs, struct mpfs_handle *h)
 {
     struct mpfs_node *n = h->node;
     pthread_mutex_lock(&n->wlock);
+    mpfs_file_wait_commit_locked(n); /* e.g. the background retry's */
     if (h->writable && n->wf) {
         n->wf->writers--;
         if (n->wf->dirty)
