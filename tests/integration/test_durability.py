@@ -66,6 +66,7 @@ class Crash(unittest.TestCase):
                 try:
                     with open(m.path(name), "wb") as f:
                         f.write(body)
+                        f.flush()  # out of Python's buffer (st_blksize is 1 MiB)
                         os.fsync(f.fileno())
                         synced[name] = body
                 except OSError:
