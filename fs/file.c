@@ -303,14 +303,22 @@ static int journal_record(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_w
     return journal_write(fs, n->ino, parent, path, wf);
 }
 
-/* The staged data is about to change: make sure a record names it (not
- * for a file unlinked here: its data dies with its last handle). */
-static int make_dirty(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+/* Does n's staged data die with its last handle?  Yes for a file unlinked
+ * through this mount (POSIX); not for one deleted by someone else (the
+ * edit recreates it) nor once it belongs to a conflict copy.  Caller
+ * holds n->wlock. */
+static int data_dies(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
     pthread_mutex_lock(&fs->lock);
-    int unlinked = n->unlinked && !n->gone_remote;
+    int dies = n->unlinked && !n->gone_remote && !wf->conflict_path;
     pthread_mutex_unlock(&fs->lock);
-    if (!wf->journaled && !unlinked) {
+    return dies;
+}
+
+/* The staged data is about to change: make sure a record names it. */
+static int make_dirty(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+{
+    if (!wf->journaled && !data_dies(fs, n, wf)) {
         int rc = journal_record(fs, n, wf);
         if (rc < 0)
             return rc;
@@ -381,8 +389,8 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     struct mpfs_wfile *wf = n->wf;
     if (!wf || !wf->dirty)
         return 0;
+    int unlinked = data_dies(fs, n, wf);
     pthread_mutex_lock(&fs->lock);
-    int unlinked = n->unlinked && !n->gone_remote;
     char *path = mpfs_node_path_locked(fs, n->ino);
     uint64_t parent = n->parent;
     char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
@@ -448,7 +456,6 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         n->seen_wall = 0;
         n->source = src;
         n->attr.version[0] = '\0';
-        n->gone_remote = 0;
         pthread_mutex_unlock(&fs->lock);
         struct mpfs_index_entry ie;
         if (mpfs_index_get(fs->index, parent, name, &ie) == 0) {
@@ -466,7 +473,12 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         mpfs_fs_record(fs, n->ino, parent, name, &res.attr, src);
         pthread_mutex_lock(&fs->lock);
         snprintf(n->open_version, sizeof(n->open_version), "%s", res.attr.version);
-        n->gone_remote = 0;
+        if (n->gone_remote) {
+            /* the edit recreated the name deleted by someone else: this
+             * node has it again (later commits go there, not nowhere) */
+            n->gone_remote = 0;
+            n->unlinked = 0;
+        }
         pthread_mutex_unlock(&fs->lock);
     }
     wf->dirty = 0;
@@ -730,7 +742,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
 void mpfs_file_unlinked(struct mpfs_fs *fs, struct mpfs_node *n)
 {
     pthread_mutex_lock(&n->wlock);
-    if (n->wf)
+    if (n->wf && !n->wf->conflict_path)
         journal_forget(fs, n, n->wf);
     pthread_mutex_unlock(&n->wlock);
 }

@@ -33,7 +33,8 @@ int mpfs_nodes_init(struct mpfs_fs *fs)
 static void node_free(struct mpfs_fs *fs, struct mpfs_node *n)
 {
     if (n->wf) {
-        int drop = !n->wf->dirty || (n->unlinked && !n->gone_remote);
+        int drop = !n->wf->dirty ||
+                   (n->unlinked && !n->gone_remote && !n->wf->conflict_path);
         mpfs_wfile_free(fs, n->ino, n->wf, drop ? MPFS_WF_DISCARD : MPFS_WF_KEEP);
     }
     pthread_mutex_destroy(&n->wlock);
