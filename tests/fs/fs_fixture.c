@@ -4,9 +4,9 @@
 #include "tests/fs/fs_fixture.h"
 
 #include "backends/mem.h"
+#include "base/check.h"
 #include "base/util.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -82,15 +82,18 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
 {
     struct fixture *f = mpfs_xcalloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/mpfs-fx-XXXXXX");
-    assert(mkdtemp(f->dir));
+    char *dir = mkdtemp(f->dir);
+    MPFS_ASSERT(dir != NULL);
     mpfs_config_init(&f->cfg);
     char err[256];
     char *opts = mpfs_xasprintf("mode=%s,s3=s3://mem,nfs=nfs://mem/x,cache_dir=%s,"
                                 "cache_disk=0,cache_ram=16M%s%s",
                                 mode, f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
-    assert(mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err)) == 0);
+    int rc = mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err));
+    MPFS_ASSERT(rc == 0);
     free(opts);
-    assert(mpfs_config_finish(&f->cfg, err, sizeof(err)) == 0);
+    rc = mpfs_config_finish(&f->cfg, err, sizeof(err));
+    MPFS_ASSERT(rc == 0);
     f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
     f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
     f->fs = build(f);
