@@ -123,3 +123,17 @@ ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off)
     }
     return (ssize_t)done;
 }
+
+void mpfs_fputs_roff(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}

@@ -10,6 +10,7 @@
 #define MPFS_BASE_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,5 +41,9 @@ int mpfs_name_is_valid(const char *name, size_t len);
 /* Full write/read of a file descriptor; return 0 or -errno. */
 int mpfs_write_all(int fd, const void *buf, size_t len, off_t off);
 ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off);
+
+/* Write text for a man page: '-' and '\\' escaped, and a leading '.' or
+ * '\'' guarded so roff does not take the line for a request. */
+void mpfs_fputs_roff(FILE *out, const char *s);
 
 #endif

@@ -75,6 +75,9 @@ static const struct opt table[] = {
     {"log_level", T_STR, O(log_level), "warn", "error | warn | info | debug"},
     {"threads", T_INT, O(threads), "16", "most FUSE worker threads"},
     {"fsname", T_STR, O(fsname), NULL, "name shown in /proc/mounts"},
+    {"mountpoint", T_STR, O(mountpoint), NULL,
+     "where to mount when no MOUNTPOINT argument is given (a config file per mount: "
+     "/etc/mpfs/NAME.conf, mpfs@NAME.service)"},
 };
 
 static const char *const mount_only_opts[] = {
@@ -407,4 +410,30 @@ void mpfs_config_print_help(FILE *out)
         fprintf(out, "    %-18s %s%s%s%s\n", o->name, o->help, o->def ? " [" : "",
                 o->def ? o->def : "", o->def ? "]" : "");
     }
+}
+
+void mpfs_config_print_man(FILE *out)
+{
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++) {
+        const struct opt *o = &table[i];
+        fputs(".TP\n\\fB", out);
+        mpfs_fputs_roff(out, o->name);
+        fputs("\\fR", out);
+        if (o->type != T_BOOL)
+            fputs("=\\fIVALUE\\fR", out);
+        fputc('\n', out);
+        mpfs_fputs_roff(out, o->help);
+        if (o->def) {
+            fputs(" [", out);
+            mpfs_fputs_roff(out, o->def);
+            fputc(']', out);
+        }
+        fputc('\n', out);
+    }
+}
+
+void mpfs_config_print_names(FILE *out)
+{
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++)
+        fprintf(out, "%s%s\n", table[i].name, table[i].type == T_BOOL ? "" : "=");
 }

@@ -61,6 +61,7 @@ struct mpfs_config {
     char *log_level;
     int threads;          /* max FUSE worker threads */
     char *fsname;
+    char *mountpoint;     /* from a config file; the MOUNTPOINT argument wins */
 };
 
 void mpfs_config_init(struct mpfs_config *c);
@@ -78,5 +79,9 @@ int mpfs_config_load_file(struct mpfs_config *c, const char *path, char *err, si
 int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen);
 void mpfs_config_print(const struct mpfs_config *c, FILE *out);
 void mpfs_config_print_help(FILE *out);
+/* The same table as roff ".TP" entries, for the generated mpfs(1). */
+void mpfs_config_print_man(FILE *out);
+/* One option name per line ("name=" when it takes a value): shell completion. */
+void mpfs_config_print_names(FILE *out);
 
 #endif

@@ -7,3 +7,6 @@ mpfs_unit_test(test_check SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_check.c LI
 
 add_test(NAME lint_assert COMMAND ${MPFS_OPS_TESTS}/lint_assert.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(lint_assert PROPERTIES LABELS unit TIMEOUT 60)
+
+find_program(PYTHON3 python3 REQUIRED)
+mpfs_integration_test(ops COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/integration/test_ops.py)
