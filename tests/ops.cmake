@@ -10,3 +10,10 @@ set_tests_properties(lint_assert PROPERTIES LABELS unit TIMEOUT 60)
 
 find_program(PYTHON3 python3 REQUIRED)
 mpfs_integration_test(ops COMMAND ${PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/integration/test_ops.py)
+
+# scripts/stack.sh: the config heredocs run nothing (no store needed) ...
+add_test(NAME stack_heredoc COMMAND ${MPFS_OPS_TESTS}/test_stack_heredoc.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(stack_heredoc PROPERTIES LABELS unit TIMEOUT 60)
+# ... and, on a store of its own (MPFS_OPS_NS, default "ops"), the holder
+# does not capture host FUSE mounts and `up` restarts a dead daemon in place.
+mpfs_integration_test(stack_store TIMEOUT 900 COMMAND ${MPFS_OPS_TESTS}/test_stack_store.sh)

@@ -11,7 +11,9 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -41,6 +43,80 @@ def daemon_pids(needle):
         if cmd and cmd[0].endswith(b"mpfs") and any(needle.encode() in a for a in cmd):
             out.append(int(p))
     return out
+
+
+class HangingEndpoint(unittest.TestCase):
+    """An S3 endpoint that accepts connections and never answers: the mount
+    (and `mpfs probe`) fails within connect_timeout + one request_timeout,
+    naming the endpoint and what it sat on, instead of retrying the same
+    hang (retries + 1) times."""
+
+    CONNECT_MS = 1000
+    REQUEST_MS = 2000
+
+    def setUp(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.held = []
+        self.stop = False
+
+        def accept():
+            while not self.stop:
+                try:
+                    c, _ = self.srv.accept()
+                except OSError:
+                    return
+                self.held.append(c)  # read nothing, answer nothing
+
+        self.thread = threading.Thread(target=accept, daemon=True)
+        self.thread.start()
+
+    def tearDown(self):
+        self.stop = True
+        self.srv.close()
+        for c in self.held:
+            c.close()
+
+    def run_mpfs(self, sub):
+        mnt = tempfile.mkdtemp(prefix="mpfs-hang-")
+        cache = tempfile.mkdtemp(prefix="mpfs-hang-cache-")
+        args = [ml.MPFS, sub, "--s3", "s3://hang-bucket", "--endpoint", f"http://127.0.0.1:{self.port}",
+                "-o", f"cache_dir={cache},connect_timeout={self.CONNECT_MS},"
+                f"request_timeout={self.REQUEST_MS},retries=4"]
+        if sub == "mount":
+            args.append(mnt)
+        t0 = time.time()
+        p = subprocess.run(args, capture_output=True, timeout=120)
+        took = time.time() - t0
+        was_mounted = mounted(mnt)
+        if was_mounted:
+            ml.run(["fusermount3", "-u", mnt], check=False)
+        os.rmdir(mnt)
+        shutil.rmtree(cache, ignore_errors=True)
+        return p, took, was_mounted
+
+    def check(self, p, took):
+        err = p.stderr.decode()
+        self.assertNotEqual(p.returncode, 0, err)
+        self.assertIn(f"127.0.0.1:{self.port}", err)
+        self.assertIn("accepted the connection but sent no answer", err)
+        self.assertIn("request_timeout", err)
+        self.assertTrue(self.held, "the listener saw no connection")
+        # one request_timeout (+ connect + start-up slack), not 5 of them
+        budget = (self.CONNECT_MS + self.REQUEST_MS) / 1000
+        self.assertGreaterEqual(took, self.REQUEST_MS / 1000 * 0.9)
+        self.assertLess(took, budget + 2.5, f"took {took:.1f} s: {err}")
+
+    def test_mount_fails_in_one_request_timeout(self):
+        p, took, was_mounted = self.run_mpfs("mount")
+        self.assertFalse(was_mounted)
+        self.check(p, took)
+
+    def test_probe_fails_in_one_request_timeout(self):
+        p, took, _ = self.run_mpfs("probe")
+        self.check(p, took)
 
 
 class Install(unittest.TestCase):

@@ -7,8 +7,9 @@
 set -euo pipefail
 SRC=${1:-${MPFS_SOURCE_DIR:?}}
 cd "$SRC"
-hits=$(git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
-bad=$(grep -nE '(^|[^_A-Za-z0-9])assert[[:space:]]*\(|#[[:space:]]*include[[:space:]]*<assert\.h>' $hits || true)
+mapfile -t files < <(git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null ||
+  find . -name '*.[ch]' -not -path './build*')
+bad=$(grep -nE '(^|[^_A-Za-z0-9])assert[[:space:]]*\(|#[[:space:]]*include[[:space:]]*<assert\.h>' "${files[@]}" || true)
 if [ -n "$bad" ]; then
   echo "bare assert() / <assert.h> found (use MPFS_ASSERT from base/check.h):" >&2
   echo "$bad" >&2
