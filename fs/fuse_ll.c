@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/ctl.h"
 #include "fs/vfs.h"
 
 #include <errno.h>
@@ -34,6 +35,10 @@
  * worth threading through every call. */
 static struct mpfs_fs *g_fs;
 static double g_neg_ttl;
+/* The control socket (fs/ctl.c); its path is the root's "user.mpfs.ctl"
+ * xattr, so clients find it from the mount point. */
+static struct mpfs_ctl *g_ctl;
+#define CTL_XATTR "user.mpfs.ctl"
 
 /* ------------------------------------------------------- invalidations */
 
@@ -512,7 +517,17 @@ static void reply_xattr(fuse_req_t req, ssize_t rc, const char *buf, size_t size
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     char *buf = size ? mpfs_xmalloc(size) : NULL;
-    ssize_t rc = mpfs_vfs_getxattr(g_fs, ino, name, buf, size);
+    ssize_t rc;
+    const char *ctl = mpfs_ctl_path(g_ctl);
+    if (ino == FUSE_ROOT_ID && ctl && strcmp(name, CTL_XATTR) == 0) {
+        rc = (ssize_t)strlen(ctl);
+        if (size && (size_t)rc > size)
+            rc = -ERANGE;
+        else if (size)
+            memcpy(buf, ctl, (size_t)rc);
+    } else {
+        rc = mpfs_vfs_getxattr(g_fs, ino, name, buf, size);
+    }
     reply_xattr(req, rc, buf, size);
     free(buf);
 }
@@ -676,6 +691,9 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     struct mpfs_notifier n = {.ctx = NULL, .inval_inode = notify_inode,
                               .inval_entry = notify_entry};
     mpfs_fs_start(fs, &n);
+    char cerr[512];
+    if (mpfs_ctl_start(fs, mp, &g_ctl, cerr, sizeof(cerr)) < 0)
+        mpfs_warn("%s; mpfs ctl/stats will not work for this mount", cerr);
     mpfs_info("mounted %s at %s (mode %s)", cfg->fsname, mp, cfg->mode);
     report(status_fd, "OK");
     if (status_fd >= 0)
@@ -690,6 +708,8 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     fuse_loop_cfg_destroy(lc);
 
     mpfs_info("unmounting %s", mp);
+    mpfs_ctl_stop(g_ctl);
+    g_ctl = NULL;
     pthread_mutex_lock(&inv.lock);
     inv.stop = 1;
     pthread_cond_signal(&inv.cond);

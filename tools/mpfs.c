@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "fs/config.h"
 #include "fs/fuse_ll.h"
+#include "tools/ctl.h"
 #include "tools/probe.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ static const char *const synopsis[] = {
     "[--config FILE] [-o OPT[=VAL],...] [-f] [-d] [MOUNTPOINT]",
     "mpfs SOURCE MOUNTPOINT [-o OPT[=VAL],...]",
     "mpfs probe [--s3 ...] [--nfs ...] [-o ...]",
+    "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | log-level LEVEL",
     "mpfs --help | --version | --man | --list-options",
 };
 
@@ -44,6 +46,10 @@ static const char *const synopsis_note[] = {
     "",
     "the form mount(8) uses for fuse.mpfs lines in /etc/fstab",
     "print capabilities and measured costs",
+    "talk to the daemon serving MOUNTPOINT (root or the mounting user): status; forget a path "
+    "(or a subtree with -r) so the next access revalidates; commit every pending write; "
+    "empty the block cache; change the log level. PATH is absolute under MOUNTPOINT, or "
+    "relative to it",
     "",
 };
 
@@ -121,8 +127,11 @@ static void usage(FILE *out)
             MPFS_VERSION_STRING);
     for (size_t i = 0; i < MPFS_ARRAY_SIZE(synopsis); i++) {
         wrap(out, synopsis[i], 2);
-        if (*synopsis_note[i])
-            fprintf(out, "      (%s)\n", synopsis_note[i]);
+        if (*synopsis_note[i]) {
+            char *note = mpfs_xasprintf("(%s)", synopsis_note[i]);
+            wrap(out, note, 6);
+            free(note);
+        }
     }
     fputs("\nmodes:\n", out);
     wrap(out, modes_text, 2);
@@ -371,6 +380,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         rc = 2;
+        goto out;
+    }
+    if (strcmp(argv[1], "ctl") == 0) {
+        rc = mpfs_ctl_main(argc - 1, argv + 1);
         goto out;
     }
     rc = parse(&c, argc, argv);
