@@ -220,14 +220,6 @@ static void serve(struct mpfs_ctl *c, int fd)
     int rc;
     if (!f)
         return;
-    if (!peer_allowed(fd, &uid)) {
-        mpfs_warn("ctl: refused a request from uid %d (only root and uid %d may use %s)", (int)uid,
-                  (int)geteuid(), c->path);
-        snprintf(msg, sizeof(msg), "permission denied: uid %d is neither root nor the mount's owner",
-                 (int)uid);
-        rc = -EPERM;
-        goto reply;
-    }
     size_t used = 0;
     char *nl = NULL;
     while (!nl && used < sizeof(req) - 1) {
@@ -239,6 +231,16 @@ static void serve(struct mpfs_ctl *c, int fd)
         used += (size_t)n;
         req[used] = '\0';
         nl = strchr(req, '\n');
+    }
+    /* the request is read first even from a refused peer: closing with
+     * unread data would reset the connection before it sees the answer */
+    if (!peer_allowed(fd, &uid)) {
+        mpfs_warn("ctl: refused a request from uid %d (only root and uid %d may use %s)", (int)uid,
+                  (int)geteuid(), c->path);
+        snprintf(msg, sizeof(msg), "permission denied: uid %d is neither root nor the mount's owner",
+                 (int)uid);
+        rc = -EPERM;
+        goto reply;
     }
     if (!nl) {
         snprintf(msg, sizeof(msg), "no request line within %d s", REQ_TIMEOUT_S);

@@ -17,3 +17,6 @@ set_tests_properties(stack_heredoc PROPERTIES LABELS unit TIMEOUT 60)
 # ... and, on a store of its own (MPFS_OPS_NS, default "ops"), the holder
 # does not capture host FUSE mounts and `up` restarts a dead daemon in place.
 mpfs_integration_test(stack_store TIMEOUT 900 COMMAND ${MPFS_OPS_TESTS}/test_stack_store.sh)
+
+# The vfs operations behind `mpfs ctl` (fs/invalidate.c, fs/flush.c).
+mpfs_unit_test(test_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_ops.c LIBS mpfs_fs_fixture)

@@ -45,6 +45,192 @@ def daemon_pids(needle):
     return out
 
 
+def ctl(mnt, *args, check=True, **kw):
+    p = ml.run([ml.MPFS, "ctl", mnt] + list(args), check=False, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mpfs ctl {' '.join(args)} -> {p.returncode}: {p.stderr.decode()}")
+    return p
+
+
+def status(mnt):
+    """`mpfs ctl status` as a dict of its 'key value' lines."""
+    out = {}
+    for line in ctl(mnt, "status").stdout.decode().splitlines():
+        if line and not line.startswith(" ") and not line.endswith(":"):
+            k, _, v = line.partition(" ")
+            out[k] = v.strip()
+    return out
+
+
+def size_of(text):
+    """'12.0 MiB of 256.0 MiB' -> bytes used."""
+    num, unit = text.split()[:2]
+    return float(num) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+
+
+class Ctl(unittest.TestCase):
+    """Every `mpfs ctl` command through a real S3 mount, and its effect.
+    The data/ prefix is declared immutable, so without an invalidation the
+    mount would serve the old content and listing forever."""
+
+    def setUp(self):
+        self.prefix = ml.unique_prefix("ctl")
+        ml.s3_put(self.prefix + "/data/f.txt", b"version A\n")
+        ml.s3_put(self.prefix + "/data/sub/g.txt", b"g A\n")
+        self.m = ml.Mount("s3", self.prefix, opts="policy=data:immutable").start()
+        self.mnt = self.m.mnt
+
+    def tearDown(self):
+        self.m.cleanup()
+        ml.s3_delete_prefix(self.prefix)
+
+    def read(self, *parts):
+        with open(self.m.path(*parts), "rb") as f:
+            return f.read()
+
+    def test_status(self):
+        st = status(self.mnt)
+        self.assertEqual(st["mountpoint"], self.mnt)
+        self.assertEqual(st["mode"], "s3")
+        self.assertIn(f"s3://{ml.BUCKET}/{self.prefix}", st["s3"])
+        self.assertEqual(st["cache_dir"], self.m.cache)
+        self.assertIn("of 256.0 MiB", st["cache_ram"])
+        out = ctl(self.mnt, "status").stdout.decode()
+        self.assertIn("routes (probed at mount):", out)
+        self.assertRegex(out, r"read-sequential\s+-> s3")
+        pid = int(st["pid"])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            self.assertIn(self.m.cache.encode(), f.read())
+
+    def test_invalidate_file(self):
+        self.assertEqual(self.read("data", "f.txt"), b"version A\n")
+        ml.s3_put(self.prefix + "/data/f.txt", b"version B, longer\n")
+        time.sleep(1.5)  # past attr_timeout: only the immutable policy keeps A now
+        self.assertEqual(self.read("data", "f.txt"), b"version A\n")
+        before = int(status(self.mnt)["invalidations"])
+        out = ctl(self.mnt, "invalidate", self.m.path("data", "f.txt")).stdout.decode()
+        self.assertIn("invalidated data/f.txt", out)
+        self.assertEqual(self.read("data", "f.txt"), b"version B, longer\n")
+        self.assertGreater(int(status(self.mnt)["invalidations"]), before)
+        # a relative PATH is relative to the mount point
+        ml.s3_put(self.prefix + "/data/f.txt", b"version C\n")
+        ctl(self.mnt, "invalidate", "data/f.txt")
+        self.assertEqual(self.read("data", "f.txt"), b"version C\n")
+
+    def test_invalidate_recursive(self):
+        self.assertEqual(sorted(os.listdir(self.m.path("data"))), ["f.txt", "sub"])
+        self.assertEqual(self.read("data", "f.txt"), b"version A\n")
+        self.assertEqual(self.read("data", "sub", "g.txt"), b"g A\n")
+        ml.s3_put(self.prefix + "/data/new.txt", b"new\n")
+        time.sleep(1.5)  # past attr/entry timeouts: only the policy keeps the old listing
+        self.assertEqual(sorted(os.listdir(self.m.path("data"))), ["f.txt", "sub"])
+        # a directory alone: its listing is taken again
+        ctl(self.mnt, "invalidate", "data")
+        self.assertEqual(sorted(os.listdir(self.m.path("data"))), ["f.txt", "new.txt", "sub"])
+        ml.s3_put(self.prefix + "/data/sub/g.txt", b"g B\n")
+        ml.s3_put(self.prefix + "/data/f.txt", b"version B\n")
+        time.sleep(1.5)
+        self.assertEqual(self.read("data", "sub", "g.txt"), b"g A\n")
+        self.assertEqual(self.read("data", "f.txt"), b"version A\n")
+        # -r: everything below, files in subdirectories included
+        ctl(self.mnt, "invalidate", "-r", self.m.path("data"))
+        self.assertEqual(self.read("data", "sub", "g.txt"), b"g B\n")
+        self.assertEqual(self.read("data", "f.txt"), b"version B\n")
+
+    def test_invalidate_missing_parent_fails(self):
+        p = ctl(self.mnt, "invalidate", "no/such/file", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No such file or directory", p.stderr.decode())
+        p = ctl(self.mnt, "invalidate", "/elsewhere/x", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not under the mount point", p.stderr.decode())
+
+    def test_flush_commits_open_files(self):
+        # The writer is its own process: a close() of any copy of the fd
+        # (a fork+exec from this process would close one) makes the kernel
+        # send FLUSH, which commits; `flush` must do it with the file open.
+        key = self.prefix + "/w.bin"
+        writer = subprocess.Popen(
+            [sys.executable, "-c",
+             "import os,sys\nf=open(sys.argv[1],'wb')\nf.write(bytes(range(256))*1200)\nf.flush()\n"
+             "print('ready',flush=True)\nsys.stdin.readline()\nf.close()\n", self.m.path("w.bin")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(writer.stdout.readline(), b"ready\n")
+            self.assertEqual(ml.s3_head(key), 404)
+            self.assertNotEqual(size_of(status(self.mnt)["staging"]), 0)
+            out = ctl(self.mnt, "flush").stdout.decode()
+            self.assertIn("committed 1 file", out)
+            self.assertEqual(ml.s3_get(key), bytes(range(256)) * 1200)
+            self.assertIn("committed 0 files", ctl(self.mnt, "flush").stdout.decode())
+        finally:
+            writer.communicate(b"\n", timeout=60)
+
+    def test_drop_cache(self):
+        data = os.urandom(3 << 20)
+        ml.s3_put(self.prefix + "/big.bin", data)
+        self.assertEqual(self.read("big.bin"), data)
+        used = size_of(status(self.mnt)["cache_ram"])
+        self.assertGreaterEqual(used, 3 << 20)
+        out = ctl(self.mnt, "drop-cache").stdout.decode()
+        self.assertRegex(out, r"cache .* -> 0 B")
+        self.assertEqual(size_of(status(self.mnt)["cache_ram"]), 0)
+        self.assertEqual(self.read("big.bin"), data)  # refetched, same bytes
+
+    def test_log_level(self):
+        ctl(self.mnt, "log-level", "debug")
+        self.assertEqual(status(self.mnt)["log_level"], "debug")
+        self.read("data", "f.txt")
+        ctl(self.mnt, "invalidate", "data/f.txt")
+        self.read("data", "f.txt")
+        self.assertIn("debug:", self.m.log())
+        ctl(self.mnt, "log-level", "error")
+        n = self.m.log().count("debug:")
+        ctl(self.mnt, "invalidate", "data/f.txt")
+        self.read("data", "f.txt")
+        self.assertEqual(self.m.log().count("debug:"), n)
+        p = ctl(self.mnt, "log-level", "loud", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("error, warn, info, debug", p.stderr.decode())
+
+    def test_socket_private_and_peer_checked(self):
+        sock = os.path.join(self.m.cache, "ctl.sock")
+        st = os.stat(sock)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        self.assertEqual(st.st_uid, os.getuid())
+        nobody = 65534
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+
+        probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+                 "try:\n s.connect(sys.argv[1])\nexcept OSError as e:\n print('connect', e.errno); sys.exit(0)\n"
+                 "s.sendall(b'status\\n'); print(s.makefile().read())")
+        # the file mode stops another user at connect() ...
+        os.chmod(os.path.dirname(sock), 0o755)
+        p = subprocess.run(["/usr/bin/python3", "-c", probe, sock], capture_output=True,
+                           preexec_fn=as_nobody, timeout=30)
+        self.assertIn("connect 13", p.stdout.decode())  # EACCES
+        # ... and a socket made reachable by mistake still refuses (SO_PEERCRED)
+        os.chmod(sock, 0o666)
+        try:
+            p = subprocess.run(["/usr/bin/python3", "-c", probe, sock], capture_output=True,
+                               preexec_fn=as_nobody, timeout=30)
+        finally:
+            os.chmod(sock, 0o600)
+        out = p.stdout.decode()
+        self.assertIn("ERR 1 permission denied", out, p.stderr.decode())
+        self.assertNotIn("mountpoint", out)
+        self.assertIn("refused a request from uid 65534", self.m.log())
+
+    def test_not_an_mpfs_mount(self):
+        p = ml.run([ml.MPFS, "ctl", "/tmp", "status"], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not an mpfs mount point", p.stderr.decode())
+
+
 class HangingEndpoint(unittest.TestCase):
     """An S3 endpoint that accepts connections and never answers: the mount
     (and `mpfs probe`) fails within connect_timeout + one request_timeout,
