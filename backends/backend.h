@@ -33,6 +33,7 @@
 #define MPFS_BACKENDS_BACKEND_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -213,12 +214,29 @@ struct mpfs_backend_ops {
 };
 
 /* Base of every backend handle; embedded first. */
+/* Requests by type, counted by the wrappers below (the one place every
+ * call passes), for `mpfs stats`. */
+enum mpfs_bop {
+    MPFS_BOP_STAT, MPFS_BOP_LIST, MPFS_BOP_READ, MPFS_BOP_PUT, MPFS_BOP_PWRITE,
+    MPFS_BOP_REMOVE, MPFS_BOP_RENAME, MPFS_BOP_MKDIR, MPFS_BOP_RMDIR, MPFS_BOP_LINK,
+    MPFS_BOP_SETATTR, MPFS_BOP_XATTR, MPFS_BOP_OTHER, MPFS_BOP_N
+};
+const char *mpfs_bop_name(int op);
+
+struct mpfs_backend_counters {
+    atomic_uint_fast64_t calls[MPFS_BOP_N];
+    atomic_uint_fast64_t errors[MPFS_BOP_N];
+    atomic_uint_fast64_t ns[MPFS_BOP_N]; /* total time in the call */
+    atomic_uint_fast64_t bytes_read, bytes_written;
+};
+
 struct mpfs_backend {
     const struct mpfs_backend_ops *ops;
     const char *kind;   /* "s3", "nfs", "mem", "fault" */
     uint32_t caps;      /* enum mpfs_backend_cap */
     size_t io_size;     /* preferred request size (NFS rtmax/wtmax; S3 part size) */
     char desc[256];     /* human description without secrets, for logs */
+    struct mpfs_backend_counters counters; /* zeroed with the handle */
 };
 
 /* Wrappers: callers use these, never b->ops directly. */

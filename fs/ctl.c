@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/fs_int.h"
+#include "fs/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,6 +145,10 @@ static int run(struct mpfs_ctl *c, char *line, FILE *out, char *msg, size_t msgl
         }
         mpfs_info("ctl: invalidated '%s'%s", arg, recursive ? " and below" : "");
         fprintf(out, "invalidated %s%s\n", *arg ? arg : "/", recursive ? " (recursive)" : "");
+        return 0;
+    }
+    if (strcmp(line, "stats") == 0) {
+        mpfs_stats_report(c->fs, out);
         return 0;
     }
     if (strcmp(line, "flush") == 0) {

@@ -13,7 +13,7 @@
  *   request:  COMMAND [ARGS]\n
  *   response: zero or more output lines, then "OK\n" or
  *             "ERR <errno> <message>\n".
- * Commands: status | invalidate [-r] PATH | flush | drop-cache |
+ * Commands: status | stats | invalidate [-r] PATH | flush | drop-cache |
  *           log-level error|warn|info|debug
  * PATH is dataset-relative (the client strips the mount point).
  */

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/ctl.h"
+#include "fs/stats.h"
 #include "fs/vfs.h"
 
 #include <errno.h>
@@ -118,8 +119,14 @@ static void *inval_thread(void *arg)
 
 /* ------------------------------------------------------------ replies */
 
+/* Set by reply_err when a request fails, read by the timing wrappers
+ * (one request per worker thread at a time). */
+static __thread int t_failed;
+
 static void reply_err(fuse_req_t req, int rc)
 {
+    if (rc != 0)
+        t_failed = 1;
     fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
 
@@ -363,10 +370,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (size > MAX_IO)
         size = MAX_IO;
     ssize_t rc = mpfs_vfs_read(g_fs, H(fi), buf, size, off);
-    if (rc < 0)
+    if (rc < 0) {
         reply_err(req, (int)rc);
-    else
+    } else {
+        mpfs_stats_fuse_bytes(0, (uint64_t)rc);
         fuse_reply_buf(req, buf, (size_t)rc);
+    }
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -374,10 +383,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
     (void)ino;
     ssize_t rc = mpfs_vfs_write(g_fs, H(fi), buf, size, off);
-    if (rc < 0)
+    if (rc < 0) {
         reply_err(req, (int)rc);
-    else
+    } else {
+        mpfs_stats_fuse_bytes(1, (uint64_t)rc);
         fuse_reply_write(req, (size_t)rc);
+    }
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -545,38 +556,93 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     reply_err(req, mpfs_vfs_removexattr(g_fs, ino, name));
 }
 
+/* ------------------------------------------------------------ timing */
+
+/* Each handler answers its request before it returns (the vfs is
+ * synchronous), so timing the call times the request. */
+#define TIMED(op, fop, params, ...)                                            \
+    static void t_##op params                                                  \
+    {                                                                          \
+        int64_t t0 = mpfs_now_ns();                                            \
+        t_failed = 0;                                                          \
+        op_##op(__VA_ARGS__);                                                  \
+        mpfs_stats_fuse(fop, mpfs_now_ns() - t0, t_failed);                    \
+    }
+
+typedef struct fuse_file_info ffi;
+TIMED(lookup, MPFS_FOP_LOOKUP, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(getattr, MPFS_FOP_GETATTR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(setattr, MPFS_FOP_SETATTR, (fuse_req_t r, fuse_ino_t i, struct stat *a, int t, ffi *fi),
+      r, i, a, t, fi)
+TIMED(readlink, MPFS_FOP_READLINK, (fuse_req_t r, fuse_ino_t i), r, i)
+TIMED(mknod, MPFS_FOP_MKNOD, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, dev_t d),
+      r, p, n, m, d)
+TIMED(mkdir, MPFS_FOP_MKDIR, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m), r, p, n, m)
+TIMED(unlink, MPFS_FOP_UNLINK, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(rmdir, MPFS_FOP_RMDIR, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(symlink, MPFS_FOP_SYMLINK, (fuse_req_t r, const char *l, fuse_ino_t p, const char *n),
+      r, l, p, n)
+TIMED(rename, MPFS_FOP_RENAME,
+      (fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f),
+      r, p, n, np, nn, f)
+TIMED(link, MPFS_FOP_LINK, (fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char *nn),
+      r, i, np, nn)
+TIMED(open, MPFS_FOP_OPEN, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(create, MPFS_FOP_CREATE, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, ffi *fi),
+      r, p, n, m, fi)
+TIMED(read, MPFS_FOP_READ, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(write, MPFS_FOP_WRITE,
+      (fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o, ffi *fi), r, i, b, s, o, fi)
+TIMED(flush, MPFS_FOP_FLUSH, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(release, MPFS_FOP_RELEASE, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(fsync, MPFS_FOP_FSYNC, (fuse_req_t r, fuse_ino_t i, int d, ffi *fi), r, i, d, fi)
+TIMED(opendir, MPFS_FOP_OPENDIR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(readdir, MPFS_FOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(readdirplus, MPFS_FOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(releasedir, MPFS_FOP_RELEASEDIR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(statfs, MPFS_FOP_STATFS, (fuse_req_t r, fuse_ino_t i), r, i)
+TIMED(setxattr, MPFS_FOP_XATTR,
+      (fuse_req_t r, fuse_ino_t i, const char *n, const char *v, size_t s, int f),
+      r, i, n, v, s, f)
+TIMED(getxattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, const char *n, size_t s), r, i, n, s)
+TIMED(listxattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, size_t s), r, i, s)
+TIMED(removexattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, const char *n), r, i, n)
+
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
-    .lookup = op_lookup,
+    .lookup = t_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .open = op_open,
-    .create = op_create,
-    .read = op_read,
-    .write = op_write,
-    .flush = op_flush,
-    .release = op_release,
-    .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
+    .getattr = t_getattr,
+    .setattr = t_setattr,
+    .readlink = t_readlink,
+    .mknod = t_mknod,
+    .mkdir = t_mkdir,
+    .unlink = t_unlink,
+    .rmdir = t_rmdir,
+    .symlink = t_symlink,
+    .rename = t_rename,
+    .link = t_link,
+    .open = t_open,
+    .create = t_create,
+    .read = t_read,
+    .write = t_write,
+    .flush = t_flush,
+    .release = t_release,
+    .fsync = t_fsync,
+    .opendir = t_opendir,
+    .readdir = t_readdir,
+    .readdirplus = t_readdirplus,
+    .releasedir = t_releasedir,
     .fsyncdir = op_fsyncdir,
-    .statfs = op_statfs,
-    .setxattr = op_setxattr,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
-    .removexattr = op_removexattr,
+    .statfs = t_statfs,
+    .setxattr = t_setxattr,
+    .getxattr = t_getxattr,
+    .listxattr = t_listxattr,
+    .removexattr = t_removexattr,
 };
 
 /* ------------------------------------------------------------- running */

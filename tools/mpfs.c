@@ -18,6 +18,7 @@
 #include "fs/fuse_ll.h"
 #include "tools/ctl.h"
 #include "tools/probe.h"
+#include "tools/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@ static const char *const synopsis[] = {
     "mpfs SOURCE MOUNTPOINT [-o OPT[=VAL],...]",
     "mpfs probe [--s3 ...] [--nfs ...] [-o ...]",
     "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | log-level LEVEL",
+    "mpfs stats MOUNTPOINT [--watch] [--interval S] [--count N] [--raw]",
     "mpfs --help | --version | --man | --list-options",
 };
 
@@ -50,6 +52,9 @@ static const char *const synopsis_note[] = {
     "(or a subtree with -r) so the next access revalidates; commit every pending write; "
     "empty the block cache; change the log level. PATH is absolute under MOUNTPOINT, or "
     "relative to it",
+    "live counters of the mount: FUSE operations with latency, backend requests per side and "
+    "type, bytes, cache hits by tier, staging, memory; --watch prints per-second rates, --raw "
+    "the name/value lines",
     "",
 };
 
@@ -384,6 +389,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "ctl") == 0) {
         rc = mpfs_ctl_main(argc - 1, argv + 1);
+        goto out;
+    }
+    if (strcmp(argv[1], "stats") == 0) {
+        rc = mpfs_stats_main(argc - 1, argv + 1);
         goto out;
     }
     rc = parse(&c, argc, argv);

@@ -1,0 +1,142 @@
+/*
+ * stats.c - see stats.h.  The report reads each layer's own counters
+ * (backend wrappers, cache, index, staging) at the moment it is asked, so
+ * nothing is copied on the hot path.
+ */
+#include "fs/stats.h"
+
+#include "base/util.h"
+#include "fs/fs_int.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fop_counters {
+    atomic_uint_fast64_t count, errors, ns;
+    atomic_uint_fast64_t hist[MPFS_STATS_BUCKETS];
+};
+
+static struct fop_counters fops[MPFS_FOP_N];
+static atomic_uint_fast64_t fuse_bytes[2];
+
+static const char *const fop_names[MPFS_FOP_N] = {
+    "lookup", "getattr", "setattr", "readlink", "mknod", "mkdir", "unlink", "rmdir",
+    "symlink", "rename", "link", "open", "create", "read", "write", "flush", "release",
+    "fsync", "opendir", "readdir", "releasedir", "statfs", "xattr"};
+
+void mpfs_stats_fuse(int op, int64_t ns, int failed)
+{
+    if (op < 0 || op >= MPFS_FOP_N)
+        return;
+    struct fop_counters *c = &fops[op];
+    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+    int k = 0;
+    while (k < MPFS_STATS_BUCKETS - 1 && us >= (16ull << k))
+        k++;
+    atomic_fetch_add_explicit(&c->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->ns, ns > 0 ? (uint64_t)ns : 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->hist[k], 1, memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
+}
+
+void mpfs_stats_fuse_bytes(int write, uint64_t n)
+{
+    atomic_fetch_add_explicit(&fuse_bytes[write ? 1 : 0], n, memory_order_relaxed);
+}
+
+static uint64_t ld(atomic_uint_fast64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void report_backend(FILE *out, const char *side, struct mpfs_backend *b)
+{
+    if (!b)
+        return;
+    struct mpfs_backend_counters *c = &b->counters;
+    for (int op = 0; op < MPFS_BOP_N; op++) {
+        uint64_t n = ld(&c->calls[op]);
+        if (!n)
+            continue;
+        fprintf(out, "backend.%s.%s.count %llu\n", side, mpfs_bop_name(op), (unsigned long long)n);
+        fprintf(out, "backend.%s.%s.errors %llu\n", side, mpfs_bop_name(op),
+                (unsigned long long)ld(&c->errors[op]));
+        fprintf(out, "backend.%s.%s.ns %llu\n", side, mpfs_bop_name(op),
+                (unsigned long long)ld(&c->ns[op]));
+    }
+    fprintf(out, "backend.%s.bytes_read %llu\n", side, (unsigned long long)ld(&c->bytes_read));
+    fprintf(out, "backend.%s.bytes_written %llu\n", side,
+            (unsigned long long)ld(&c->bytes_written));
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
+{
+    for (int op = 0; op < MPFS_FOP_N; op++) {
+        struct fop_counters *c = &fops[op];
+        uint64_t n = ld(&c->count);
+        fprintf(out, "fuse.%s.count %llu\n", fop_names[op], (unsigned long long)n);
+        if (!n)
+            continue;
+        fprintf(out, "fuse.%s.errors %llu\n", fop_names[op], (unsigned long long)ld(&c->errors));
+        fprintf(out, "fuse.%s.ns %llu\n", fop_names[op], (unsigned long long)ld(&c->ns));
+        for (int k = 0; k < MPFS_STATS_BUCKETS; k++) {
+            uint64_t h = ld(&c->hist[k]);
+            if (!h)
+                continue;
+            if (k < MPFS_STATS_BUCKETS - 1)
+                fprintf(out, "fuse.%s.le_us.%llu %llu\n", fop_names[op], 16ull << k,
+                        (unsigned long long)h);
+            else
+                fprintf(out, "fuse.%s.le_us.inf %llu\n", fop_names[op], (unsigned long long)h);
+        }
+    }
+    fprintf(out, "fuse.bytes_read %llu\n", (unsigned long long)ld(&fuse_bytes[0]));
+    fprintf(out, "fuse.bytes_written %llu\n", (unsigned long long)ld(&fuse_bytes[1]));
+    report_backend(out, "s3", fs->s3);
+    report_backend(out, "nfs", fs->nfs);
+
+    struct mpfs_cache_stats cs;
+    mpfs_cache_get_stats(fs->cache, &cs);
+    fprintf(out, "cache.hits %llu\n", (unsigned long long)cs.hits);
+    fprintf(out, "cache.ram_hits %llu\n", (unsigned long long)(cs.hits - cs.disk_hits));
+    fprintf(out, "cache.disk_hits %llu\n", (unsigned long long)cs.disk_hits);
+    fprintf(out, "cache.misses %llu\n", (unsigned long long)cs.misses);
+    fprintf(out, "cache.ram_bytes %llu\n", (unsigned long long)cs.ram_bytes);
+    fprintf(out, "cache.ram_budget %llu\n", (unsigned long long)fs->cfg.cache_ram);
+    fprintf(out, "cache.disk_bytes %llu\n", (unsigned long long)cs.disk_bytes);
+    fprintf(out, "cache.disk_budget %llu\n", (unsigned long long)fs->cfg.cache_disk);
+    fprintf(out, "cache.ram_evictions %llu\n", (unsigned long long)cs.ram_evictions);
+    fprintf(out, "cache.disk_evictions %llu\n", (unsigned long long)cs.disk_evictions);
+    fprintf(out, "cache.disk_errors %llu\n", (unsigned long long)cs.disk_errors);
+    fprintf(out, "cache.checksum_failures %llu\n", (unsigned long long)cs.checksum_failures);
+
+    struct mpfs_index_stats is;
+    mpfs_index_get_stats(fs->index, &is);
+    fprintf(out, "index.gets %llu\n", (unsigned long long)is.gets);
+    fprintf(out, "index.hits %llu\n", (unsigned long long)is.hits);
+    fprintf(out, "index.puts %llu\n", (unsigned long long)is.puts);
+
+    fprintf(out, "staging.bytes %llu\n", (unsigned long long)atomic_load(&fs->staging_bytes));
+    fprintf(out, "staging.budget %llu\n", (unsigned long long)fs->cfg.staging_max);
+    fprintf(out, "invalidations %llu\n", (unsigned long long)atomic_load(&fs->invalidations));
+    pthread_mutex_lock(&fs->lock);
+    size_t nodes = fs->nnodes;
+    pthread_mutex_unlock(&fs->lock);
+    fprintf(out, "inodes %zu\n", nodes);
+    fprintf(out, "memory.rss_bytes %llu\n", (unsigned long long)rss_bytes());
+}
