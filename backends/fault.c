@@ -313,6 +313,13 @@ static int f_setattr(struct mpfs_backend *b, const char *path, const struct mpfs
     return (int)finish(&p, mpfs_backend_setattr(f->inner, path, attr, to_set, out));
 }
 
+/* A flat walk is a listing too: the LIST rules apply (no short listing). */
+static int f_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_LIST, dir, NULL);
+    return (int)finish(&p, mpfs_backend_list_tree(f->inner, dir, fn, arg));
+}
+
 static int f_statfs(struct mpfs_backend *b, struct statvfs *out)
 {
     FAULT_BEGIN(MPFS_FAULT_OP_STATFS, NULL, NULL);
@@ -379,6 +386,7 @@ static const struct mpfs_backend_ops fault_ops = {
     .link = f_link,
     .setattr = f_setattr,
     .statfs = f_statfs,
+    .list_tree = f_list_tree,
     .getxattr = f_getxattr,
     .setxattr = f_setxattr,
     .listxattr = f_listxattr,

@@ -10,11 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int mpfs_version_same(const char *a, const char *b)
-{
-    return a && b && a[0] && strcmp(a, b) == 0;
-}
-
 char *mpfs_conflict_path(const char *path, int64_t wall_ns, unsigned serial)
 {
     char host[64] = "node";

@@ -13,8 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Two version tokens name the same content: both known and equal. */
-int mpfs_version_same(const char *a, const char *b);
+#include "consistency/version.h" /* mpfs_version_same() */
 
 /* "dir/name" -> "dir/name.mpfs-conflict-<host>-<UTC time>-<n>" (caller
  * frees).  The name stays within 255 bytes by shortening the original

@@ -31,6 +31,8 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "consistency/conflict.h"
+#include "consistency/journal.h"
+#include "fs/commit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,25 +64,31 @@ static struct mpfs_wfile *wfile_new(struct mpfs_fs *fs, uint64_t ino, int *err)
     return wf;
 }
 
-void mpfs_wfile_free(struct mpfs_fs *fs, struct mpfs_wfile *wf, int keep)
+void mpfs_wfile_free(struct mpfs_fs *fs, uint64_t ino, struct mpfs_wfile *wf,
+                     enum mpfs_wfile_end how)
 {
     if (!wf)
         return;
     close(wf->fd);
-    if (keep) {
-        const char *base = strrchr(wf->spath, '/');
-        char *dest = mpfs_xasprintf("%s%s", fs->lostfound_dir, base ? base : "/staged");
-        if (rename(wf->spath, dest) == 0)
-            mpfs_error("uncommitted data (%llu bytes) saved as %s",
-                       (unsigned long long)wf->size, dest);
-        else
-            mpfs_error("uncommitted data left in %s (%s)", wf->spath, strerror(errno));
-        free(dest);
+    if (how == MPFS_WF_KEEP && wf->journaled) {
+        mpfs_warn("'%s': %llu bytes not committed yet; they stay staged in %s and are "
+                  "committed at the next mount", wf->jpath ? wf->jpath : "?",
+                  (unsigned long long)wf->size, wf->spath);
     } else {
-        unlink(wf->spath);
+        char *where = NULL;
+        if (how != MPFS_WF_DISCARD)
+            where = mpfs_writeback_rescue(fs, wf->spath, wf->jpath ? wf->jpath : "unknown",
+                                          wf->size);
+        if (!where)
+            unlink(wf->spath);
+        free(where);
+        if (wf->journaled)
+            mpfs_journal_del(fs->index, ino);
     }
     atomic_fetch_sub(&fs->staging_bytes, wf->size);
     free(wf->spath);
+    free(wf->jpath);
+    free(wf->conflict_path);
     free(wf);
 }
 
@@ -165,165 +173,212 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
     return 0;
 }
 
-/* ------------------------------------------------------------- commit */
+/* ------------------------------------------------------------ journal */
 
-static int commit_in_place(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
-                           struct mpfs_wfile *wf, struct mpfs_attr *out)
+/* Write (or rewrite) the journal record of n's staged data.  Caller holds
+ * n->wlock.  A failure is logged and returned: the write that made the
+ * data dirty fails with it rather than leave data no record names. */
+static int journal_write(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, char *path,
+                         struct mpfs_wfile *wf)
 {
-    int rc = 0;
-    if (wf->dirty_hi > wf->dirty_lo) {
-        size_t chunk = b->io_size ? b->io_size : (1u << 20);
-        char *buf = mpfs_xmalloc(chunk);
-        for (uint64_t off = wf->dirty_lo; off < wf->dirty_hi && rc == 0;) {
-            size_t want = (size_t)MPFS_MIN((uint64_t)chunk, wf->dirty_hi - off);
-            ssize_t got = mpfs_read_full(wf->fd, buf, want, (off_t)off);
-            if (got <= 0) {
-                rc = got < 0 ? (int)got : -EIO;
-                break;
-            }
-            ssize_t w = mpfs_backend_pwrite(b, path, buf, (size_t)got, off);
-            if (w < 0)
-                rc = (int)w;
-            off += (uint64_t)got;
-        }
-        free(buf);
+    struct mpfs_journal_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.ino = ino;
+    rec.parent = parent;
+    rec.path = path;
+    rec.staging = (char *)mpfs_path_base(wf->spath);
+    rec.conflict_path = wf->conflict_path;
+    snprintf(rec.base_version, sizeof(rec.base_version), "%s", wf->base_version);
+    rec.is_new = wf->is_new;
+    rec.attr = wf->pending;
+    rec.attr_set = wf->pending_set;
+    rec.created_ns = mpfs_wall_ns();
+    int rc = mpfs_journal_put(fs->index, &rec);
+    if (rc < 0) {
+        mpfs_error("journal: cannot record staged data of '%s': %s", path, strerror(-rc));
+        free(path);
+        return rc;
     }
-    if (rc == 0 && wf->shrunk) {
-        struct mpfs_attr a = {.size = wf->size};
-        rc = mpfs_backend_setattr(b, path, &a, MPFS_SET_SIZE, NULL);
-    }
-    if (rc == 0 && wf->pending_set)
-        rc = mpfs_backend_setattr(b, path, &wf->pending, wf->pending_set, NULL);
-    if (rc == 0)
-        rc = mpfs_backend_stat(b, path, out);
-    return rc;
+    free(wf->jpath);
+    wf->jpath = path;
+    wf->journaled = 1;
+    return 0;
 }
 
-static int commit_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
-                        struct mpfs_node *n, struct mpfs_wfile *wf, struct mpfs_attr *out,
-                        char **conflict_path)
+static int journal_record(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
-    struct mpfs_put_opts opts;
-    memset(&opts, 0, sizeof(opts));
-    /* Keep the POSIX metadata the file had (s3fs-compatible headers). */
     pthread_mutex_lock(&fs->lock);
-    opts.attr = n->attr;
+    char *path = mpfs_node_path_locked(fs, n->ino);
+    uint64_t parent = n->parent;
     pthread_mutex_unlock(&fs->lock);
-    opts.attr.mode = S_IFREG | (opts.attr.mode & 07777);
-    if (!(opts.attr.valid & MPFS_ATTR_MODE))
-        opts.attr.mode = S_IFREG | (uint32_t)fs->cfg.file_mode;
-    if (!(opts.attr.valid & MPFS_ATTR_OWNER)) {
-        opts.attr.uid = (uint32_t)fs->cfg.uid;
-        opts.attr.gid = (uint32_t)fs->cfg.gid;
+    if (!path)
+        path = mpfs_xstrdup(wf->jpath ? wf->jpath : "");
+    return journal_write(fs, n->ino, parent, path, wf);
+}
+
+/* The staged data is about to change: make sure a record names it. */
+static int make_dirty(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+{
+    if (!wf->journaled) {
+        int rc = journal_record(fs, n, wf);
+        if (rc < 0)
+            return rc;
     }
-    opts.attr.mtime_ns = mpfs_wall_ns();
-    opts.attr_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME;
+    wf->dirty = 1;
+    return 0;
+}
+
+static void journal_forget(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
+{
+    if (!wf->journaled)
+        return;
+    int rc = mpfs_journal_del(fs->index, n->ino);
+    if (rc < 0)
+        mpfs_warn("journal: cannot delete the record of '%s': %s (replayed harmlessly at "
+                  "the next mount)", wf->jpath ? wf->jpath : "?", strerror(-rc));
+    wf->journaled = 0;
+}
+
+/* ------------------------------------------------------------- commit */
+
+void mpfs_file_wait_commit_locked(struct mpfs_node *n)
+{
+    while (n->wf && n->wf->committing)
+        pthread_cond_wait(&n->wcond, &n->wlock);
+}
+
+/* The metadata a whole-object put stores: what the file had, with this
+ * node's pending changes (s3fs-compatible headers stay whole). */
+static void commit_attrs(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf,
+                         struct mpfs_commit_req *r)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_attr a = n->attr;
+    pthread_mutex_unlock(&fs->lock);
+    a.mode = S_IFREG | (a.mode & 07777);
+    if (!(a.valid & MPFS_ATTR_MODE))
+        a.mode = S_IFREG | (uint32_t)fs->cfg.file_mode;
+    if (!(a.valid & MPFS_ATTR_OWNER)) {
+        a.uid = (uint32_t)fs->cfg.uid;
+        a.gid = (uint32_t)fs->cfg.gid;
+    }
+    a.mtime_ns = mpfs_wall_ns();
     if (wf->pending_set & MPFS_SET_MODE)
-        opts.attr.mode = S_IFREG | (wf->pending.mode & 07777);
+        a.mode = S_IFREG | (wf->pending.mode & 07777);
     if (wf->pending_set & MPFS_SET_UID)
-        opts.attr.uid = wf->pending.uid;
+        a.uid = wf->pending.uid;
     if (wf->pending_set & MPFS_SET_GID)
-        opts.attr.gid = wf->pending.gid;
+        a.gid = wf->pending.gid;
     if (wf->pending_set & MPFS_SET_MTIME)
-        opts.attr.mtime_ns = wf->pending.mtime_ns;
+        a.mtime_ns = wf->pending.mtime_ns;
+    r->attr = a;
+    r->attr_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME;
+    r->changed_set = wf->pending_set;
+}
 
-    int cond = (b->caps & MPFS_CAP_COND_PUT) != 0;
-    if (cond && wf->is_new)
-        opts.if_none_match = 1;
-    else if (cond && wf->base_version[0])
-        opts.if_match = wf->base_version;
-
-    int rc = mpfs_backend_put(b, path, wf->fd, wf->size, &opts, out);
-    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
-        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
-        char *cpath = mpfs_conflict_path(path, mpfs_wall_ns(), serial);
-        opts.if_match = NULL;
-        opts.if_none_match = 0;
-        rc = mpfs_backend_put(b, cpath, wf->fd, wf->size, &opts, out);
-        if (rc == 0)
-            mpfs_warn("conflict: '%s' was changed on the server while being written here; "
-                      "the server's version keeps the name, this node's version was saved "
-                      "as '%s'", path, cpath);
-        *conflict_path = cpath;
-    }
-    if (rc == 0) {
-        out->mode = opts.attr.mode;
-        out->uid = opts.attr.uid;
-        out->gid = opts.attr.gid;
-        if (!out->mtime_ns)
-            out->mtime_ns = opts.attr.mtime_ns;
-        out->valid |= MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME;
-        if (!out->size)
-            out->size = wf->size;
-    }
-    return rc;
+static int commit_errno(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EROFS || rc == -EFBIG ||
+                   rc == -ENAMETOOLONG || rc == -EINVAL
+               ? rc
+               : -EIO;
 }
 
 int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
 {
+    mpfs_file_wait_commit_locked(n);
     struct mpfs_wfile *wf = n->wf;
     if (!wf || !wf->dirty)
         return 0;
     pthread_mutex_lock(&fs->lock);
-    int unlinked = n->unlinked;
+    int unlinked = n->unlinked && !n->gone_remote;
+    int gone_remote = n->gone_remote;
     char *path = mpfs_node_path_locked(fs, n->ino);
     uint64_t parent = n->parent;
     char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
     pthread_mutex_unlock(&fs->lock);
-    if (unlinked || !path || !name) {
-        wf->dirty = 0; /* written to a file that no longer has a name */
+    if (unlinked) {
+        /* unlinked through this mount: POSIX drops the data with the name */
+        wf->dirty = 0;
+        journal_forget(fs, n, wf);
         free(path);
         free(name);
         return 0;
     }
-
-    struct mpfs_attr out;
-    memset(&out, 0, sizeof(out));
-    char *conflict = NULL;
-    struct mpfs_backend *inplace = fs->router.route[MPFS_R_PWRITE];
-    struct mpfs_backend *b;
-    int rc;
-    int64_t t0 = mpfs_now_ns();
-    if (inplace && !wf->is_new && wf->populated) {
-        b = inplace;
-        rc = commit_in_place(fs, b, path, wf, &out);
-    } else {
-        b = fs->router.route[MPFS_R_PUT];
-        rc = commit_whole(fs, b, path, n, wf, &out, &conflict);
-    }
-    if (rc < 0) {
-        mpfs_error("commit of '%s' (%llu bytes) to %s failed: %s; the data stays staged "
-                   "in %s and is retried at the next flush",
-                   path, (unsigned long long)wf->size, b->kind, strerror(-rc), wf->spath);
+    if (!path && wf->jpath)
+        path = mpfs_xstrdup(wf->jpath);
+    if (!path || !name) {
         free(path);
         free(name);
-        free(conflict);
-        return rc == -ENOSPC || rc == -EDQUOT || rc == -EACCES || rc == -EROFS ||
-                       rc == -EFBIG
-                   ? rc
-                   : -EIO;
+        return -EIO;
     }
-    mpfs_debug("committed '%s': %llu bytes in %.1f ms", path, (unsigned long long)wf->size,
+    if (gone_remote && !wf->is_new)
+        mpfs_warn("'%s' was deleted on the server while being edited here; recreating it "
+                  "with this node's data", path);
+
+    struct mpfs_commit_req req;
+    memset(&req, 0, sizeof(req));
+    req.path = path;
+    req.fd = wf->fd;
+    req.size = wf->size;
+    req.base_version = wf->base_version;
+    req.is_new = wf->is_new || gone_remote;
+    req.conflict_path = wf->conflict_path;
+    req.in_place_ok = wf->populated;
+    req.dirty_lo = wf->dirty_lo;
+    req.dirty_hi = wf->dirty_hi;
+    req.shrunk = wf->shrunk;
+    commit_attrs(fs, n, wf, &req);
+
+    /* Upload without the node's lock: stat, open and reads (from staging)
+     * go on; writers and other commits wait on `committing`. */
+    wf->committing = 1;
+    pthread_mutex_unlock(&n->wlock);
+    int64_t t0 = mpfs_now_ns();
+    struct mpfs_commit_result res;
+    int rc = mpfs_commit_run(fs, &req, &res);
+    pthread_mutex_lock(&n->wlock);
+    wf->committing = 0;
+    pthread_cond_broadcast(&n->wcond);
+
+    if (rc < 0) {
+        mpfs_error("commit of '%s' (%llu bytes) to %s failed: %s; the data stays staged in %s "
+                   "(journaled under this path) and is retried in the background",
+                   path, (unsigned long long)wf->size,
+                   res.backend ? res.backend->kind : "the store", strerror(-rc), wf->spath);
+        free(res.conflict_path);
+        free(path);
+        free(name);
+        return commit_errno(rc);
+    }
+    mpfs_debug("committed '%s': %llu bytes in %.1f ms", res.path, (unsigned long long)wf->size,
                (double)(mpfs_now_ns() - t0) / 1e6);
-    if (conflict) {
-        /* the name now holds the other writer's version: re-read it */
+    uint8_t src = mpfs_source_of(fs, res.backend);
+    if (res.conflict_path || wf->conflict_path) {
+        /* the name holds the other writer's version: re-read it */
         pthread_mutex_lock(&fs->lock);
         n->seen_wall = 0;
-        n->source = mpfs_source_of(fs, b);
+        n->source = src;
         n->attr.version[0] = '\0';
+        n->gone_remote = 0;
         pthread_mutex_unlock(&fs->lock);
         struct mpfs_index_entry ie;
         if (mpfs_index_get(fs->index, parent, name, &ie) == 0) {
             ie.seen_ns = 0;
-            ie.source = mpfs_source_of(fs, b);
+            ie.source = src;
             mpfs_index_put(fs->index, parent, name, &ie);
         }
         mpfs_refresher_enqueue(fs, parent);
+        if (res.conflict_path) {
+            free(wf->conflict_path);
+            wf->conflict_path = res.conflict_path; /* ours from now on */
+        }
     } else {
-        out.mode = S_IFREG | (out.mode & 07777);
-        mpfs_fs_record(fs, n->ino, parent, name, &out, mpfs_source_of(fs, b));
+        res.attr.mode = S_IFREG | (res.attr.mode & 07777);
+        mpfs_fs_record(fs, n->ino, parent, name, &res.attr, src);
         pthread_mutex_lock(&fs->lock);
-        snprintf(n->open_version, sizeof(n->open_version), "%s", out.version);
+        snprintf(n->open_version, sizeof(n->open_version), "%s", res.attr.version);
+        n->gone_remote = 0;
         pthread_mutex_unlock(&fs->lock);
     }
     wf->dirty = 0;
@@ -331,8 +386,8 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     wf->shrunk = 0;
     wf->pending_set = 0;
     wf->dirty_lo = wf->dirty_hi = 0;
-    snprintf(wf->base_version, sizeof(wf->base_version), "%s", conflict ? "" : out.version);
-    free(conflict);
+    snprintf(wf->base_version, sizeof(wf->base_version), "%s", res.attr.version);
+    journal_forget(fs, n, wf);
     free(path);
     free(name);
     return 0;
@@ -370,17 +425,20 @@ static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
             return err;
     }
     if (trunc) {
+        mpfs_file_wait_commit_locked(n);
+        pthread_mutex_lock(&fs->lock);
+        snprintf(n->wf->base_version, sizeof(n->wf->base_version), "%s", n->attr.version);
+        pthread_mutex_unlock(&fs->lock);
+        int rc = make_dirty(fs, n, n->wf);
+        if (rc < 0)
+            return rc;
         if (ftruncate(n->wf->fd, 0) < 0)
             return -errno;
         if (n->wf->size > 0 || !n->wf->populated)
             n->wf->shrunk = 1;
         set_staged_size(fs, n->wf, 0);
         n->wf->populated = 1;
-        n->wf->dirty = 1;
         n->wf->dirty_lo = n->wf->dirty_hi = 0;
-        pthread_mutex_lock(&fs->lock);
-        snprintf(n->wf->base_version, sizeof(n->wf->base_version), "%s", n->attr.version);
-        pthread_mutex_unlock(&fs->lock);
     }
     n->wf->writers++; /* only once nothing can fail: release undoes it */
     return 0;
@@ -537,12 +595,21 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     wf->pending = a;
     wf->pending_set = MPFS_SET_MODE;
 
+    /* the journal names the new file before the index shows it, so a
+     * crash never leaves an entry that nothing will commit or clean up */
+    char *dir = mpfs_node_path(fs, parent);
+    int rc = dir ? journal_write(fs, ino, parent, mpfs_path_join(dir, name), wf) : -ESTALE;
+    free(dir);
     struct mpfs_index_entry ie;
     int64_t now = mpfs_wall_ns();
     mpfs_entry_to_index(&a, ino, MPFS_INDEX_SRC_LOCAL, now, &ie);
-    int rc = mpfs_index_put(fs->index, parent, name, &ie);
+    if (rc == 0)
+        rc = mpfs_index_put(fs->index, parent, name, &ie);
     if (rc < 0) {
-        mpfs_wfile_free(fs, wf, 0);
+        if (wf->journaled)
+            mpfs_journal_del(fs->index, ino);
+        wf->dirty = 0;
+        mpfs_wfile_free(fs, ino, wf, MPFS_WF_DISCARD);
         return rc;
     }
     pthread_mutex_lock(&fs->lock);
@@ -560,6 +627,22 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     mpfs_fill_entry(fs, ino, &a, e);
     *out = h;
     return 0;
+}
+
+void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n)
+{
+    pthread_mutex_lock(&n->wlock);
+    if (!n->wf) {
+        int err = 0;
+        n->wf = wfile_new(fs, n->ino, &err);
+    }
+    if (n->wf && !n->wf->populated) {
+        int rc = populate(fs, n, n->wf);
+        if (rc < 0)
+            mpfs_warn("unlink of an open file: cannot keep a local copy (%s); its open "
+                      "handles will fail to read", strerror(-rc));
+    }
+    pthread_mutex_unlock(&n->wlock);
 }
 
 /* ---------------------------------------------------------------- read */
@@ -639,6 +722,7 @@ ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *bu
         rc = -EIO;
         goto out;
     }
+    mpfs_file_wait_commit_locked(n);
     if (!wf->populated) {
         rc = populate(fs, n, wf);
         if (rc < 0) {
@@ -653,6 +737,9 @@ ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *bu
         rc = -ENOSPC;
         goto out;
     }
+    rc = make_dirty(fs, n, wf);
+    if (rc < 0)
+        goto out;
     rc = mpfs_write_all(wf->fd, buf, len, off);
     if (rc < 0)
         goto out;
@@ -665,7 +752,6 @@ ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *bu
         wf->dirty_lo = MPFS_MIN(wf->dirty_lo, (uint64_t)off);
         wf->dirty_hi = MPFS_MAX(wf->dirty_hi, end);
     }
-    wf->dirty = 1;
     wf->pending.mtime_ns = mpfs_wall_ns();
     wf->pending_set |= MPFS_SET_MTIME;
     rc = (ssize_t)len;
@@ -705,13 +791,19 @@ void mpfs_vfs_release(struct mpfs_fs *fs, struct mpfs_handle *h)
     pthread_mutex_lock(&fs->lock);
     int last = n->nopen == 1;
     pthread_mutex_unlock(&fs->lock);
-    /* Other handles keep reading the staged copy until the last one goes. */
+    /* Other handles keep reading the staged copy until the last one goes;
+     * data whose commit failed stays with the node, journaled, and the
+     * background retry commits it (the node is kept until then). */
     if (n->wf && n->wf->writers == 0 && last) {
-        pthread_mutex_lock(&fs->lock);
-        int unlinked = n->unlinked;
-        pthread_mutex_unlock(&fs->lock);
-        mpfs_wfile_free(fs, n->wf, n->wf->dirty && !unlinked);
-        n->wf = NULL;
+        if (n->wf->dirty) {
+            pthread_mutex_lock(&fs->lock);
+            n->wb_pinned = 1;
+            pthread_mutex_unlock(&fs->lock);
+            mpfs_writeback_kick(fs);
+        } else {
+            mpfs_wfile_free(fs, n->ino, n->wf, MPFS_WF_DISCARD);
+            n->wf = NULL;
+        }
     }
     pthread_mutex_unlock(&n->wlock);
 
@@ -757,11 +849,15 @@ static int truncate_node(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t size,
         temp = 1;
     }
     struct mpfs_wfile *wf = n->wf;
+    mpfs_file_wait_commit_locked(n);
     if (!wf->populated && size > 0) {
         rc = populate(fs, n, wf);
         if (rc < 0)
             goto out;
     }
+    rc = make_dirty(fs, n, wf);
+    if (rc < 0)
+        goto out;
     if (ftruncate(wf->fd, (off_t)size) < 0) {
         rc = -errno;
         goto out;
@@ -774,19 +870,26 @@ static int truncate_node(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t size,
     }
     set_staged_size(fs, wf, size);
     wf->populated = 1;
-    wf->dirty = 1;
     /* truncate(2) on a path takes effect now; ftruncate at the next flush */
     if (!have_handle)
         rc = mpfs_file_commit_locked(fs, n);
 out:
     if (temp && n->wf) {
         n->wf->writers--;
+        /* the only open reference is setattr's own pin: no handle will
+         * read this staging state, so it must not outlive the call (it
+         * would short-circuit revalidation of the file for good) */
         pthread_mutex_lock(&fs->lock);
-        int idle = n->nopen == 0;
+        int idle = n->nopen <= 1;
         pthread_mutex_unlock(&fs->lock);
         if (idle && !n->wf->dirty) {
-            mpfs_wfile_free(fs, n->wf, 0);
+            mpfs_wfile_free(fs, n->ino, n->wf, MPFS_WF_DISCARD);
             n->wf = NULL;
+        } else if (idle) {
+            pthread_mutex_lock(&fs->lock);
+            n->wb_pinned = 1;
+            pthread_mutex_unlock(&fs->lock);
+            mpfs_writeback_kick(fs);
         }
     }
     pthread_mutex_unlock(&n->wlock);

@@ -4,8 +4,10 @@
  *
  * Locking (ranked; take in this order, never the reverse):
  *   1. node->wlock   per-file write state (staging file).  Held across the
- *                    staging file I/O and across a commit to the backend:
- *                    writers of one file wait for its upload, nobody else does.
+ *                    staging file I/O, not across an upload: a commit marks
+ *                    wf->committing, drops wlock while it uploads, and
+ *                    writers (and other commits) wait on node->wcond, while
+ *                    stat, open and reads of the staged copy go on.
  *   2. fs->lock      the inode table, node names/parents, node attributes.
  *                    Short sections only: never held across a backend call,
  *                    an index call that could be slow, or a notification.
@@ -42,6 +44,10 @@ struct mpfs_wfile {
     uint32_t pending_set;    /* MPFS_SET_* to store at commit (new files) */
     struct mpfs_attr pending;
     int writers;             /* open handles that may write */
+    int committing;          /* an upload of this content is in flight (node->wcond) */
+    int journaled;           /* a journal record names this staged data */
+    char *jpath;             /* the path that record names */
+    char *conflict_path;     /* after a conflict: where this data lives now */
 };
 
 struct mpfs_node {
@@ -54,9 +60,12 @@ struct mpfs_node {
     uint64_t nlookup;
     int nopen;
     int unlinked;            /* removed while still referenced */
+    int gone_remote;         /* ... by someone else (a listing or stat lost it) */
+    int wb_pinned;           /* kept for the background retry of a failed commit */
     char open_version[MPFS_VERSION_MAX]; /* version the kernel's pages belong to */
     char *link_target;       /* cached readlink */
     pthread_mutex_t wlock;
+    pthread_cond_t wcond;    /* signalled when a commit ends (with wlock) */
     struct mpfs_wfile *wf;   /* under wlock */
     struct mpfs_node *hnext;
 };
@@ -115,6 +124,13 @@ struct mpfs_fs {
     int rq_stop;
     int rq_started;
     pthread_t rq_thread;
+
+    /* background commit retry (writeback.c) */
+    pthread_mutex_t wb_lock;
+    pthread_cond_t wb_cond;
+    int wb_stop, wb_started, wb_kicked;
+    size_t wb_orphans;            /* journal records with no node, left to retry */
+    pthread_t wb_thread;
 };
 
 /* node.c */
@@ -160,11 +176,36 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
  * if the metadata side cannot walk flat. */
 int mpfs_fs_refresh_tree(struct mpfs_fs *fs, uint64_t ino, const char *path, size_t max_keys);
 
-/* file.c: commit a node's staged writes (caller holds node->wlock). */
+/* file.c: commit a node's staged writes.  Caller holds node->wlock; it is
+ * released during the upload and held again on return. */
 int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n);
 /* Commit before an operation that moves or reads the backend copy. */
 int mpfs_file_commit(struct mpfs_fs *fs, struct mpfs_node *n);
-void mpfs_wfile_free(struct mpfs_fs *fs, struct mpfs_wfile *wf, int keep);
+/* Wait until no commit of n is uploading.  Caller holds node->wlock. */
+void mpfs_file_wait_commit_locked(struct mpfs_node *n);
+/* Keep a local copy of an open file about to lose its last name, so its
+ * open handles can still read it (POSIX open-unlinked files). */
+void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n);
+enum mpfs_wfile_end {
+    MPFS_WF_DISCARD,   /* committed or unlinked: delete staging and record */
+    MPFS_WF_KEEP,      /* uncommitted: leave staging + record for the replay */
+    MPFS_WF_RESCUE,    /* cannot be committed: lost+found by path, drop record */
+};
+void mpfs_wfile_free(struct mpfs_fs *fs, uint64_t ino, struct mpfs_wfile *wf,
+                     enum mpfs_wfile_end how);
+
+/* writeback.c: retry failed commits in the background; replay the journal
+ * of a previous run at mount. */
+int mpfs_writeback_start(struct mpfs_fs *fs);
+void mpfs_writeback_stop(struct mpfs_fs *fs);
+void mpfs_writeback_kick(struct mpfs_fs *fs);
+/* Commit (or rescue) every journal record no live node owns.  Returns the
+ * number of records left for a later retry. */
+size_t mpfs_writeback_replay(struct mpfs_fs *fs);
+/* Move a staging file to lost+found under a name derived from path; logs
+ * both.  Returns the new location (caller frees) or NULL. */
+char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char *path,
+                            uint64_t size);
 
 /* refresher.c */
 int mpfs_refresher_start(struct mpfs_fs *fs);

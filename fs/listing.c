@@ -13,6 +13,7 @@
 void mpfs_listing_init(struct mpfs_listing *l)
 {
     memset(l, 0, sizeof(*l));
+    l->started_ns = mpfs_wall_ns();
 }
 
 void mpfs_listing_free(struct mpfs_listing *l)

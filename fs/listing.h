@@ -19,6 +19,7 @@
 #include "backends/backend.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mpfs_listing_entry {
     char *name;
@@ -32,6 +33,8 @@ struct mpfs_listing {
     size_t hidden_invalid;  /* names POSIX cannot show */
     size_t hidden_shadowed; /* files shadowed by a same-named directory */
     char example[64];       /* one hidden name, escaped, for the log */
+    int64_t started_ns;     /* wall time the backend listing began (set by
+                               init; a listing knows nothing confirmed later) */
 };
 
 void mpfs_listing_init(struct mpfs_listing *l);

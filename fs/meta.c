@@ -208,13 +208,44 @@ static int type_changed(const struct mpfs_attr *a, uint32_t old_mode)
     return (a->mode & S_IFMT) != (old_mode & S_IFMT);
 }
 
-/* The kernel may still reference a node whose name is gone. */
-static void mark_unlinked(struct mpfs_fs *fs, uint64_t ino)
+/* Name (parent, name) of inode ino is gone through this mount.  The kernel
+ * may still reference the node: if another hard link remains, the node
+ * moves to it; else it is unlinked (its data dies with its last handle). */
+static void mark_unlinked(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, const char *name)
+{
+    uint64_t other_parent = 0;
+    char other[MPFS_INDEX_NAME_MAX + 1];
+    int has_other = mpfs_index_where(fs->index, ino, &other_parent, other, sizeof(other)) == 0;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0) {
+        if (has_other) {
+            free(n->name);
+            n->name = mpfs_xstrdup(other);
+            n->parent = other_parent;
+        } else {
+            n->unlinked = 1;
+            n->gone_remote = 0;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+/* Before the last name of an open file goes: keep what its handles read. */
+static void keep_if_open(struct mpfs_fs *fs, uint64_t ino)
 {
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
-    if (n)
-        n->unlinked = 1;
+    int open = n && n->nopen > 0 && S_ISREG(n->attr.mode) && n->attr.nlink <= 1;
+    if (open)
+        n->nopen++; /* pin while copying */
+    pthread_mutex_unlock(&fs->lock);
+    if (!open)
+        return;
+    mpfs_file_keep_local(fs, n);
+    pthread_mutex_lock(&fs->lock);
+    n->nopen--;
+    mpfs_node_maybe_drop_locked(fs, n);
     pthread_mutex_unlock(&fs->lock);
 }
 
@@ -227,8 +258,12 @@ static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
         mpfs_index_drop_dir(fs->index, old->ino);
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, old->ino);
-    if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0)
+    if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0) {
+        /* removed by someone else: an edit in progress here is recreated
+         * at its commit, not dropped (file.c) */
         n->unlinked = 1;
+        n->gone_remote = 1;
+    }
     pthread_mutex_unlock(&fs->lock);
 }
 
@@ -387,8 +422,11 @@ int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *
     mpfs_fs_record(fs, ino, parent, name ? name : "", &fresh, mpfs_source_of(fs, meta(fs)));
     a = fresh;
 out:
-    if (rc == 0)
+    if (rc == 0) {
         mpfs_attr_to_stat(fs, ino, &a, st);
+        if (unlinked && !S_ISDIR(a.mode))
+            st->st_nlink = 0; /* open but no name left (fstat after unlink) */
+    }
     free(name);
     free(path);
     return rc;
@@ -467,8 +505,9 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         int c = i >= l.n ? 1 : j >= old.n ? -1 : strcmp(l.v[i].name, old.names[j]);
         struct mpfs_index_entry ie;
         if (c > 0) {
-            /* gone remotely (LOCAL entries are kept by the batch itself) */
-            if (old.v[j].source != MPFS_INDEX_SRC_LOCAL) {
+            /* gone remotely (LOCAL entries, and entries a commit confirmed
+             * after the listing began, are kept by the batch itself) */
+            if (old.v[j].source != MPFS_INDEX_SRC_LOCAL && old.v[j].seen_ns <= l.started_ns) {
                 if (S_ISDIR(old.v[j].mode))
                     mpfs_index_drop_dir(fs->index, old.v[j].ino);
                 if (nchg == capchg) {
@@ -513,8 +552,10 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
             }
         }
         /* An entry created here and still being written keeps its local
-         * state until its commit records the backend's answer. */
-        if (c == 0 && old.v[j].source == MPFS_INDEX_SRC_LOCAL) {
+         * state until its commit records the backend's answer; one a commit
+         * recorded after the listing began is newer than the listing. */
+        if (c == 0 && (old.v[j].source == MPFS_INDEX_SRC_LOCAL ||
+                       old.v[j].seen_ns > l.started_ns)) {
             i++;
             j++;
             continue;
@@ -526,7 +567,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
             j++;
     }
     if (rc == 0) {
-        struct mpfs_index_dir d = {.listed_ns = now, .entries = l.n};
+        struct mpfs_index_dir d = {.listed_ns = l.started_ns, .entries = l.n};
         mpfs_index_batch_dir_put(b, ino, &d);
         rc = mpfs_index_batch_commit(b);
     } else {
@@ -747,13 +788,15 @@ int mpfs_vfs_unlink(struct mpfs_fs *fs, uint64_t parent, const char *name)
         free(path);
         return -EISDIR;
     }
+    if (irc == 0)
+        keep_if_open(fs, ie.ino);
     int rc = mpfs_backend_remove(meta(fs), path);
     if (rc == -ENOENT && irc == 0 && ie.source == MPFS_INDEX_SRC_LOCAL)
         rc = 0; /* created here, never committed */
     if (rc == 0 || rc == -ENOENT) {
         if (irc == 0) {
             mpfs_index_del(fs->index, parent, name);
-            mark_unlinked(fs, ie.ino);
+            mark_unlinked(fs, ie.ino, parent, name);
         }
     }
     free(path);
@@ -790,7 +833,7 @@ int mpfs_vfs_rmdir(struct mpfs_fs *fs, uint64_t parent, const char *name)
     if ((rc == 0 || rc == -ENOENT) && irc == 0) {
         mpfs_index_del(fs->index, parent, name);
         mpfs_index_drop_dir(fs->index, ie.ino);
-        mark_unlinked(fs, ie.ino);
+        mark_unlinked(fs, ie.ino, parent, name);
     }
     free(path);
     return rc;
@@ -907,20 +950,21 @@ int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
                 mpfs_backend_rmdir(meta(fs), to);
         }
     }
+    if (have_dst && dst.ino != src.ino && !S_ISDIR(dst.mode))
+        keep_if_open(fs, dst.ino);
     rc = mpfs_backend_rename(b, from, to, flags & MPFS_RENAME_NOREPLACE);
     if (rc < 0)
         goto out;
 
     mpfs_index_del(fs->index, parent, name);
-    if (have_dst && dst.ino != src.ino) {
-        if (S_ISDIR(dst.mode))
-            mpfs_index_drop_dir(fs->index, dst.ino);
-        mark_unlinked(fs, dst.ino);
-    }
+    if (have_dst && dst.ino != src.ino && S_ISDIR(dst.mode))
+        mpfs_index_drop_dir(fs->index, dst.ino);
     /* Same inode under the new name; its attributes are re-read on next
      * use since a copy-based rename changes the mtime. */
     src.seen_ns = 0;
     mpfs_index_put(fs->index, newparent, newname, &src);
+    if (have_dst && dst.ino != src.ino)
+        mark_unlinked(fs, dst.ino, newparent, newname);
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, src.ino);
     if (n) {

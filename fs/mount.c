@@ -12,6 +12,8 @@
  * deleted.
  */
 #include "fs/fs_int.h"
+
+#include "consistency/journal.h"
 #include "fs/sides.h"
 
 #include "backends/nfs/nfs.h"
@@ -127,8 +129,15 @@ static double measure_latency(struct mpfs_backend *b)
     return t[0] + t[1] + t[2] - lo - hi;
 }
 
-/* Move staging files of a previous run to lost+found: never lose them. */
-static void rescue_staging(const char *staging, const char *lostfound)
+static int named_by_record(void *arg, const struct mpfs_journal_rec *rec)
+{
+    return strcmp(rec->staging, (const char *)arg) == 0;
+}
+
+/* Staging files of a previous run that no journal record names (the
+ * journal replay took care of the others) go to lost+found: never lose
+ * them. */
+static void rescue_staging(struct mpfs_fs *fs, const char *staging, const char *lostfound)
 {
     DIR *d = opendir(staging);
     if (!d)
@@ -137,6 +146,8 @@ static void rescue_staging(const char *staging, const char *lostfound)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
+        if (mpfs_journal_each(fs->index, named_by_record, de->d_name) == 1)
+            continue; /* pending: the background retry commits it */
         char *from = mpfs_xasprintf("%s/%s", staging, de->d_name);
         char *to = mpfs_xasprintf("%s/%s", lostfound, de->d_name);
         struct stat st;
@@ -178,7 +189,6 @@ static int setup_cache_dir(struct mpfs_fs *fs, char *err, size_t errlen)
         snprintf(err, errlen, "cache directory %s: %s", dir, strerror(-rc));
         return rc;
     }
-    rescue_staging(fs->staging_dir, fs->lostfound_dir);
     return 0;
 }
 
@@ -220,6 +230,8 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     pthread_mutex_init(&fs->lock, NULL);
     pthread_mutex_init(&fs->rq_lock, NULL);
     pthread_cond_init(&fs->rq_cond, NULL);
+    pthread_mutex_init(&fs->wb_lock, NULL);
+    pthread_cond_init(&fs->wb_cond, NULL);
     atomic_init(&fs->staging_bytes, 0);
     atomic_init(&fs->conflict_serial, 0);
     mpfs_nodes_init(fs);
@@ -276,6 +288,9 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     }
     if (rebuilt)
         mpfs_info("metadata index starts empty%s%s", ierr[0] ? ": " : "", ierr);
+    /* staged data of a previous run: commit what the journal names */
+    fs->wb_orphans = mpfs_writeback_replay(fs);
+    rescue_staging(fs, fs->staging_dir, fs->lostfound_dir);
 
     struct mpfs_cache_config cc = {
         .block_size = (size_t)cfg->block_size,
@@ -315,7 +330,8 @@ int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n)
 {
     if (n)
         fs->notify = *n;
-    return mpfs_refresher_start(fs);
+    int rc = mpfs_writeback_start(fs);
+    return rc < 0 ? rc : mpfs_refresher_start(fs);
 }
 
 void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size)
@@ -343,11 +359,12 @@ static void commit_all(struct mpfs_fs *fs)
     free(v);
 }
 
-void mpfs_fs_free(struct mpfs_fs *fs)
+static void fs_free(struct mpfs_fs *fs, int crashed)
 {
     if (!fs)
         return;
-    if (fs->index)
+    mpfs_writeback_stop(fs);
+    if (fs->index && !crashed)
         commit_all(fs);
     mpfs_refresher_stop(fs);
     mpfs_prefetcher_free(fs->prefetch);
@@ -362,5 +379,17 @@ void mpfs_fs_free(struct mpfs_fs *fs)
     pthread_mutex_destroy(&fs->lock);
     pthread_mutex_destroy(&fs->rq_lock);
     pthread_cond_destroy(&fs->rq_cond);
+    pthread_mutex_destroy(&fs->wb_lock);
+    pthread_cond_destroy(&fs->wb_cond);
     free(fs);
+}
+
+void mpfs_fs_free(struct mpfs_fs *fs)
+{
+    fs_free(fs, 0);
+}
+
+void mpfs_fs_abandon(struct mpfs_fs *fs)
+{
+    fs_free(fs, 1);
 }

@@ -32,9 +32,12 @@ int mpfs_nodes_init(struct mpfs_fs *fs)
 
 static void node_free(struct mpfs_fs *fs, struct mpfs_node *n)
 {
-    if (n->wf)
-        mpfs_wfile_free(fs, n->wf, n->wf->dirty && !n->unlinked);
+    if (n->wf) {
+        int drop = !n->wf->dirty || (n->unlinked && !n->gone_remote);
+        mpfs_wfile_free(fs, n->ino, n->wf, drop ? MPFS_WF_DISCARD : MPFS_WF_KEEP);
+    }
     pthread_mutex_destroy(&n->wlock);
+    pthread_cond_destroy(&n->wcond);
     free(n->name);
     free(n->link_target);
     free(n);
@@ -93,6 +96,7 @@ struct mpfs_node *mpfs_node_upsert_locked(struct mpfs_fs *fs, uint64_t ino, uint
         n = mpfs_xcalloc(1, sizeof(*n));
         n->ino = ino;
         pthread_mutex_init(&n->wlock, NULL);
+        pthread_cond_init(&n->wcond, NULL);
         size_t s = slot(fs, ino);
         n->hnext = fs->buckets[s];
         fs->buckets[s] = n;
@@ -117,15 +121,16 @@ struct mpfs_node *mpfs_node_upsert_locked(struct mpfs_fs *fs, uint64_t ino, uint
     }
     n->nlookup += nlookup_add;
     n->unlinked = 0;
+    n->gone_remote = 0;
     return n;
 }
 
 void mpfs_node_maybe_drop_locked(struct mpfs_fs *fs, struct mpfs_node *n)
 {
-    if (n->nlookup > 0 || n->nopen > 0 || n->ino == MPFS_ROOT_INO)
+    /* A node whose staged data could not be committed stays until the
+     * background retry commits or rescues it (wb_pinned). */
+    if (n->nlookup > 0 || n->nopen > 0 || n->wb_pinned || n->ino == MPFS_ROOT_INO)
         return;
-    /* A node whose staged data could not be committed stays (its data is
-     * moved to lost+found by node_free if it must go). */
     struct mpfs_node **pp = &fs->buckets[slot(fs, n->ino)];
     while (*pp && *pp != n)
         pp = &(*pp)->hnext;

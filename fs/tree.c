@@ -109,6 +109,7 @@ int mpfs_fs_refresh_tree(struct mpfs_fs *fs, uint64_t ino, const char *path, siz
     struct walk w = {.max_keys = max_keys};
     group_of(&w, "", 0);
     int64_t t0 = mpfs_now_ns();
+    int64_t started = mpfs_wall_ns();
     int rc = mpfs_backend_list_tree(b, path, add_key, &w);
     if (rc == 0) {
         /* parents sort before their children ("a" < "a/b") */
@@ -142,6 +143,7 @@ int mpfs_fs_refresh_tree(struct mpfs_fs *fs, uint64_t ino, const char *path, siz
             char *gpath = g->dir[0] ? (path[0] ? mpfs_xasprintf("%s/%s", path, g->dir)
                                                : mpfs_xstrdup(g->dir))
                                     : mpfs_xstrdup(path);
+            g->l.started_ns = started; /* the walk began before any group */
             rc = mpfs_fs_apply_listing(fs, gino, gpath, &g->l);
             free(gpath);
             res[nres].dir = g->dir;

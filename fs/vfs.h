@@ -59,6 +59,10 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
 int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n);
 /* Commit what is dirty, stop threads, close everything.  NULL ok. */
 void mpfs_fs_free(struct mpfs_fs *fs);
+/* For crash tests: free fs as a kill -9 would leave it: nothing committed,
+ * nothing rescued, staging files, journal and index kept for the next
+ * mount (which replays the journal). */
+void mpfs_fs_abandon(struct mpfs_fs *fs);
 /* One line per route, for the log and `mpfs probe`. */
 void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size);
 

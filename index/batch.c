@@ -11,7 +11,8 @@
  * directory's current entries are scanned from the DB; each one the batch
  * does not put is deleted with its reverse key, except entries created
  * locally and not uploaded yet (source MPFS_INDEX_SRC_LOCAL), which no
- * remote listing can contain.  The whole result is one write: a crash
+ * remote listing can contain, and entries confirmed (seen_ns) after the
+ * listing's listed_ns: a local commit that raced the listing.  The whole result is one write: a crash
  * leaves either the old listing or the new one.
  *
  * A batch belongs to one thread; wlock is held only inside commit.
@@ -188,7 +189,8 @@ static int apply_entry_op(struct mpfs_index *idx, rocksdb_writebatch_wi_t *wbwi,
 /* Delete every entry of directory `dir` in the DB that wbwi does not put,
  * keeping local-only ones (see the header comment). */
 static int replace_listing(struct mpfs_index *idx,
-                           rocksdb_writebatch_wi_t *wbwi, uint64_t dir)
+                           rocksdb_writebatch_wi_t *wbwi, uint64_t dir,
+                           int64_t listed_ns)
 {
     char lower[MPFS_INDEX_PREFIX_LEN], upper[MPFS_INDEX_PREFIX_LEN + 1];
     char rkey[MPFS_INDEX_KEY_MAX];
@@ -223,7 +225,10 @@ static int replace_listing(struct mpfs_index *idx,
         }
         const char *v = rocksdb_iter_value(it, &vlen);
         int readable = mpfs_index_dec_entry(v, vlen, &old) == 0;
-        if (readable && old.source == MPFS_INDEX_SRC_LOCAL) {
+        /* Local-only entries, and entries confirmed after the listing was
+         * taken (a commit that raced the listing), are newer than it. */
+        if (readable && (old.source == MPFS_INDEX_SRC_LOCAL ||
+                         old.seen_ns > listed_ns)) {
             continue;
         }
         rocksdb_writebatch_wi_delete(wbwi, k, klen);
@@ -283,7 +288,8 @@ int mpfs_index_batch_commit(struct mpfs_index_batch *b)
     }
     for (size_t i = 0; i < b->nops && rc == 0; i++) {
         if (b->ops[i].kind == OP_DIR && !already_replaced(b, i)) {
-            rc = replace_listing(idx, wbwi, b->ops[i].id);
+            rc = replace_listing(idx, wbwi, b->ops[i].id,
+                                 b->ops[i].u.d.listed_ns);
         }
     }
     if (rc == 0) {

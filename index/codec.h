@@ -11,6 +11,7 @@
  *   'E' + parent(8 BE) + name           entry record
  *   'R' + ino(8 BE) + parent(8 BE) + name   reverse map, one key per link
  *   'D' + ino(8 BE)                     directory state
+ *   'J' + id(8 BE)                      write-back journal record (opaque)
  * Values start with a format byte, then little-endian fixed-width fields.
  */
 #ifndef MPFS_INDEX_CODEC_H
@@ -30,6 +31,7 @@
 #define MPFS_INDEX_TAG_ENTRY 'E'
 #define MPFS_INDEX_TAG_REV 'R'
 #define MPFS_INDEX_TAG_DIR 'D'
+#define MPFS_INDEX_TAG_JOURNAL 'J'
 
 #define MPFS_INDEX_META_SCHEMA "Mschema"
 #define MPFS_INDEX_META_HWM "Mino_hwm"

@@ -157,7 +157,9 @@ int mpfs_index_dir_put(struct mpfs_index *idx, uint64_t ino,
  * dirent and its reverse key; subtrees are left for the fs layer to drop
  * lazily), except entries whose source is MPFS_INDEX_SRC_LOCAL: those were
  * created here and not uploaded yet, so a remote listing cannot know them
- * (delete them with an explicit batch_del).  Then `d` is stored.  Use
+ * (delete them with an explicit batch_del), and entries whose seen_ns is
+ * later than d->listed_ns (confirmed after the listing was taken, so the
+ * listing cannot know them).  Then `d` is stored.  Use
  * mpfs_index_dir_put() to update the state without replacing.
  *
  * Argument errors in put/del (bad name, ino 0) are remembered and make
@@ -181,6 +183,18 @@ void mpfs_index_batch_free(struct mpfs_index_batch *b);
  * 0 also if there was nothing.
  */
 int mpfs_index_drop_dir(struct mpfs_index *idx, uint64_t ino);
+
+/*
+ * The write-back journal's records (consistency/journal.c encodes them;
+ * the index stores bytes).  Keyed by a non-zero id; every put and delete
+ * is synced before it returns.  list calls fn for each record in id order;
+ * fn returning non-zero stops the walk and that value is returned.  fn
+ * may put and delete journal records.
+ */
+int mpfs_index_journal_put(struct mpfs_index *idx, uint64_t id, const void *rec, size_t len);
+int mpfs_index_journal_del(struct mpfs_index *idx, uint64_t id);
+typedef int (*mpfs_index_journal_fn)(void *arg, uint64_t id, const void *rec, size_t len);
+int mpfs_index_journal_list(struct mpfs_index *idx, mpfs_index_journal_fn fn, void *arg);
 
 void mpfs_index_get_stats(struct mpfs_index *idx, struct mpfs_index_stats *out);
 

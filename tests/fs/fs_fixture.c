@@ -3,6 +3,8 @@
  */
 #include "tests/fs/fs_fixture.h"
 
+#include "backends/fault.h"
+
 #include "backends/mem.h"
 #include "base/check.h"
 #include "base/util.h"
@@ -70,7 +72,7 @@ static struct mpfs_fs *build(struct fixture *f)
 {
     struct mpfs_fs *fs = NULL;
     char err[512];
-    int rc = mpfs_fs_new_from(&f->cfg, keep(f->s3), keep(f->nfs), &fs, err, sizeof(err));
+    int rc = mpfs_fs_new_from(&f->cfg, keep(f->s3f), keep(f->nfsf), &fs, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "fixture: %s\n", err);
         abort();
@@ -96,6 +98,8 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     MPFS_ASSERT(rc == 0);
     f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
     f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
+    f->s3f = f->s3 ? mpfs_fault_new(f->s3, 0) : NULL;
+    f->nfsf = f->nfs ? mpfs_fault_new(f->nfs, 0) : NULL;
     f->fs = build(f);
     return f;
 }
@@ -106,9 +110,17 @@ void fixture_remount(struct fixture *f)
     f->fs = build(f);
 }
 
+void fixture_crash_remount(struct fixture *f)
+{
+    mpfs_fs_abandon(f->fs);
+    f->fs = build(f);
+}
+
 void fixture_free(struct fixture *f)
 {
     mpfs_fs_free(f->fs);
+    mpfs_backend_free(f->s3f);
+    mpfs_backend_free(f->nfsf);
     mpfs_backend_free(f->s3);
     mpfs_backend_free(f->nfs);
     char *cmd = mpfs_xasprintf("rm -rf '%s'", f->dir);

@@ -14,6 +14,9 @@ struct fixture {
     struct mpfs_fs *fs;
     struct mpfs_backend *s3;  /* the in-memory stores; the fs gets wrappers */
     struct mpfs_backend *nfs;
+    /* fault wrappers around s3 / nfs: what the fs really talks to, so a
+     * test can inject errors with mpfs_fault_add() */
+    struct mpfs_backend *s3f, *nfsf;
     char dir[64];
 };
 
@@ -24,6 +27,10 @@ void fixture_free(struct fixture *f);
 /* Remount: close the fs (keeping the cache dir and backends' data) and
  * build a new one over the same backends. */
 void fixture_remount(struct fixture *f);
+/* A crash (kill -9) and a new mount over the same cache dir: nothing is
+ * committed or rescued on the way down; staging files, journal and index
+ * stay as they are. */
+void fixture_crash_remount(struct fixture *f);
 
 /* Helpers over the vfs: path-based, for brevity in tests. */
 int fx_lookup_path(struct fixture *f, const char *path, struct mpfs_entry *e);

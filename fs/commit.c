@@ -1,0 +1,148 @@
+/*
+ * commit.c - see commit.h.
+ */
+#include "fs/commit.h"
+
+#include "fs/fs_int.h"
+
+#include "base/log.h"
+#include "base/util.h"
+#include "consistency/conflict.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define COMPARE_CHUNK (1u << 20)
+
+static int commit_in_place(struct mpfs_backend *b, const struct mpfs_commit_req *r,
+                           struct mpfs_attr *out)
+{
+    int rc = 0;
+    if (r->dirty_hi > r->dirty_lo) {
+        size_t chunk = b->io_size ? b->io_size : (1u << 20);
+        char *buf = mpfs_xmalloc(chunk);
+        for (uint64_t off = r->dirty_lo; off < r->dirty_hi && rc == 0;) {
+            size_t want = (size_t)MPFS_MIN((uint64_t)chunk, r->dirty_hi - off);
+            ssize_t got = mpfs_read_full(r->fd, buf, want, (off_t)off);
+            if (got <= 0) {
+                rc = got < 0 ? (int)got : -EIO;
+                break;
+            }
+            ssize_t w = mpfs_backend_pwrite(b, r->path, buf, (size_t)got, off);
+            if (w < 0)
+                rc = (int)w;
+            off += (uint64_t)got;
+        }
+        free(buf);
+    }
+    if (rc == 0 && r->shrunk) {
+        struct mpfs_attr a = {.size = r->size};
+        rc = mpfs_backend_setattr(b, r->path, &a, MPFS_SET_SIZE, NULL);
+    }
+    uint32_t meta =
+        r->changed_set & (MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID | MPFS_SET_MTIME);
+    if (rc == 0 && meta)
+        rc = mpfs_backend_setattr(b, r->path, &r->attr, meta, NULL);
+    if (rc == 0)
+        rc = mpfs_backend_stat(b, r->path, out);
+    return rc;
+}
+
+/* Does the object at path hold exactly the staged bytes? */
+static int same_content(struct mpfs_backend *b, const char *path, int fd, uint64_t size)
+{
+    struct mpfs_attr a;
+    if (mpfs_backend_stat(b, path, &a) < 0 || a.size != size)
+        return 0;
+    char *x = mpfs_xmalloc(COMPARE_CHUNK), *y = mpfs_xmalloc(COMPARE_CHUNK);
+    int same = 1;
+    for (uint64_t off = 0; off < size && same;) {
+        size_t want = (size_t)MPFS_MIN((uint64_t)COMPARE_CHUNK, size - off);
+        ssize_t gx = mpfs_backend_read(b, path, a.version, x, want, off);
+        ssize_t gy = mpfs_read_full(fd, y, want, (off_t)off);
+        same = gx == (ssize_t)want && gy == (ssize_t)want && memcmp(x, y, want) == 0;
+        off += want;
+    }
+    free(x);
+    free(y);
+    return same;
+}
+
+static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
+                     struct mpfs_commit_result *res)
+{
+    struct mpfs_put_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.attr = r->attr;
+    opts.attr_set = r->attr_set;
+    const char *target = r->conflict_path ? r->conflict_path : r->path;
+    int cond = (b->caps & MPFS_CAP_COND_PUT) != 0;
+    if (cond && r->is_new && !r->conflict_path)
+        opts.if_none_match = 1;
+    else if (cond && r->base_version && r->base_version[0])
+        opts.if_match = r->base_version;
+
+    int rc = mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
+    res->path = target;
+    if ((rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) && r->replay &&
+        same_content(b, target, r->fd, r->size)) {
+        /* our own commit reached the store before the crash */
+        return mpfs_backend_stat(b, target, &res->attr);
+    }
+    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
+        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
+        char *cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
+        opts.if_match = NULL;
+        opts.if_none_match = cond; /* a conflict name is ours alone */
+        rc = mpfs_backend_put(b, cpath, r->fd, r->size, &opts, &res->attr);
+        if (rc == 0)
+            mpfs_warn("conflict: '%s' was changed on the server while being written here; "
+                      "the server's version keeps the name, this node's version was saved "
+                      "as '%s' (and further writes through this open file go there)",
+                      target, cpath);
+        res->conflict_path = cpath;
+        res->path = cpath;
+    }
+    return rc;
+}
+
+int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
+                    struct mpfs_commit_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct mpfs_backend *inplace = fs->router.route[MPFS_R_PWRITE];
+    int rc;
+    if (inplace && req->in_place_ok && !req->is_new && !req->conflict_path) {
+        res->backend = inplace;
+        res->path = req->path;
+        rc = commit_in_place(inplace, req, &res->attr);
+    } else {
+        res->backend = fs->router.route[MPFS_R_PUT];
+        rc = put_whole(fs, res->backend, req, res);
+    }
+    if (rc == 0) {
+        struct mpfs_attr *o = &res->attr;
+        if (req->attr_set & MPFS_SET_MODE)
+            o->mode = S_IFREG | (req->attr.mode & 07777);
+        if (req->attr_set & MPFS_SET_UID)
+            o->uid = req->attr.uid;
+        if (req->attr_set & MPFS_SET_GID)
+            o->gid = req->attr.gid;
+        if ((req->attr_set & MPFS_SET_MTIME) && !o->mtime_ns)
+            o->mtime_ns = req->attr.mtime_ns;
+        o->valid |= req->attr_set & MPFS_SET_MODE ? MPFS_ATTR_MODE : 0;
+        o->valid |= req->attr_set & (MPFS_SET_UID | MPFS_SET_GID) ? MPFS_ATTR_OWNER : 0;
+        o->valid |= o->mtime_ns ? MPFS_ATTR_MTIME : 0;
+        if (!o->size)
+            o->size = req->size;
+    }
+    return rc;
+}
+
+int mpfs_commit_error_is_permanent(int rc)
+{
+    return rc == -EINVAL || rc == -ENAMETOOLONG || rc == -EFBIG || rc == -EPERM ||
+           rc == -EACCES || rc == -EROFS || rc == -EISDIR || rc == -ENOTDIR;
+}
