@@ -231,6 +231,101 @@ class Ctl(unittest.TestCase):
         self.assertIn("not an mpfs mount point", p.stderr.decode())
 
 
+def raw_stats(mnt):
+    p = ml.run([ml.MPFS, "stats", mnt, "--raw"])
+    out = {}
+    for line in p.stdout.decode().splitlines():
+        k, _, v = line.rpartition(" ")
+        out[k] = int(v)
+    return out
+
+
+def direct_read(path):
+    """Read a whole file with O_DIRECT: past the kernel's page cache, so
+    every read reaches the daemon (and its counters)."""
+    import mmap
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        size = os.fstat(fd).st_size
+        buf = mmap.mmap(-1, max(4096, (size + 4095) // 4096 * 4096))
+        got = 0
+        while got < size:
+            n = os.preadv(fd, [memoryview(buf)[got:]], got)
+            if n <= 0:
+                break
+            got += n
+        return bytes(buf[:got])
+    finally:
+        os.close(fd)
+
+
+class Stats(unittest.TestCase):
+    """`mpfs stats`: the counters parse, and move with the workload."""
+
+    def setUp(self):
+        self.prefix = ml.unique_prefix("stats")
+        self.data = os.urandom(3 << 20)
+        ml.s3_put(self.prefix + "/f.bin", self.data)
+        self.m = ml.Mount("s3", self.prefix).start()
+
+    def tearDown(self):
+        self.m.cleanup()
+        ml.s3_delete_prefix(self.prefix)
+
+    def test_counters_move(self):
+        s0 = raw_stats(self.m.mnt)
+        for k in ("fuse.read.count", "fuse.bytes_read", "cache.hits", "cache.misses",
+                  "cache.ram_budget", "staging.bytes", "memory.rss_bytes", "backend.s3.bytes_read"):
+            self.assertIn(k, s0)
+        self.assertEqual(s0["cache.ram_budget"], 256 << 20)
+        self.assertGreater(s0["memory.rss_bytes"], 1 << 20)
+        self.assertEqual(direct_read(self.m.path("f.bin")), self.data)
+        s1 = raw_stats(self.m.mnt)
+        self.assertGreater(s1["fuse.read.count"], s0["fuse.read.count"])
+        self.assertEqual(s1["fuse.bytes_read"] - s0["fuse.bytes_read"], len(self.data))
+        self.assertGreaterEqual(s1["backend.s3.bytes_read"] - s0["backend.s3.bytes_read"], len(self.data))
+        self.assertGreater(s1["backend.s3.read.count"], s0.get("backend.s3.read.count", 0))
+        self.assertGreater(s1["cache.misses"], s0["cache.misses"])
+        hist = sum(v for k, v in s1.items() if k.startswith("fuse.read.le_us."))
+        self.assertEqual(hist, s1["fuse.read.count"])
+        # again: served by the block cache, not the backend
+        self.assertEqual(direct_read(self.m.path("f.bin")), self.data)
+        s2 = raw_stats(self.m.mnt)
+        self.assertGreater(s2["cache.hits"], s1["cache.hits"])
+        self.assertEqual(s2["backend.s3.bytes_read"], s1["backend.s3.bytes_read"])
+        # a failed request counts as an error (a missing name is not one:
+        # lookup answers it with a negative entry)
+        with self.assertRaises(OSError):
+            os.getxattr(self.m.path("f.bin"), "user.no-such-attribute")
+        s3 = raw_stats(self.m.mnt)
+        self.assertGreater(s3["fuse.xattr.errors"], s2.get("fuse.xattr.errors", 0))
+
+    def test_table_and_watch(self):
+        direct_read(self.m.path("f.bin"))
+        out = ml.run([ml.MPFS, "stats", self.m.mnt]).stdout.decode()
+        self.assertRegex(out, r"(?m)^read\s+\d+\s+0\s")
+        self.assertRegex(out, r"(?m)^s3 read\s+\d+")
+        self.assertIn("cache ram", out)
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                direct_read(self.m.path("f.bin"))
+
+        t = threading.Thread(target=reader)
+        t.start()
+        try:
+            p = ml.run([ml.MPFS, "stats", self.m.mnt, "--watch", "--count", "3", "--interval", "0.5"])
+        finally:
+            stop.set()
+            t.join()
+        lines = p.stdout.decode().strip().splitlines()
+        self.assertEqual(len(lines), 4, lines)
+        self.assertIn("read/s", lines[0])
+        rates = [float(line.split()[3]) for line in lines[1:]]
+        self.assertGreater(max(rates), 0, lines)
+
+
 class HangingEndpoint(unittest.TestCase):
     """An S3 endpoint that accepts connections and never answers: the mount
     (and `mpfs probe`) fails within connect_timeout + one request_timeout,
