@@ -75,6 +75,9 @@ static const struct opt table[] = {
     {"log_level", T_STR, O(log_level), "warn", "error | warn | info | debug"},
     {"threads", T_INT, O(threads), "16", "most FUSE worker threads"},
     {"fsname", T_STR, O(fsname), NULL, "name shown in /proc/mounts"},
+    {"metrics_port", T_INT, O(metrics_port), "0",
+     "serve the counters of 'mpfs stats' in the Prometheus text format on 127.0.0.1:PORT "
+     "(0: off)"},
     {"mountpoint", T_STR, O(mountpoint), NULL,
      "where to mount when no MOUNTPOINT argument is given (a config file per mount: "
      "/etc/mpfs/NAME.conf, mpfs@NAME.service)"},
@@ -336,6 +339,10 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
     }
     if (c->connect_timeout_ms < 1 || c->request_timeout_ms < 1) {
         snprintf(err, errlen, "timeouts must be positive");
+        return -EINVAL;
+    }
+    if (c->metrics_port < 0 || c->metrics_port > 65535) {
+        snprintf(err, errlen, "metrics_port must be 0..65535");
         return -EINVAL;
     }
     if (c->uid < 0)

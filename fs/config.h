@@ -62,6 +62,7 @@ struct mpfs_config {
     int threads;          /* max FUSE worker threads */
     char *fsname;
     char *mountpoint;     /* from a config file; the MOUNTPOINT argument wins */
+    int metrics_port;     /* Prometheus text on 127.0.0.1:port, 0 = off */
 };
 
 void mpfs_config_init(struct mpfs_config *c);

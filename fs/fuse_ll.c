@@ -39,6 +39,7 @@ static double g_neg_ttl;
 /* The control socket (fs/ctl.c); its path is the root's "user.mpfs.ctl"
  * xattr, so clients find it from the mount point. */
 static struct mpfs_ctl *g_ctl;
+static struct mpfs_metrics *g_metrics;
 #define CTL_XATTR "user.mpfs.ctl"
 
 /* ------------------------------------------------------- invalidations */
@@ -760,6 +761,9 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     char cerr[512];
     if (mpfs_ctl_start(fs, mp, &g_ctl, cerr, sizeof(cerr)) < 0)
         mpfs_warn("%s; mpfs ctl/stats will not work for this mount", cerr);
+    if (cfg->metrics_port > 0 &&
+        mpfs_metrics_start(fs, cfg->metrics_port, &g_metrics, cerr, sizeof(cerr)) < 0)
+        mpfs_warn("%s; no Prometheus metrics for this mount", cerr);
     mpfs_info("mounted %s at %s (mode %s)", cfg->fsname, mp, cfg->mode);
     report(status_fd, "OK");
     if (status_fd >= 0)
@@ -776,6 +780,8 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     mpfs_info("unmounting %s", mp);
     mpfs_ctl_stop(g_ctl);
     g_ctl = NULL;
+    mpfs_metrics_stop(g_metrics);
+    g_metrics = NULL;
     pthread_mutex_lock(&inv.lock);
     inv.stop = 1;
     pthread_cond_signal(&inv.cond);

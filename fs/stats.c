@@ -140,3 +140,81 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "inodes %zu\n", nodes);
     fprintf(out, "memory.rss_bytes %llu\n", (unsigned long long)rss_bytes());
 }
+
+/* ---------------------------------------------------------- Prometheus */
+
+static void prom_backend(FILE *out, const char *side, struct mpfs_backend *b)
+{
+    if (!b)
+        return;
+    struct mpfs_backend_counters *c = &b->counters;
+    for (int op = 0; op < MPFS_BOP_N; op++) {
+        const char *n = mpfs_bop_name(op);
+        fprintf(out, "mpfs_backend_requests_total{side=\"%s\",op=\"%s\"} %llu\n", side, n,
+                (unsigned long long)ld(&c->calls[op]));
+        fprintf(out, "mpfs_backend_errors_total{side=\"%s\",op=\"%s\"} %llu\n", side, n,
+                (unsigned long long)ld(&c->errors[op]));
+        fprintf(out, "mpfs_backend_request_seconds_total{side=\"%s\",op=\"%s\"} %.9f\n", side,
+                n, (double)ld(&c->ns[op]) / 1e9);
+    }
+    fprintf(out, "mpfs_backend_read_bytes_total{side=\"%s\"} %llu\n", side,
+            (unsigned long long)ld(&c->bytes_read));
+    fprintf(out, "mpfs_backend_written_bytes_total{side=\"%s\"} %llu\n", side,
+            (unsigned long long)ld(&c->bytes_written));
+}
+
+void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
+{
+    fputs("# HELP mpfs_fuse_request_seconds FUSE request latency by operation\n"
+          "# TYPE mpfs_fuse_request_seconds histogram\n", out);
+    for (int op = 0; op < MPFS_FOP_N; op++) {
+        struct fop_counters *c = &fops[op];
+        uint64_t cum = 0;
+        for (int k = 0; k < MPFS_STATS_BUCKETS - 1; k++) {
+            cum += ld(&c->hist[k]);
+            fprintf(out, "mpfs_fuse_request_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n",
+                    fop_names[op], (double)(16ull << k) / 1e6, (unsigned long long)cum);
+        }
+        uint64_t n = ld(&c->count);
+        fprintf(out, "mpfs_fuse_request_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n",
+                fop_names[op], (unsigned long long)n);
+        fprintf(out, "mpfs_fuse_request_seconds_sum{op=\"%s\"} %.9f\n", fop_names[op],
+                (double)ld(&c->ns) / 1e9);
+        fprintf(out, "mpfs_fuse_request_seconds_count{op=\"%s\"} %llu\n", fop_names[op],
+                (unsigned long long)n);
+    }
+    fputs("# TYPE mpfs_fuse_errors_total counter\n", out);
+    for (int op = 0; op < MPFS_FOP_N; op++)
+        fprintf(out, "mpfs_fuse_errors_total{op=\"%s\"} %llu\n", fop_names[op],
+                (unsigned long long)ld(&fops[op].errors));
+    fputs("# TYPE mpfs_fuse_bytes_total counter\n", out);
+    fprintf(out, "mpfs_fuse_bytes_total{dir=\"read\"} %llu\n", (unsigned long long)ld(&fuse_bytes[0]));
+    fprintf(out, "mpfs_fuse_bytes_total{dir=\"write\"} %llu\n", (unsigned long long)ld(&fuse_bytes[1]));
+    fputs("# TYPE mpfs_backend_requests_total counter\n# TYPE mpfs_backend_errors_total counter\n"
+          "# TYPE mpfs_backend_request_seconds_total counter\n"
+          "# TYPE mpfs_backend_read_bytes_total counter\n"
+          "# TYPE mpfs_backend_written_bytes_total counter\n", out);
+    prom_backend(out, "s3", fs->s3);
+    prom_backend(out, "nfs", fs->nfs);
+
+    struct mpfs_cache_stats cs;
+    mpfs_cache_get_stats(fs->cache, &cs);
+    fprintf(out, "# TYPE mpfs_cache_hits_total counter\n"
+                 "mpfs_cache_hits_total{tier=\"ram\"} %llu\nmpfs_cache_hits_total{tier=\"disk\"} %llu\n",
+            (unsigned long long)(cs.hits - cs.disk_hits), (unsigned long long)cs.disk_hits);
+    fprintf(out, "# TYPE mpfs_cache_misses_total counter\nmpfs_cache_misses_total %llu\n",
+            (unsigned long long)cs.misses);
+    fprintf(out, "# TYPE mpfs_cache_bytes gauge\n"
+                 "mpfs_cache_bytes{tier=\"ram\"} %llu\nmpfs_cache_bytes{tier=\"disk\"} %llu\n",
+            (unsigned long long)cs.ram_bytes, (unsigned long long)cs.disk_bytes);
+    fprintf(out, "# TYPE mpfs_cache_budget_bytes gauge\n"
+                 "mpfs_cache_budget_bytes{tier=\"ram\"} %llu\n"
+                 "mpfs_cache_budget_bytes{tier=\"disk\"} %llu\n",
+            (unsigned long long)fs->cfg.cache_ram, (unsigned long long)fs->cfg.cache_disk);
+    fprintf(out, "# TYPE mpfs_staging_bytes gauge\nmpfs_staging_bytes %llu\n",
+            (unsigned long long)atomic_load(&fs->staging_bytes));
+    fprintf(out, "# TYPE mpfs_invalidations_total counter\nmpfs_invalidations_total %llu\n",
+            (unsigned long long)atomic_load(&fs->invalidations));
+    fprintf(out, "# TYPE mpfs_resident_memory_bytes gauge\nmpfs_resident_memory_bytes %llu\n",
+            (unsigned long long)rss_bytes());
+}

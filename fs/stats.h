@@ -11,6 +11,7 @@
 #ifndef MPFS_FS_STATS_H
 #define MPFS_FS_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,5 +36,14 @@ struct mpfs_fs;
 /* Every counter as "name value" lines (the wire format of the control
  * channel's `stats` command; `mpfs stats` turns it into a table). */
 void mpfs_stats_report(struct mpfs_fs *fs, FILE *out);
+/* The same counters in the Prometheus text format (version 0.0.4). */
+void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out);
+
+/* -o metrics_port=N: serve mpfs_stats_prometheus() over HTTP on
+ * 127.0.0.1:N (loopback only) from a background thread (fs/metrics.c). */
+struct mpfs_metrics;
+int mpfs_metrics_start(struct mpfs_fs *fs, int port, struct mpfs_metrics **out, char *err,
+                       size_t errlen);
+void mpfs_metrics_stop(struct mpfs_metrics *m); /* NULL is a no-op */
 
 #endif

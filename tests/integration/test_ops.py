@@ -326,6 +326,73 @@ class Stats(unittest.TestCase):
         self.assertGreater(max(rates), 0, lines)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*)\})? '
+                       r'([0-9.eE+-]+|\+Inf|NaN)$')
+
+
+def scrape(port):
+    """GET the metrics and parse the text format strictly: every line is a
+    comment or `name{labels} value`.  Returns {(name, labels): value}."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = PROM_LINE.match(line)
+        assert m, f"not Prometheus text: {line!r}"
+        out[(m.group(1), m.group(3) or "")] = float(m.group(5))
+    return out
+
+
+class Prometheus(unittest.TestCase):
+    def test_scrape(self):
+        port = free_port()
+        prefix = ml.unique_prefix("prom")
+        data = os.urandom(1 << 20)
+        ml.s3_put(prefix + "/f.bin", data)
+        try:
+            with ml.Mount("s3", prefix, opts=f"metrics_port={port}") as m:
+                s0 = scrape(port)
+                self.assertEqual(direct_read(m.path("f.bin")), data)
+                s1 = scrape(port)
+        finally:
+            ml.s3_delete_prefix(prefix)
+        key = ("mpfs_fuse_request_seconds_count", 'op="read"')
+        self.assertGreater(s1[key], s0[key])
+        rd = ("mpfs_backend_read_bytes_total", 'side="s3"')
+        self.assertGreaterEqual(s1[rd] - s0[rd], len(data))
+        self.assertEqual(s1[("mpfs_fuse_bytes_total", 'dir="read"')]
+                         - s0[("mpfs_fuse_bytes_total", 'dir="read"')], len(data))
+        self.assertEqual(s1[("mpfs_cache_budget_bytes", 'tier="ram"')], 256 << 20)
+        self.assertGreater(s1[("mpfs_resident_memory_bytes", "")], 0)
+        # histogram: cumulative buckets ending at +Inf == count
+        buckets = sorted((float(k[1].split('le="')[1].rstrip('"')), v) for k, v in s1.items()
+                         if k[0] == "mpfs_fuse_request_seconds_bucket" and k[1].startswith('op="read"')
+                         and "+Inf" not in k[1])
+        counts = [v for _, v in buckets]
+        self.assertEqual(counts, sorted(counts))
+        self.assertEqual(s1[("mpfs_fuse_request_seconds_bucket", 'op="read",le="+Inf"')], s1[key])
+        self.assertLessEqual(counts[-1], s1[key])
+
+    def test_loopback_only(self):
+        port = free_port()
+        prefix = ml.unique_prefix("prom")
+        with ml.Mount("s3", prefix, opts=f"metrics_port={port}") as m:
+            with open("/proc/net/tcp") as f:
+                listen = [l.split() for l in f.readlines()[1:] if l.split()[3] == "0A"]
+            local = [l[1] for l in listen if int(l[1].split(":")[1], 16) == port]
+            self.assertEqual(local, ["0100007F:%04X" % port], m.log())
+
+
 class HangingEndpoint(unittest.TestCase):
     """An S3 endpoint that accepts connections and never answers: the mount
     (and `mpfs probe`) fails within connect_timeout + one request_timeout,
