@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,19 +200,6 @@ static int peer_allowed(int fd, uid_t *uid)
     return cr.uid == 0 || cr.uid == geteuid();
 }
 
-static void send_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static void serve(struct mpfs_ctl *c, int fd)
 {
     char req[REQ_MAX];
@@ -260,7 +246,7 @@ reply:
     else
         fputs("OK\n", f);
     fclose(f);
-    send_all(fd, out, outlen);
+    mpfs_send_all(fd, out, outlen);
     free(out);
 }
 
@@ -281,20 +267,10 @@ static void *conn_thread(void *arg)
 static void *accept_thread(void *arg)
 {
     struct mpfs_ctl *c = arg;
-    struct pollfd p[2] = {{.fd = c->lfd, .events = POLLIN}, {.fd = c->stop_pipe[0], .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
-        int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = mpfs_accept_until(c->lfd, c->stop_pipe[0], REQ_TIMEOUT_S);
         if (fd < 0)
-            continue;
-        struct timeval tv = {.tv_sec = REQ_TIMEOUT_S};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            break; /* stopped (or poll failed: nothing to serve with) */
         pthread_mutex_lock(&c->lock);
         int full = c->nconn >= MAX_CONN;
         if (!full)
@@ -302,7 +278,7 @@ static void *accept_thread(void *arg)
         pthread_mutex_unlock(&c->lock);
         if (full) {
             static const char busy[] = "ERR 16 too many control requests at once\n";
-            send_all(fd, busy, sizeof(busy) - 1);
+            mpfs_send_all(fd, busy, sizeof(busy) - 1);
             close(fd);
             continue;
         }

@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "fs/ctl.h"
 #include "fs/stats.h"
+#include "fs/virt.h"
 #include "fs/vfs.h"
 
 #include <errno.h>
@@ -180,8 +181,130 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
+/* ------------------------------------------------ the .mpfs directory */
+
+/* Requests for the virtual inodes of fs/virt.c.  An open virtual file's
+ * fh points to its rendered content, so every ino-taking handler below
+ * that would use H(fi) checks mpfs_virt_is() first. */
+struct vopen {
+    char *data;
+    size_t len;
+};
+
+static void virt_reply_entry(fuse_req_t req, uint64_t ino)
+{
+    struct fuse_entry_param fe;
+    memset(&fe, 0, sizeof(fe));
+    fe.ino = ino;
+    mpfs_virt_stat(ino, getuid(), getgid(), &fe.attr);
+    fe.attr_timeout = 1;
+    fe.entry_timeout = 1;
+    fuse_reply_entry(req, &fe);
+}
+
+static void virt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
+    int acc = fi->flags & O_ACCMODE;
+    if (!f) {
+        reply_err(req, -EISDIR);
+        return;
+    }
+    if ((acc != O_RDONLY && !f->write) || (acc != O_WRONLY && !f->render)) {
+        reply_err(req, -EACCES);
+        return;
+    }
+    struct vopen *v = mpfs_xcalloc(1, sizeof(*v));
+    if (acc == O_RDONLY)
+        v->data = mpfs_virt_render(g_fs, ino, &v->len);
+    fi->fh = (uint64_t)(uintptr_t)v;
+    fi->direct_io = 1; /* the size is not known before the content is */
+    if (fuse_reply_open(req, fi) != 0) {
+        free(v->data);
+        free(v);
+    }
+}
+
+static void virt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
+    if (!v->data || (uint64_t)off >= v->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    fuse_reply_buf(req, v->data + off, MPFS_MIN(size, v->len - (size_t)off));
+}
+
+static void virt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size)
+{
+    const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
+    int rc = f && f->write ? f->write(g_fs, buf, size) : -EBADF;
+    if (rc < 0)
+        reply_err(req, rc);
+    else
+        fuse_reply_write(req, size);
+}
+
+static void virt_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+    struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
+    if (v) {
+        free(v->data);
+        free(v);
+    }
+    reply_err(req, 0);
+}
+
+static void virt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+    char *buf = mpfs_xmalloc(size);
+    size_t used = 0;
+    for (;; off++) {
+        const struct mpfs_virt_file *f = off >= 2 ? mpfs_virt_at((size_t)(off - 2)) : NULL;
+        if (off >= 2 && !f)
+            break;
+        const char *name = off == 0 ? "." : off == 1 ? ".." : f->name;
+        uint64_t vino = off == 0 ? ino : off == 1 ? FUSE_ROOT_ID : mpfs_virt_ino((size_t)(off - 2));
+        struct fuse_entry_param fe;
+        memset(&fe, 0, sizeof(fe));
+        if (off >= 2) {
+            mpfs_virt_stat(vino, getuid(), getgid(), &fe.attr);
+            fe.ino = vino;
+            fe.attr_timeout = fe.entry_timeout = 1;
+        } else {
+            fe.attr.st_ino = vino;
+            fe.attr.st_mode = S_IFDIR;
+        }
+        size_t need;
+        if (plus && off >= 2)
+            need = fuse_add_direntry_plus(req, buf + used, size - used, name, &fe, off + 1);
+        else if (plus)
+            need = fuse_add_direntry_plus(req, buf + used, size - used, name,
+                                          &(struct fuse_entry_param){.attr = fe.attr}, off + 1);
+        else
+            need = fuse_add_direntry(req, buf + used, size - used, name, &fe.attr, off + 1);
+        if (need > size - used)
+            break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    if (parent == FUSE_ROOT_ID && strcmp(name, MPFS_VIRT_DIR_NAME) == 0) {
+        virt_reply_entry(req, MPFS_VIRT_DIR_INO);
+        return;
+    }
+    if (parent == MPFS_VIRT_DIR_INO) {
+        uint64_t vino = mpfs_virt_lookup(name);
+        if (vino)
+            virt_reply_entry(req, vino);
+        else
+            reply_err(req, -ENOENT);
+        return;
+    }
     struct mpfs_entry e;
     int rc = mpfs_vfs_lookup(g_fs, parent, name, &e);
     if (rc == -ENOENT) {
@@ -197,6 +320,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    if (mpfs_virt_is(ino)) {
+        fuse_reply_none(req); /* constant inodes: nothing to count */
+        return;
+    }
     mpfs_vfs_forget(g_fs, ino, nlookup);
     fuse_reply_none(req);
 }
@@ -204,12 +331,19 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
-        mpfs_vfs_forget(g_fs, forgets[i].ino, forgets[i].nlookup);
+        if (!mpfs_virt_is(forgets[i].ino))
+            mpfs_vfs_forget(g_fs, forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        struct stat vst;
+        mpfs_virt_stat(ino, getuid(), getgid(), &vst);
+        fuse_reply_attr(req, &vst, 1);
+        return;
+    }
     (void)fi;
     struct stat st;
     double timeout;
@@ -223,6 +357,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, -EPERM);
+        return;
+    }
     int set = 0;
     if (to_set & FUSE_SET_ATTR_MODE)
         set |= MPFS_SETATTR_MODE;
@@ -327,6 +465,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        virt_open(req, ino, fi);
+        return;
+    }
     struct mpfs_handle *h = NULL;
     int keep = 0;
     int rc = mpfs_vfs_open(g_fs, ino, fi->flags, &h, &keep);
@@ -363,7 +505,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_read(req, size, off, fi);
+        return;
+    }
     /* one buffer per worker thread: the read path does not malloc */
     static __thread char *buf;
     if (!buf)
@@ -382,7 +527,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_write(req, ino, buf, size);
+        return;
+    }
     ssize_t rc = mpfs_vfs_write(g_fs, H(fi), buf, size, off);
     if (rc < 0) {
         reply_err(req, (int)rc);
@@ -394,26 +542,40 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     reply_err(req, mpfs_vfs_flush(g_fs, H(fi)));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_release(req, fi);
+        return;
+    }
     mpfs_vfs_release(g_fs, H(fi));
     reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     (void)datasync;
     reply_err(req, mpfs_vfs_fsync(g_fs, H(fi)));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        fi->fh = 0;
+        fuse_reply_open(req, fi);
+        return;
+    }
     struct mpfs_dirhandle *d = NULL;
     int rc = mpfs_vfs_opendir(g_fs, ino, &d);
     if (rc < 0) {
@@ -429,6 +591,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, int plus)
 {
+    if (mpfs_virt_is(ino)) {
+        virt_readdir(req, ino, size, off, plus);
+        return;
+    }
     struct mpfs_dirhandle *d = (struct mpfs_dirhandle *)(uintptr_t)fi->fh;
     char *buf = mpfs_xmalloc(size);
     size_t used = 0;
@@ -486,7 +652,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     mpfs_vfs_releasedir(g_fs, (struct mpfs_dirhandle *)(uintptr_t)fi->fh);
     reply_err(req, 0);
 }

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,42 +59,18 @@ static void answer(struct mpfs_metrics *m, int fd)
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
-    const char *parts[2] = {head, body};
-    size_t lens[2] = {(size_t)hl, len};
-    for (int i = 0; i < 2; i++) {
-        const char *p = parts[i];
-        size_t left = lens[i];
-        while (left > 0) {
-            ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            p += n;
-            left -= (size_t)n;
-        }
-    }
+    if (mpfs_send_all(fd, head, (size_t)hl) == 0)
+        mpfs_send_all(fd, body, len);
     free(body);
 }
 
 static void *serve(void *arg)
 {
     struct mpfs_metrics *m = arg;
-    struct pollfd p[2] = {{.fd = m->lfd, .events = POLLIN}, {.fd = m->stop_pipe[0], .events = POLLIN}};
     for (;;) {
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
-        int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = mpfs_accept_until(m->lfd, m->stop_pipe[0], 2);
         if (fd < 0)
-            continue;
-        struct timeval tv = {.tv_sec = 2};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            break; /* stopped (or poll failed: nothing to serve with) */
         answer(m, fd);
         close(fd);
     }

@@ -300,6 +300,32 @@ class Stats(unittest.TestCase):
         s3 = raw_stats(self.m.mnt)
         self.assertGreater(s3["fuse.xattr.errors"], s2.get("fuse.xattr.errors", 0))
 
+    def stats_file(self):
+        with open(self.m.path(".mpfs", "stats")) as f:
+            text = f.read()
+        out = {}
+        for line in text.splitlines():
+            k, _, v = line.rpartition(" ")
+            out[k] = int(v)
+        return out
+
+    def test_virtual_stats_file(self):
+        self.assertNotIn(".mpfs", os.listdir(self.m.mnt))  # hidden from listings
+        self.assertEqual(os.listdir(self.m.path(".mpfs")), ["stats"])
+        st = os.stat(self.m.path(".mpfs", "stats"))
+        self.assertEqual(st.st_mode & 0o777, 0o444)
+        s0 = self.stats_file()
+        self.assertLessEqual(set(s0), set(raw_stats(self.m.mnt)))  # the counters of mpfs stats
+        direct_read(self.m.path("f.bin"))
+        s1 = self.stats_file()
+        self.assertEqual(s1["fuse.bytes_read"] - s0["fuse.bytes_read"], len(self.data))
+        self.assertGreater(s1["backend.s3.read.count"], s0.get("backend.s3.read.count", 0))
+        # read-only, even for root
+        with self.assertRaises(PermissionError):
+            open(self.m.path(".mpfs", "stats"), "w")
+        with self.assertRaises(FileNotFoundError):
+            os.stat(self.m.path(".mpfs", "nope"))
+
     def test_table_and_watch(self):
         direct_read(self.m.path("f.bin"))
         out = ml.run([ml.MPFS, "stats", self.m.mnt]).stdout.decode()
