@@ -73,6 +73,8 @@ static const struct opt table[] = {
     {"foreground", T_BOOL, O(foreground), "0", "stay in the foreground (-f)"},
     {"debug_fuse", T_BOOL, O(debug_fuse), "0", "log every FUSE request (-d)"},
     {"log_level", T_STR, O(log_level), "warn", "error | warn | info | debug"},
+    {"log_max", T_SIZE, O(log_max), "16M",
+     "the daemon's log <cache_dir>/mpfs.log is rotated past this size (3 old files kept)"},
     {"threads", T_INT, O(threads), "16", "most FUSE worker threads"},
     {"fsname", T_STR, O(fsname), NULL, "name shown in /proc/mounts"},
     {"metrics_port", T_INT, O(metrics_port), "0",

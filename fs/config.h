@@ -59,6 +59,7 @@ struct mpfs_config {
     int foreground;
     int debug_fuse;
     char *log_level;
+    uint64_t log_max;     /* rotate the daemon's log past this many bytes */
     int threads;          /* max FUSE worker threads */
     char *fsname;
     char *mountpoint;     /* from a config file; the MOUNTPOINT argument wins */

@@ -20,3 +20,6 @@ mpfs_integration_test(stack_store TIMEOUT 900 COMMAND ${MPFS_OPS_TESTS}/test_sta
 
 # The vfs operations behind `mpfs ctl` (fs/invalidate.c, fs/flush.c).
 mpfs_unit_test(test_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_ops.c LIBS mpfs_fs_fixture)
+
+# The daemon's log: rate limiting, rotation, path shortening (base/log.c).
+mpfs_unit_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_log.c LIBS mpfs_base)

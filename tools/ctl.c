@@ -52,17 +52,7 @@ int mpfs_ctl_request(const char *mountpoint, const char *request, char **out, ch
         return -e;
     }
     char *req = mpfs_xasprintf("%s\n", request);
-    size_t left = strlen(req);
-    const char *p = req;
-    while (left > 0) {
-        ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        p += n;
-        left -= (size_t)n;
-    }
+    mpfs_send_all(fd, req, strlen(req));
     free(req);
     size_t cap = 4096, used = 0;
     char *buf = mpfs_xmalloc(cap);

@@ -13,6 +13,7 @@
  * the terminal with a non-zero exit status.
  */
 #include "base/log.h"
+#include "base/logfile.h"
 #include "base/util.h"
 #include "fs/config.h"
 #include "fs/fuse_ll.h"
@@ -354,22 +355,18 @@ static int daemonize(int *status_fd)
     return 0;
 }
 
-/* After mounting, the daemon's log goes to <cache_dir>/mpfs.log. */
+/* After mounting, the daemon's log goes to <cache_dir>/mpfs.log, rotated
+ * past log_max (base/logfile.h). */
 static void redirect_output(const struct mpfs_config *cfg)
 {
     char *log = mpfs_xasprintf("%s/mpfs.log", cfg->cache_dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
         dup2(null, 1);
-        if (fd < 0)
+        if (mpfs_log_to_file(log, cfg->log_max, 3) < 0)
             dup2(null, 2);
         close(null);
-    }
-    if (fd >= 0) {
-        dup2(fd, 2);
-        close(fd);
     }
     free(log);
 }

@@ -419,6 +419,27 @@ class Prometheus(unittest.TestCase):
             self.assertEqual(local, ["0100007F:%04X" % port], m.log())
 
 
+class Logs(unittest.TestCase):
+    def test_daemon_log_rotates(self):
+        prefix = ml.unique_prefix("log")
+        for i in range(20):
+            ml.s3_put(f"{prefix}/f{i:02d}", b"x" * 1000)
+        try:
+            with ml.Mount("s3", prefix, opts="log_level=debug,log_max=16K") as m:
+                for _ in range(5):
+                    for i in range(20):
+                        direct_read(m.path(f"f{i:02d}"))
+                    ctl(m.mnt, "invalidate", "-r", m.mnt)
+                log = os.path.join(m.cache, "mpfs.log")
+                self.assertTrue(os.path.exists(log + ".1"), "no rotation")
+                self.assertLess(os.path.getsize(log), 16384 + 4096)
+                self.assertFalse(os.path.exists(log + ".4"))  # 3 old files at most
+                with open(log + ".1") as f:
+                    self.assertIn("debug:", f.read())
+        finally:
+            ml.s3_delete_prefix(prefix)
+
+
 class HangingEndpoint(unittest.TestCase):
     """An S3 endpoint that accepts connections and never answers: the mount
     (and `mpfs probe`) fails within connect_timeout + one request_timeout,
