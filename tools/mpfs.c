@@ -20,6 +20,7 @@
 #include "tools/ctl.h"
 #include "tools/probe.h"
 #include "tools/stats.h"
+#include "tools/warmup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ static const char *const synopsis[] = {
     "mpfs probe [--s3 ...] [--nfs ...] [-o ...]",
     "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | log-level LEVEL",
     "mpfs stats MOUNTPOINT [--watch] [--interval S] [--count N] [--raw]",
+    "mpfs warmup PATH... [--list FILE] [--jobs N] [--force]",
     "mpfs --help | --version | --man | --list-options",
 };
 
@@ -56,6 +58,9 @@ static const char *const synopsis_note[] = {
     "live counters of the mount: FUSE operations with latency, backend requests per side and "
     "type, bytes, cache hits by tier, staging, memory; --watch prints per-second rates, --raw "
     "the name/value lines",
+    "read files or directory trees (or the paths listed in FILE) into the block cache with N "
+    "parallel readers (8); refuses up front (exit 3) a request larger than cache_ram + "
+    "cache_disk unless --force; an interrupted run resumed later fetches only what is missing",
     "",
 };
 
@@ -390,6 +395,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "stats") == 0) {
         rc = mpfs_stats_main(argc - 1, argv + 1);
+        goto out;
+    }
+    if (strcmp(argv[1], "warmup") == 0) {
+        rc = mpfs_warmup_main(argc - 1, argv + 1);
         goto out;
     }
     rc = parse(&c, argc, argv);

@@ -419,6 +419,87 @@ class Prometheus(unittest.TestCase):
             self.assertEqual(local, ["0100007F:%04X" % port], m.log())
 
 
+class Warmup(unittest.TestCase):
+    N = 24
+    SIZE = 1 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        cls.prefix = ml.unique_prefix("warm")
+        for i in range(cls.N):
+            ml.s3_put(f"{cls.prefix}/data/f{i:02d}", bytes([i]) * cls.SIZE)
+
+    @classmethod
+    def tearDownClass(cls):
+        ml.s3_delete_prefix(cls.prefix)
+
+    def fetched(self, m):
+        return raw_stats(m.mnt).get("backend.s3.bytes_read", 0)
+
+    def test_warm_then_skip(self):
+        total = self.N * self.SIZE
+        with ml.Mount("s3", self.prefix) as m:
+            b0 = self.fetched(m)
+            p = ml.run([ml.MPFS, "warmup", m.path("data")], check=False)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn(f"warmup: {self.N} files, 24.0 MiB", err)
+            self.assertIn(f"{self.N}/{self.N} files", err)  # progress line (not a tty)
+            b1 = self.fetched(m)
+            self.assertGreaterEqual(b1 - b0, total)
+            st = raw_stats(m.mnt)
+            self.assertGreaterEqual(st["cache.ram_bytes"] + st["cache.disk_bytes"], total)
+            # a second run is served by the cache: nothing fetched again
+            p = ml.run([ml.MPFS, "warmup", m.path("data")], check=False)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            self.assertEqual(self.fetched(m), b1)
+
+    def test_interrupted_then_resumed(self):
+        total = self.N * self.SIZE
+        with ml.Mount("s3", self.prefix) as m:
+            b0 = self.fetched(m)
+            w = subprocess.Popen([ml.MPFS, "warmup", "--jobs", "1", m.path("data")],
+                                 stderr=subprocess.PIPE)
+            self.assertTrue(ml.wait_until(lambda: self.fetched(m) - b0 >= 4 * self.SIZE, 60, 0.02))
+            w.send_signal(signal.SIGINT)
+            w.wait(timeout=30)
+            w.stderr.close()
+            first = self.fetched(m) - b0
+            self.assertLess(first, total, "finished before it could be interrupted")
+            p = ml.run([ml.MPFS, "warmup", m.path("data")], check=False)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            second = self.fetched(m) - b0 - first
+            self.assertLess(second, total - first + 2 * self.SIZE)  # what was cached is not refetched
+            self.assertGreaterEqual(first + second, total)
+            # everything is cached now
+            b = self.fetched(m)
+            ml.run([ml.MPFS, "warmup", m.path("data")])
+            self.assertEqual(self.fetched(m), b)
+
+    def test_does_not_fit(self):
+        with ml.Mount("s3", self.prefix, opts="cache_ram=4M,cache_disk=0") as m:
+            b0 = self.fetched(m)
+            p = ml.run([ml.MPFS, "warmup", m.path("data")], check=False)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 3, err)
+            self.assertIn("24 files, 24.0 MiB do not fit the cache of 4.0 MiB", err)
+            self.assertEqual(self.fetched(m), b0)  # said so up front: nothing read
+
+    def test_list_file(self):
+        with ml.Mount("s3", self.prefix) as m:
+            manifest = os.path.join(m.cache, "manifest.txt")
+            with open(manifest, "w") as f:
+                f.write("# a training manifest\n")
+                for i in (1, 5, 7):
+                    f.write(m.path("data", f"f{i:02d}") + "\n")
+            b0 = self.fetched(m)
+            p = ml.run([ml.MPFS, "warmup", "--list", manifest], check=False)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            self.assertIn("warmup: 3 files, 3.0 MiB", p.stderr.decode())
+            self.assertGreaterEqual(self.fetched(m) - b0, 3 * self.SIZE)
+            self.assertLess(self.fetched(m) - b0, 5 * self.SIZE)
+
+
 class Logs(unittest.TestCase):
     def test_daemon_log_rotates(self):
         prefix = ml.unique_prefix("log")
