@@ -175,3 +175,15 @@ int mpfs_accept_until(int lfd, int stopfd, int timeout_s)
         return fd;
     }
 }
+
+const char *mpfs_fmt_bytes(char *buf, size_t len, double v)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+    return buf;
+}

@@ -42,6 +42,9 @@ int mpfs_name_is_valid(const char *name, size_t len);
 int mpfs_write_all(int fd, const void *buf, size_t len, off_t off);
 ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off);
 
+/* "12.0 MiB": bytes in binary units for people.  Returns buf. */
+const char *mpfs_fmt_bytes(char *buf, size_t len, double v);
+
 /* Send all of buf on a socket (no SIGPIPE); 0 or -errno. */
 int mpfs_send_all(int fd, const void *buf, size_t len);
 /* The loop of a small server thread: wait for a connection on lfd or for

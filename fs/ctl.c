@@ -52,17 +52,6 @@ struct conn {
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-static void human(char *buf, size_t len, uint64_t v)
-{
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 4) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
-}
 
 static void cmd_status(struct mpfs_ctl *c, FILE *out)
 {
@@ -80,14 +69,14 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
     if (cfg->nfs)
         fprintf(out, "nfs            %s\n", cfg->nfs);
     fprintf(out, "cache_dir      %s\n", cfg->cache_dir);
-    human(a, sizeof(a), cs.ram_bytes);
-    human(b, sizeof(b), cfg->cache_ram);
+    mpfs_fmt_bytes(a, sizeof(a), (double)cs.ram_bytes);
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->cache_ram);
     fprintf(out, "cache_ram      %s of %s\n", a, b);
-    human(a, sizeof(a), cs.disk_bytes);
-    human(b, sizeof(b), cfg->cache_disk);
+    mpfs_fmt_bytes(a, sizeof(a), (double)cs.disk_bytes);
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->cache_disk);
     fprintf(out, "cache_disk     %s of %s\n", a, b);
-    human(a, sizeof(a), (uint64_t)atomic_load(&fs->staging_bytes));
-    human(b, sizeof(b), cfg->staging_max);
+    mpfs_fmt_bytes(a, sizeof(a), (double)(uint64_t)atomic_load(&fs->staging_bytes));
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->staging_max);
     fprintf(out, "staging        %s of %s (written, not yet committed)\n", a, b);
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
@@ -169,8 +158,8 @@ static int run(struct mpfs_ctl *c, char *line, FILE *out, char *msg, size_t msgl
         int rc = mpfs_vfs_drop_cache(c->fs, &files);
         mpfs_cache_get_stats(c->fs->cache, &after);
         char a[32], b[32];
-        human(a, sizeof(a), before.ram_bytes + before.disk_bytes);
-        human(b, sizeof(b), after.ram_bytes + after.disk_bytes);
+        mpfs_fmt_bytes(a, sizeof(a), (double)before.ram_bytes + before.disk_bytes);
+        mpfs_fmt_bytes(b, sizeof(b), (double)after.ram_bytes + after.disk_bytes);
         fprintf(out, "cache %s -> %s (%llu entries visited)\n", a, b, (unsigned long long)files);
         if (rc < 0)
             snprintf(msg, msglen, "drop-cache: %s", strerror(-rc));

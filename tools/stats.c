@@ -61,16 +61,6 @@ static uint64_t get(const struct kv *k, const char *fmt, const char *a, const ch
     return 0;
 }
 
-static void human(char *buf, size_t len, double v)
-{
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
 
 /* Latency quantile q of FUSE op from its histogram, in ms (bucket upper
  * bound: the table says "<="). */
@@ -112,8 +102,8 @@ static void table(const struct kv *k)
                (double)get(k, "fuse.%s.ns", fops[i], "") / (double)n / 1e6,
                quantile_ms(k, fops[i], 0.5), quantile_ms(k, fops[i], 0.99));
     }
-    human(a, sizeof(a), (double)get(k, "fuse.bytes_read", "", ""));
-    human(b, sizeof(b), (double)get(k, "fuse.bytes_written", "", ""));
+    mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "fuse.bytes_read", "", ""));
+    mpfs_fmt_bytes(b, sizeof(b), (double)get(k, "fuse.bytes_written", "", ""));
     printf("FUSE bytes   read %s, written %s\n\n", a, b);
 
     printf("%-12s %10s %7s %9s\n", "backend", "requests", "errors", "avg ms");
@@ -131,8 +121,8 @@ static void table(const struct kv *k)
         uint64_t br = get(k, "backend.%s.bytes_read", sides[s], "");
         uint64_t bw = get(k, "backend.%s.bytes_written", sides[s], "");
         if (br || bw) {
-            human(a, sizeof(a), (double)br);
-            human(b, sizeof(b), (double)bw);
+            mpfs_fmt_bytes(a, sizeof(a), (double)br);
+            mpfs_fmt_bytes(b, sizeof(b), (double)bw);
             printf("%-12s read %s, written %s\n", sides[s], a, b);
         }
     }
@@ -142,20 +132,20 @@ static void table(const struct kv *k)
            (unsigned long long)hits, (unsigned long long)get(k, "cache.ram_hits", "", ""),
            (unsigned long long)get(k, "cache.disk_hits", "", ""), (unsigned long long)miss,
            hits + miss ? 100.0 * (double)hits / (double)(hits + miss) : 0.0);
-    human(a, sizeof(a), (double)get(k, "cache.ram_bytes", "", ""));
-    human(b, sizeof(b), (double)get(k, "cache.ram_budget", "", ""));
+    mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "cache.ram_bytes", "", ""));
+    mpfs_fmt_bytes(b, sizeof(b), (double)get(k, "cache.ram_budget", "", ""));
     printf("cache ram    %s of %s\n", a, b);
-    human(a, sizeof(a), (double)get(k, "cache.disk_bytes", "", ""));
-    human(b, sizeof(b), (double)get(k, "cache.disk_budget", "", ""));
+    mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "cache.disk_bytes", "", ""));
+    mpfs_fmt_bytes(b, sizeof(b), (double)get(k, "cache.disk_budget", "", ""));
     printf("cache disk   %s of %s\n", a, b);
-    human(a, sizeof(a), (double)get(k, "staging.bytes", "", ""));
-    human(b, sizeof(b), (double)get(k, "staging.budget", "", ""));
+    mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "staging.bytes", "", ""));
+    mpfs_fmt_bytes(b, sizeof(b), (double)get(k, "staging.budget", "", ""));
     printf("staging      %s of %s (written, not committed)\n", a, b);
     printf("index        %llu gets, %llu hits, %llu puts\n",
            (unsigned long long)get(k, "index.gets", "", ""),
            (unsigned long long)get(k, "index.hits", "", ""),
            (unsigned long long)get(k, "index.puts", "", ""));
-    human(a, sizeof(a), (double)get(k, "memory.rss_bytes", "", ""));
+    mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "memory.rss_bytes", "", ""));
     printf("inodes       %llu, invalidations %llu, memory (RSS) %s\n",
            (unsigned long long)get(k, "inodes", "", ""),
            (unsigned long long)get(k, "invalidations", "", ""), a);
@@ -175,10 +165,10 @@ static void rates(const struct kv *now, const struct kv *was, double secs, int h
         printf("%8s %8s %8s %8s %11s %11s %11s %11s %6s\n", "lookup/s", "getattr/s", "open/s",
                "read/s", "read B/s", "write B/s", "s3 in B/s", "nfs in B/s", "hit%");
     uint64_t h = delta(now, was, "cache.hits", "", ""), m = delta(now, was, "cache.misses", "", "");
-    human(rb, sizeof(rb), (double)delta(now, was, "fuse.bytes_read", "", "") / secs);
-    human(wb, sizeof(wb), (double)delta(now, was, "fuse.bytes_written", "", "") / secs);
-    human(s3, sizeof(s3), (double)delta(now, was, "backend.%s.bytes_read", "s3", "") / secs);
-    human(nfs, sizeof(nfs), (double)delta(now, was, "backend.%s.bytes_read", "nfs", "") / secs);
+    mpfs_fmt_bytes(rb, sizeof(rb), (double)delta(now, was, "fuse.bytes_read", "", "") / secs);
+    mpfs_fmt_bytes(wb, sizeof(wb), (double)delta(now, was, "fuse.bytes_written", "", "") / secs);
+    mpfs_fmt_bytes(s3, sizeof(s3), (double)delta(now, was, "backend.%s.bytes_read", "s3", "") / secs);
+    mpfs_fmt_bytes(nfs, sizeof(nfs), (double)delta(now, was, "backend.%s.bytes_read", "nfs", "") / secs);
     printf("%8.0f %8.0f %8.0f %8.0f %9s/s %9s/s %9s/s %9s/s %5.1f%%\n",
            (double)delta(now, was, "fuse.%s.count", "lookup", "") / secs,
            (double)delta(now, was, "fuse.%s.count", "getattr", "") / secs,

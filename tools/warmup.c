@@ -137,16 +137,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void human(char *b, size_t len, double v)
-{
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(b, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
 
 static void progress(struct job *j, double secs, int tty, int final)
 {
@@ -155,10 +145,10 @@ static void progress(struct job *j, double secs, int tty, int final)
     uint64_t bytes = j->done_bytes;
     pthread_mutex_unlock(&j->lock);
     char done[32], total[32], rate[32];
-    human(done, sizeof(done), (double)bytes);
-    human(total, sizeof(total), (double)j->total);
+    mpfs_fmt_bytes(done, sizeof(done), (double)bytes);
+    mpfs_fmt_bytes(total, sizeof(total), (double)j->total);
     double r = secs > 0 ? (double)bytes / secs : 0;
-    human(rate, sizeof(rate), r);
+    mpfs_fmt_bytes(rate, sizeof(rate), (double)r);
     double eta = r > 0 && j->total > bytes ? (double)(j->total - bytes) / r : 0;
     double frac = j->total ? (double)bytes / (double)j->total : 1.0;
     if (tty) {
@@ -276,8 +266,8 @@ int mpfs_warmup_main(int argc, char **argv)
         return 1;
     }
     char total[32], capb[32];
-    human(total, sizeof(total), (double)j.total);
-    human(capb, sizeof(capb), (double)cap);
+    mpfs_fmt_bytes(total, sizeof(total), (double)j.total);
+    mpfs_fmt_bytes(capb, sizeof(capb), (double)cap);
     if (j.total > cap) {
         fprintf(stderr,
                 "mpfs warmup: %zu files, %s do not fit the cache of %s (cache_ram + cache_disk)"
