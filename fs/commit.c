@@ -91,6 +91,18 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
         /* our own commit reached the store before the crash */
         return mpfs_backend_stat(b, target, &res->attr);
     }
+    if (rc == -ESTALE && !r->conflict_path) {
+        /* deleted by someone else since the edit began: the edit
+         * recreates the name, unless someone recreated it meanwhile */
+        struct mpfs_attr now;
+        if (mpfs_backend_stat(b, target, &now) == -ENOENT) {
+            mpfs_warn("'%s' was deleted on the server while being edited here; recreating "
+                      "it with this node's data", target);
+            opts.if_match = NULL;
+            opts.if_none_match = cond;
+            rc = mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
+        }
+    }
     if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
         unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
         char *cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
@@ -118,6 +130,13 @@ int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
         res->backend = inplace;
         res->path = req->path;
         rc = commit_in_place(inplace, req, &res->attr);
+        if (rc == -ENOENT) {
+            /* deleted by someone else: the edit recreates it (whole) */
+            struct mpfs_commit_req whole = *req;
+            whole.is_new = 1;
+            res->backend = fs->router.route[MPFS_R_PUT];
+            rc = put_whole(fs, res->backend, &whole, res);
+        }
     } else {
         res->backend = fs->router.route[MPFS_R_PUT];
         rc = put_whole(fs, res->backend, req, res);

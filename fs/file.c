@@ -101,6 +101,58 @@ static void set_staged_size(struct mpfs_fs *fs, struct mpfs_wfile *wf, uint64_t 
     wf->size = size;
 }
 
+static struct mpfs_backend *side_backend(struct mpfs_fs *fs, int side)
+{
+    return side == MPFS_SIDE_S3 ? fs->s3 : side == MPFS_SIDE_NFS ? fs->nfs : NULL;
+}
+
+/* Read bytes of the pinned version from `prefer` if the pin can be
+ * translated to that side (consistency/version.h), else from the side that
+ * issued it.  `lock` serializes the pin's one-time translation. */
+static ssize_t pinned_read(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
+                           const char *path, struct mpfs_backend *prefer, void *buf,
+                           size_t len, uint64_t off)
+{
+    int side = mpfs_source_of(fs, prefer);
+    pthread_mutex_lock(lock);
+    int untried = !mpfs_pin_token_for(pin, side) && pin->other == 0;
+    pthread_mutex_unlock(lock);
+    if (untried) {
+        struct mpfs_attr a;
+        int rc = mpfs_backend_stat(prefer, path, &a);
+        pthread_mutex_lock(lock);
+        if (rc == 0)
+            mpfs_pin_learn(pin, &a);
+        else
+            pin->other = -1;
+        pthread_mutex_unlock(lock);
+    }
+    char tok[MPFS_VERSION_MAX];
+    struct mpfs_backend *b = prefer;
+    pthread_mutex_lock(lock);
+    const char *t = mpfs_pin_token_for(pin, side);
+    if (!t) {
+        struct mpfs_backend *issuer = side_backend(fs, pin->side);
+        b = issuer ? issuer : prefer;
+        t = pin->token;
+    }
+    snprintf(tok, sizeof(tok), "%s", t);
+    pthread_mutex_unlock(lock);
+    return mpfs_backend_read(b, path, tok[0] ? tok : NULL, buf, len, off);
+}
+
+/* The version a node's attributes describe, as a pin. */
+static void node_pin(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_pin *pin)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_attr a = n->attr;
+    int side = n->source == MPFS_INDEX_SRC_S3 || n->source == MPFS_INDEX_SRC_NFS
+                   ? n->source
+                   : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
+    pthread_mutex_unlock(&fs->lock);
+    mpfs_pin_init(pin, side, &a);
+}
+
 /* Make the staging file hold the current backend content (first write to
  * an existing file that was not truncated).  Caller holds n->wlock. */
 static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf);
@@ -146,12 +198,24 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
         free(path);
         return -ENOSPC;
     }
+    if (a.size == 0 && a.version[0]) {
+        /* nothing to read, so no pinned read can tell us the file changed */
+        struct mpfs_attr now;
+        int src = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &now);
+        if (src < 0 || !mpfs_version_same(now.version, a.version)) {
+            free(path);
+            return src < 0 ? src : -ESTALE;
+        }
+    }
+    struct mpfs_pin pin;
+    node_pin(fs, n, &pin);
+    pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
     char *buf = mpfs_xmalloc(POPULATE_CHUNK);
     uint64_t off = 0;
     int rc = 0;
     while (off < a.size) {
         size_t want = (size_t)MPFS_MIN((uint64_t)POPULATE_CHUNK, a.size - off);
-        ssize_t got = mpfs_backend_read(b, path, a.version, buf, want, off);
+        ssize_t got = pinned_read(fs, &pin, &pin_lock, path, b, buf, want, off);
         if (got < 0) {
             rc = (int)got;
             break;
@@ -216,10 +280,14 @@ static int journal_record(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_w
     return journal_write(fs, n->ino, parent, path, wf);
 }
 
-/* The staged data is about to change: make sure a record names it. */
+/* The staged data is about to change: make sure a record names it (not
+ * for a file unlinked here: its data dies with its last handle). */
 static int make_dirty(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
-    if (!wf->journaled) {
+    pthread_mutex_lock(&fs->lock);
+    int unlinked = n->unlinked && !n->gone_remote;
+    pthread_mutex_unlock(&fs->lock);
+    if (!wf->journaled && !unlinked) {
         int rc = journal_record(fs, n, wf);
         if (rc < 0)
             return rc;
@@ -292,7 +360,6 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         return 0;
     pthread_mutex_lock(&fs->lock);
     int unlinked = n->unlinked && !n->gone_remote;
-    int gone_remote = n->gone_remote;
     char *path = mpfs_node_path_locked(fs, n->ino);
     uint64_t parent = n->parent;
     char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
@@ -312,9 +379,6 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
         free(name);
         return -EIO;
     }
-    if (gone_remote && !wf->is_new)
-        mpfs_warn("'%s' was deleted on the server while being edited here; recreating it "
-                  "with this node's data", path);
 
     struct mpfs_commit_req req;
     memset(&req, 0, sizeof(req));
@@ -322,7 +386,7 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     req.fd = wf->fd;
     req.size = wf->size;
     req.base_version = wf->base_version;
-    req.is_new = wf->is_new || gone_remote;
+    req.is_new = wf->is_new;
     req.conflict_path = wf->conflict_path;
     req.in_place_ok = wf->populated;
     req.dirty_lo = wf->dirty_lo;
@@ -515,6 +579,9 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         pthread_mutex_lock(&fs->lock);
         snprintf(h->version, sizeof(h->version), "%s", n->attr.version);
         h->size = n->attr.size;
+        pthread_mutex_unlock(&fs->lock);
+        node_pin(fs, n, &h->pin);
+        pthread_mutex_lock(&fs->lock);
         *keep_cache = staged || mpfs_version_same(n->open_version, n->attr.version);
         changed = !*keep_cache && n->open_version[0];
         snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
@@ -629,6 +696,14 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     return 0;
 }
 
+void mpfs_file_unlinked(struct mpfs_fs *fs, struct mpfs_node *n)
+{
+    pthread_mutex_lock(&n->wlock);
+    if (n->wf)
+        journal_forget(fs, n, n->wf);
+    pthread_mutex_unlock(&n->wlock);
+}
+
 void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n)
 {
     pthread_mutex_lock(&n->wlock);
@@ -656,17 +731,16 @@ static ssize_t fetch(void *ctx, void *buf, size_t len, uint64_t off)
         return -ESTALE;
     struct mpfs_backend *b = fs->router.route[MPFS_R_READ_SEQ];
     struct mpfs_backend *rb = fs->router.route[MPFS_R_READ_RAND];
+    /* Small reads go to the other side only once the pin translates
+     * there (the same content seen on both sides). */
     if (len <= SMALL_READ && rb != b) {
-        /* The other side serves small reads only once it is known to hold
-         * the same version (same size as the pinned one). */
-        if (h->nfs_ok == 0) {
-            struct mpfs_attr a;
-            h->nfs_ok = (mpfs_backend_stat(rb, path, &a) == 0 && a.size == h->size) ? 1 : -1;
-        }
-        if (h->nfs_ok == 1)
+        pthread_mutex_lock(&h->rlock);
+        int other = h->pin.other;
+        pthread_mutex_unlock(&h->rlock);
+        if (other >= 0)
             b = rb;
     }
-    ssize_t rc = mpfs_backend_read(b, path, h->version, buf, len, off);
+    ssize_t rc = pinned_read(fs, &h->pin, &h->rlock, path, b, buf, len, off);
     if (rc == -ESTALE)
         mpfs_warn("'%s' changed on the server while open; this handle stays on the old "
                   "version and fails its reads with ESTALE (reopen for the new one)", path);

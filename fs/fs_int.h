@@ -21,6 +21,7 @@
 #include "cache/blockcache.h"
 #include "cache/reader.h"
 #include "consistency/policy.h"
+#include "consistency/version.h"
 #include "fs/config.h"
 #include "fs/router.h"
 #include "fs/vfs.h"
@@ -77,8 +78,8 @@ struct mpfs_handle {
     char version[MPFS_VERSION_MAX]; /* pinned at open */
     uint64_t size;
     struct mpfs_reader *reader;     /* lazily made on first read */
-    pthread_mutex_t rlock;          /* guards reader creation */
-    int nfs_ok;                     /* NFS side validated for this version */
+    pthread_mutex_t rlock;          /* guards reader creation and pin */
+    struct mpfs_pin pin;            /* the version reads are pinned to, per side */
     int direct_io;                  /* bypass the kernel page cache (set at open) */
     struct mpfs_fs *fs;
 };
@@ -186,6 +187,9 @@ void mpfs_file_wait_commit_locked(struct mpfs_node *n);
 /* Keep a local copy of an open file about to lose its last name, so its
  * open handles can still read it (POSIX open-unlinked files). */
 void mpfs_file_keep_local(struct mpfs_fs *fs, struct mpfs_node *n);
+/* n lost its last name through this mount: its staged data must never be
+ * committed (or replayed after a crash). */
+void mpfs_file_unlinked(struct mpfs_fs *fs, struct mpfs_node *n);
 enum mpfs_wfile_end {
     MPFS_WF_DISCARD,   /* committed or unlinked: delete staging and record */
     MPFS_WF_KEEP,      /* uncommitted: leave staging + record for the replay */

@@ -218,6 +218,7 @@ static void mark_unlinked(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, con
     int has_other = mpfs_index_where(fs->index, ino, &other_parent, other, sizeof(other)) == 0;
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    int gone = 0;
     if (n && n->parent == parent && n->name && strcmp(n->name, name) == 0) {
         if (has_other) {
             free(n->name);
@@ -226,9 +227,18 @@ static void mark_unlinked(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, con
         } else {
             n->unlinked = 1;
             n->gone_remote = 0;
+            gone = 1;
+            n->nopen++; /* pin across the call below */
         }
     }
     pthread_mutex_unlock(&fs->lock);
+    if (gone) {
+        mpfs_file_unlinked(fs, n);
+        pthread_mutex_lock(&fs->lock);
+        n->nopen--;
+        mpfs_node_maybe_drop_locked(fs, n);
+        pthread_mutex_unlock(&fs->lock);
+    }
 }
 
 /* Before the last name of an open file goes: keep what its handles read. */

@@ -87,11 +87,14 @@ class Mount:
         self.own_cache = cache_dir is None
         self.cache = cache_dir or tempfile.mkdtemp(prefix="mpfs-cache-")
         args = [MPFS, "mount"]
-        if mode in ("dual", "s3"):
+        if mode in ("dual", "s3", "dualposix"):
             args += ["--s3", f"s3://{BUCKET}/{prefix}", "--endpoint", S3_ENDPOINT]
         if mode == "dual":
             args += ["--nfs", f"{NFS_BUCKET_URL}/{prefix}"]
-        if mode == "nfs":
+        if mode in ("nfs", "dualposix"):
+            # dualposix: the bucket and the POSIX export are two stores that
+            # the test keeps identical, standing in for an appliance whose
+            # NFS side is fully POSIX (ONTAP, VAST, PowerScale)
             args += ["--nfs", f"{NFS_POSIX_URL}/{prefix}"]
         o = f"cache_dir={self.cache},log_level=info"
         if opts:
@@ -105,6 +108,7 @@ class Mount:
         p = run(self.args, check=False, timeout=60)
         if p.returncode != 0:
             raise RuntimeError(f"mount failed ({p.returncode}): {p.stderr.decode()}")
+        self.start_output = p.stderr.decode(errors="replace")  # before the log file
         return self
 
     def stop(self):
@@ -118,6 +122,20 @@ class Mount:
             if not self.mounted():
                 break
             time.sleep(0.1)
+
+    def daemon_pid(self):
+        """PID of the mpfs daemon serving this mount point, or None."""
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"mpfs") and self.mnt.encode() in argv:
+                return int(d)
+        return None
 
     def mounted(self):
         with open("/proc/mounts") as f:
