@@ -221,6 +221,7 @@ int mpfs_warmup_main(int argc, char **argv)
     pthread_mutex_init(&j.lock, NULL);
     int jobs = 8, force = 0, rc = 0, nroots = 0;
     char *mp = NULL;
+    pthread_t *t = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
             jobs = atoi(argv[++i]);
@@ -230,7 +231,8 @@ int mpfs_warmup_main(int argc, char **argv)
             FILE *f = fopen(argv[++i], "r");
             if (!f) {
                 fprintf(stderr, "mpfs warmup: %s: %s\n", argv[i], strerror(errno));
-                return 2;
+                rc = 2;
+                goto out;
             }
             char line[4096];
             while (fgets(line, sizeof(line), f)) {
@@ -245,7 +247,8 @@ int mpfs_warmup_main(int argc, char **argv)
             }
             fclose(f);
         } else if (argv[i][0] == '-') {
-            return usage();
+            rc = usage();
+            goto out;
         } else {
             if (!mp)
                 mp = mount_of(argv[i]);
@@ -254,16 +257,19 @@ int mpfs_warmup_main(int argc, char **argv)
             nroots++;
         }
     }
-    if (!nroots || jobs < 1 || jobs > 256)
-        return usage();
+    if (!nroots || jobs < 1 || jobs > 256) {
+        rc = usage();
+        goto out;
+    }
     if (!mp) {
         fprintf(stderr, "mpfs warmup: the paths are not inside an mpfs mount\n");
-        return 2;
+        rc = 2;
+        goto out;
     }
     uint64_t cap = 0;
     if (budget(mp, &cap) < 0) {
-        free(mp);
-        return 1;
+        rc = 1;
+        goto out;
     }
     char total[32], capb[32];
     mpfs_fmt_bytes(total, sizeof(total), (double)j.total);
@@ -275,14 +281,14 @@ int mpfs_warmup_main(int argc, char **argv)
                 force ? "; warming anyway (--force): the first files will be evicted again"
                       : "; nothing done (raise cache_disk, warm a subset, or --force)");
         if (!force) {
-            free(mp);
-            return 3;
+            rc = 3;
+            goto out;
         }
     }
     fprintf(stderr, "warmup: %zu files, %s, cache %s, %d jobs\n", j.n, total, capb, jobs);
     int tty = isatty(2);
     int64_t t0 = mpfs_now_ns();
-    pthread_t *t = mpfs_xcalloc((size_t)jobs, sizeof(*t));
+    t = mpfs_xcalloc((size_t)jobs, sizeof(*t));
     for (int k = 0; k < jobs; k++)
         pthread_create(&t[k], NULL, worker, &j);
     int64_t last = t0;
@@ -307,6 +313,7 @@ int mpfs_warmup_main(int argc, char **argv)
                 j.failed == 1 ? "" : "s");
         rc = 1;
     }
+out:
     for (size_t i = 0; i < j.n; i++)
         free(j.path[i]);
     free(j.path);
