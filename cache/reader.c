@@ -406,6 +406,7 @@ void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     out->memory = p->mem_used;
+    out->readers = (uint64_t)p->nreaders;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -549,6 +550,12 @@ void mpfs_reader_free(struct mpfs_reader *r)
     struct rec *left = detach_recs(r, NULL);
     MPFS_ASSERT(r->owned.onext == &r->owned);
     p->nreaders--;
+    p->stats.ra_issued += atomic_load(&r->prefetch_issued);
+    p->stats.ra_used += atomic_load(&r->prefetch_used);
+    if (r->pat.sequential)
+        p->stats.closed_sequential++;
+    else
+        p->stats.closed_random++;
     pthread_mutex_unlock(&p->lock);
     release_recs(r, left);
 

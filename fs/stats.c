@@ -125,6 +125,17 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "cache.disk_errors %llu\n", (unsigned long long)cs.disk_errors);
     fprintf(out, "cache.checksum_failures %llu\n", (unsigned long long)cs.checksum_failures);
 
+    struct mpfs_prefetcher_stats ps;
+    mpfs_prefetcher_get_stats(fs->prefetch, &ps);
+    fprintf(out, "readahead.units_issued %llu\n", (unsigned long long)ps.ra_issued);
+    fprintf(out, "readahead.units_used %llu\n", (unsigned long long)ps.ra_used);
+    fprintf(out, "readahead.units_wasted %llu\n",
+            (unsigned long long)(ps.ra_issued > ps.ra_used ? ps.ra_issued - ps.ra_used : 0));
+    fprintf(out, "readahead.memory_bytes %llu\n", (unsigned long long)ps.memory);
+    fprintf(out, "files.reading %llu\n", (unsigned long long)ps.readers);
+    fprintf(out, "files.closed_sequential %llu\n", (unsigned long long)ps.closed_sequential);
+    fprintf(out, "files.closed_random %llu\n", (unsigned long long)ps.closed_random);
+
     struct mpfs_index_stats is;
     mpfs_index_get_stats(fs->index, &is);
     fprintf(out, "index.gets %llu\n", (unsigned long long)is.gets);
@@ -211,6 +222,16 @@ void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
                  "mpfs_cache_budget_bytes{tier=\"ram\"} %llu\n"
                  "mpfs_cache_budget_bytes{tier=\"disk\"} %llu\n",
             (unsigned long long)fs->cfg.cache_ram, (unsigned long long)fs->cfg.cache_disk);
+    struct mpfs_prefetcher_stats ps;
+    mpfs_prefetcher_get_stats(fs->prefetch, &ps);
+    fprintf(out, "# TYPE mpfs_readahead_units_total counter\n"
+                 "mpfs_readahead_units_total{state=\"issued\"} %llu\n"
+                 "mpfs_readahead_units_total{state=\"used\"} %llu\n",
+            (unsigned long long)ps.ra_issued, (unsigned long long)ps.ra_used);
+    fprintf(out, "# TYPE mpfs_files_closed_total counter\n"
+                 "mpfs_files_closed_total{access=\"sequential\"} %llu\n"
+                 "mpfs_files_closed_total{access=\"random\"} %llu\n",
+            (unsigned long long)ps.closed_sequential, (unsigned long long)ps.closed_random);
     fprintf(out, "# TYPE mpfs_staging_bytes gauge\nmpfs_staging_bytes %llu\n",
             (unsigned long long)atomic_load(&fs->staging_bytes));
     fprintf(out, "# TYPE mpfs_invalidations_total counter\nmpfs_invalidations_total %llu\n",

@@ -141,6 +141,14 @@ static void table(const struct kv *k)
     mpfs_fmt_bytes(a, sizeof(a), (double)get(k, "staging.bytes", "", ""));
     mpfs_fmt_bytes(b, sizeof(b), (double)get(k, "staging.budget", "", ""));
     printf("staging      %s of %s (written, not committed)\n", a, b);
+    uint64_t iss = get(k, "readahead.units_issued", "", "");
+    printf("readahead    %llu units issued, %llu used, %llu wasted (closed files)\n",
+           (unsigned long long)iss, (unsigned long long)get(k, "readahead.units_used", "", ""),
+           (unsigned long long)get(k, "readahead.units_wasted", "", ""));
+    printf("files        %llu reading now; closed: %llu sequential, %llu random\n",
+           (unsigned long long)get(k, "files.reading", "", ""),
+           (unsigned long long)get(k, "files.closed_sequential", "", ""),
+           (unsigned long long)get(k, "files.closed_random", "", ""));
     printf("index        %llu gets, %llu hits, %llu puts\n",
            (unsigned long long)get(k, "index.gets", "", ""),
            (unsigned long long)get(k, "index.hits", "", ""),

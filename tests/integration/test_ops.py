@@ -286,6 +286,12 @@ class Stats(unittest.TestCase):
         self.assertGreaterEqual(s1["backend.s3.bytes_read"] - s0["backend.s3.bytes_read"], len(self.data))
         self.assertGreater(s1["backend.s3.read.count"], s0.get("backend.s3.read.count", 0))
         self.assertGreater(s1["cache.misses"], s0["cache.misses"])
+        # the file was read front to back and closed: a sequential reader
+        self.assertEqual(s1["files.closed_sequential"] - s0["files.closed_sequential"], 1)
+        self.assertEqual(s1["files.reading"], 0)
+        self.assertGreaterEqual(s1["readahead.units_issued"], s1["readahead.units_used"])
+        self.assertEqual(s1["readahead.units_wasted"],
+                         s1["readahead.units_issued"] - s1["readahead.units_used"])
         hist = sum(v for k, v in s1.items() if k.startswith("fuse.read.le_us."))
         self.assertEqual(hist, s1["fuse.read.count"])
         # again: served by the block cache, not the backend
