@@ -200,6 +200,82 @@ int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn
     COUNTED(MPFS_BOP_LIST, dir, CALL_OPT(list_tree, dir, fn, arg));
 }
 
+ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
+                               size_t len, uint64_t off, const char *expect,
+                               struct mpfs_attr *out)
+{
+    if (!expect || !expect[0] || strlen(expect) >= MPFS_VERSION_MAX) {
+        return -EINVAL;
+    }
+    /* expect may live in *out (chained writes): copy it before clearing */
+    char want[MPFS_VERSION_MAX];
+    snprintf(want, sizeof(want), "%s", expect);
+    expect = want;
+    if (out) {
+        memset(out, 0, sizeof(*out));
+    }
+    if (b->ops->pwrite_if) {
+        return b->ops->pwrite_if(b, path, buf, len, off, expect, out);
+    }
+    /* A table written before the slot: check, then write (racy; such a
+     * backend has no MPFS_CAP_COND_PWRITE, so callers know). */
+    return mpfs_backend_pwrite_if_racy(b, path, buf, len, off, expect, out);
+}
+
+ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,
+                                    size_t len, uint64_t off, const char *expect,
+                                    struct mpfs_attr *out)
+{
+    if (!b->ops->pwrite) {
+        return -EOPNOTSUPP;
+    }
+    struct mpfs_attr cur;
+    int rc = mpfs_backend_stat(b, path, &cur);
+    if (rc < 0) {
+        return rc;
+    }
+    if (strcmp(cur.version, expect) != 0) {
+        return -ESTALE;
+    }
+    ssize_t n = b->ops->pwrite(b, path, buf, len, off);
+    if (n >= 0 && out) {
+        rc = mpfs_backend_stat(b, path, out);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return n;
+}
+
+int mpfs_backend_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                             const char *base, char *victim, size_t victim_len)
+{
+    if (victim_len) {
+        victim[0] = '\0';
+    }
+    if (!ours || !ours[0]) {
+        return -EINVAL;
+    }
+    return CALL_OPT(overwritten, path, ours, base && base[0] ? base : NULL, victim, victim_len);
+}
+
+int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                              const char *to)
+{
+    if (!version_id || !version_id[0]) {
+        return -EINVAL;
+    }
+    return CALL_OPT(copy_version, path, version_id, to);
+}
+
+int mpfs_backend_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    /* a table written before version 2 has no such slot at all */
+    if (b->ops->version < 2)
+        return -EOPNOTSUPP;
+    return CALL_OPT(mknod, path, mode, rdev);
+}
+
 void mpfs_backend_free(struct mpfs_backend *b)
 {
     if (b)
@@ -212,7 +288,8 @@ void mpfs_backend_caps_str(uint32_t caps, char *buf, size_t size)
         "pwrite",      "rename-atomic", "rename-dir",  "hardlink",
         "symlink",     "setattr",       "truncate",    "cond-put",
         "multipart",   "user-xattr",    "pinned-read", "rename-emulated",
-        "empty-dirs",  "server-copy",   "lazy-commit",
+        "empty-dirs",  "server-copy",   "lazy-commit", "cond-pwrite",
+        "cond-multipart", "version-chain",
     };
     size_t used = 0;
     buf[0] = '\0';

@@ -38,7 +38,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-#define MPFS_BACKEND_OPS_VERSION 1
+/* 2: mknod (special files) and the rdev attribute */
+#define MPFS_BACKEND_OPS_VERSION 2
 #define MPFS_VERSION_MAX 96
 
 /* Capability bits: what a backend can do natively, probed or declared at
@@ -63,6 +64,21 @@ enum mpfs_backend_cap {
      * renamable only after the store commits it, some seconds later; until
      * then read returns -EAGAIN and put/rename over it -EBUSY. */
     MPFS_CAP_LAZY_COMMIT = 1u << 14,
+    /* pwrite_if() refuses (-ESTALE) a write over a file whose version is
+     * not the expected one, atomically or by a before-and-after check (NFS:
+     * GETATTR before, the WRITE reply's pre-op attributes after).  Without
+     * it, pwrite_if() is a GETATTR check before the write only (racy). */
+    MPFS_CAP_COND_PWRITE = 1u << 15,
+    /* A multipart put honours if_match/if_none_match atomically at its
+     * completion (probed: a conditional CompleteMultipartUpload was
+     * refused with 412).  Without it, a multipart put checks with a HEAD
+     * before the upload and verifies after it (see the backend's docs). */
+    MPFS_CAP_COND_MULTIPART = 1u << 16,
+    /* The store keeps every version of an object (S3 bucket versioning
+     * enabled, probed): overwritten() can tell whether a put replaced a
+     * version other than the one it expected, and copy_version() can keep
+     * that version. */
+    MPFS_CAP_VERSION_CHAIN = 1u << 17,
 };
 
 /* Which fields of struct mpfs_attr the backend really stores (as opposed
@@ -74,7 +90,7 @@ enum mpfs_attr_valid {
 };
 
 struct mpfs_attr {
-    uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK | permission bits */
+    uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK/S_IFIFO/S_IFSOCK/S_IFCHR/S_IFBLK | bits */
     uint32_t uid;
     uint32_t gid;
     uint32_t nlink;
@@ -83,6 +99,7 @@ struct mpfs_attr {
     int64_t ctime_ns;
     int64_t atime_ns;
     uint64_t fileid;   /* the backend's own file id (NFS fileid); 0 if none */
+    uint64_t rdev;     /* device number of a S_IFCHR/S_IFBLK node, else 0 */
     uint32_t valid;    /* enum mpfs_attr_valid */
     /* Opaque version token, "" if unknown: S3 ETag without quotes; NFS
      * "m<mtime_ns>.c<ctime_ns>.s<size>" (NFSv3 has no change attribute). */
@@ -211,6 +228,49 @@ struct mpfs_backend_ops {
      * index with a few requests instead of one per directory.  Returning
      * non-zero from fn stops the walk and is returned. */
     int (*list_tree)(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg);
+
+    /* ---- version 2 ---- */
+
+    /* [Optional, MPFS_CAP_PWRITE] pwrite() with a precondition: expect (a
+     * non-empty version token of this backend, as stat returns it) is the
+     * version the file must have when the write lands.  Returns the count
+     * written, or -ESTALE if the file was at another version: a conflict.
+     * With MPFS_CAP_COND_PWRITE the check covers the write itself; a
+     * store that cannot make a write conditional (NFS) may have written the
+     * bytes when it reports -ESTALE (it learns of the other change from the
+     * write's reply), so the caller must treat the file as conflicted either
+     * way.  On success fills *out (version after the write) if non-NULL, so
+     * a series of writes can chain their expectations.  Without the slot,
+     * the wrapper stats, compares, then calls pwrite (racy). */
+    ssize_t (*pwrite_if)(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                         uint64_t off, const char *expect, struct mpfs_attr *out);
+
+    /* [Optional, MPFS_CAP_VERSION_CHAIN] After a put of path that returned
+     * version ours (the ETag put reported) and was meant to replace version
+     * base (the put's if_match; NULL or "" for a create): look at the
+     * object's version chain.  Returns 0 if the version directly before
+     * ours is base (or, for a create, there was none, or a delete), 1 if
+     * it is another writer's version that our put overwrote -- victim gets
+     * its version id ("" if it was a delete marker: nothing to keep) --
+     * and -ENOENT if ours is not in the chain (overwritten or deleted
+     * since).  Ours is found as the newest version with that ETag, so a
+     * later write of identical bytes by someone else is taken for ours. */
+    int (*overwritten)(struct mpfs_backend *b, const char *path, const char *ours,
+                       const char *base, char *victim, size_t victim_len);
+
+    /* [Optional, MPFS_CAP_VERSION_CHAIN] Copy version version_id of path to
+     * the new object to (server-side), e.g. to keep an overwritten version
+     * as a conflict copy.  -ENOENT if that version is gone. */
+    int (*copy_version)(struct mpfs_backend *b, const char *path, const char *version_id,
+                        const char *to);
+
+    /* [Optional] Create a special file: mode carries the type (S_IFIFO,
+     * S_IFSOCK, S_IFCHR, S_IFBLK) and the permission bits, rdev the device
+     * number of a device node (0 otherwise).  -EEXIST if path exists.  NFS:
+     * MKNOD; S3: an empty object whose x-amz-meta-mode carries the type and
+     * x-amz-meta-rdev the device, as s3fs writes them, so stat() and a
+     * listing followed by stat() report the type. */
+    int (*mknod)(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev);
 };
 
 /* Base of every backend handle; embedded first. */
@@ -236,6 +296,11 @@ struct mpfs_backend {
     uint32_t caps;      /* enum mpfs_backend_cap */
     size_t io_size;     /* preferred request size (NFS rtmax/wtmax; S3 part size) */
     char desc[256];     /* human description without secrets, for logs */
+    /* Longest dataset-relative path (bytes, without the NUL) whose entry
+     * the backend can hold, directories included (S3: 1024-byte keys less
+     * the prefix and the marker's '/'); 0 = no limit known.  The fs layer
+     * refuses longer paths with -ENAMETOOLONG before creating anything. */
+    size_t path_max;
     struct mpfs_backend_counters counters; /* zeroed with the handle */
 };
 
@@ -270,6 +335,19 @@ ssize_t mpfs_backend_listxattr(struct mpfs_backend *b, const char *path, char *b
 int mpfs_backend_removexattr(struct mpfs_backend *b, const char *path, const char *name);
 int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn,
                            void *arg);
+ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
+                               size_t len, uint64_t off, const char *expect,
+                               struct mpfs_attr *out);
+int mpfs_backend_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                             const char *base, char *victim, size_t victim_len);
+int mpfs_backend_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                              const char *to);
+/* pwrite_if as a stat, a compare and a pwrite: what the wrapper does for a
+ * backend without the slot, for backends whose slot has no better way. */
+ssize_t mpfs_backend_pwrite_if_racy(struct mpfs_backend *b, const char *path, const void *buf,
+                                    size_t len, uint64_t off, const char *expect,
+                                    struct mpfs_attr *out);
+int mpfs_backend_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev);
 /* mpfs_backend_free(NULL) is a no-op. */
 void mpfs_backend_free(struct mpfs_backend *b);
 

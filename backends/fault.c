@@ -264,6 +264,32 @@ static ssize_t f_pwrite(struct mpfs_backend *b, const char *path, const void *bu
     return finish(&p, mpfs_backend_pwrite(f->inner, path, buf, len, off));
 }
 
+/* Matched by the MPFS_FAULT_OP_PWRITE rules too: the same write, with a
+ * precondition (a CHANGE_VERSION rule makes it a conflict). */
+static ssize_t f_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                           uint64_t off, const char *expect, struct mpfs_attr *out)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_PWRITE, path, NULL);
+    return finish(&p, mpfs_backend_pwrite_if(f->inner, path, buf, len, off, expect, out));
+}
+
+/* The version-chain slots: matched as the requests they are (a LIST of
+ * versions: STAT rules; a server-side copy: PUT rules). */
+static int f_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                         const char *base, char *victim, size_t victim_len)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_STAT, path, NULL);
+    return (int)finish(&p, mpfs_backend_overwritten(f->inner, path, ours, base, victim,
+                                                    victim_len));
+}
+
+static int f_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                          const char *to)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_PUT, to, NULL);
+    return (int)finish(&p, mpfs_backend_copy_version(f->inner, path, version_id, to));
+}
+
 static int f_remove(struct mpfs_backend *b, const char *path)
 {
     FAULT_BEGIN(MPFS_FAULT_OP_REMOVE, path, NULL);
@@ -352,6 +378,12 @@ static int f_removexattr(struct mpfs_backend *b, const char *path, const char *n
     return (int)finish(&p, mpfs_backend_removexattr(f->inner, path, name));
 }
 
+static int f_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    FAULT_BEGIN(MPFS_FAULT_OP_MKNOD, path, NULL);
+    return (int)finish(&p, mpfs_backend_mknod(f->inner, path, mode, rdev));
+}
+
 static void free_rule(struct fault_rule *fr)
 {
     free((char *)fr->r.path);
@@ -392,6 +424,10 @@ static const struct mpfs_backend_ops fault_ops = {
     .listxattr = f_listxattr,
     .removexattr = f_removexattr,
     .destroy = f_destroy,
+    .pwrite_if = f_pwrite_if,
+    .overwritten = f_overwritten,
+    .copy_version = f_copy_version,
+    .mknod = f_mknod,
 };
 
 struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)
@@ -401,6 +437,7 @@ struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)
     f->base.kind = FAULT_KIND;
     f->base.caps = inner->caps;
     f->base.io_size = inner->io_size;
+    f->base.path_max = inner->path_max;
     snprintf(f->base.desc, sizeof(f->base.desc), "fault(%.240s)", inner->desc);
     f->inner = inner;
     f->own_inner = own_inner;

@@ -56,8 +56,9 @@ enum mpfs_fault_op {
     MPFS_FAULT_OP_SETXATTR = 1u << 15,
     MPFS_FAULT_OP_LISTXATTR = 1u << 16,
     MPFS_FAULT_OP_REMOVEXATTR = 1u << 17,
+    MPFS_FAULT_OP_MKNOD = 1u << 18,
 };
-#define MPFS_FAULT_OP_COUNT 18
+#define MPFS_FAULT_OP_COUNT 19
 #define MPFS_FAULT_OP_ALL ((1u << MPFS_FAULT_OP_COUNT) - 1)
 
 enum mpfs_fault_action {

@@ -10,9 +10,9 @@
  * directory is the marker key "a/b/" (S3's convention).  POSIX mode only
  * adds rules on top: every directory has a marker (parents must exist),
  * a file and a directory never share a name, hard links are two keys
- * pointing at one refcounted object.  The root has no key: it is m->root.
+ * pointing at one refcounted object.  The root has no key: it is m->s->root.
  *
- * Locking: m->lock (one mutex) guards the map, every object and the
+ * Locking: m->s->lock (one mutex) guards the map, every object and the
  * counters.  It is never held while calling out of this file: list()
  * copies entries and runs the callback after unlocking, and put() reads
  * the caller's fd before taking it.
@@ -57,6 +57,7 @@ struct mem_obj {
     int64_t ctime_ns;
     int64_t atime_ns;
     uint64_t fileid;
+    uint64_t rdev; /* device nodes */
     uint64_t ver;
     char *data;
     size_t size;
@@ -71,9 +72,11 @@ struct mem_node {
     struct mem_node *next[];
 };
 
-struct mem_backend {
-    struct mpfs_backend base; /* first: the ops see a struct mpfs_backend */
+/* The dataset: one per mpfs_mem_new() or mpfs_mem_dual_new(), shared by
+ * the handles (views) on it. */
+struct mem_store {
     pthread_mutex_t lock;
+    unsigned refs; /* handles on this store; guarded by lock */
     int posix;
     struct mem_node *head; /* sentinel, SL_MAX_LEVEL links */
     int level;
@@ -82,7 +85,16 @@ struct mem_backend {
     uint64_t next_fileid;
     uint64_t bytes_used;
     uint64_t nobjs;
+    int64_t clock_ns; /* last time handed out: times only move forward */
     struct mem_obj root;
+};
+
+/* A handle: how one client sees the store (its tokens, its listing shape,
+ * its caps) and what it has called (its counters, guarded by s->lock). */
+struct mem_backend {
+    struct mpfs_backend base; /* first: the ops see a struct mpfs_backend */
+    struct mem_store *s;
+    enum mpfs_mem_view view;
     struct mpfs_mem_stats stats;
 };
 
@@ -96,6 +108,31 @@ static int has_cap(const struct mem_backend *m, uint32_t cap)
     return (m->base.caps & cap) == cap;
 }
 
+/* S3 view of a POSIX store (dual mode): S3-shaped listings and tokens,
+ * creates make their parents, as a PUT on a multiprotocol appliance does. */
+static int s3_view(const struct mem_backend *m)
+{
+    return m->view == MPFS_MEM_VIEW_S3;
+}
+
+/* Listings carry what an S3 LIST carries (no metadata, prefixes only). */
+static int s3_shaped(const struct mem_backend *m)
+{
+    return !m->s->posix || s3_view(m);
+}
+
+/* Wall clock, but strictly increasing per store: two changes never share
+ * an mtime, so a token built from times (the NFS view) always moves. */
+static int64_t store_now(struct mem_backend *m)
+{
+    int64_t now = mpfs_wall_ns();
+    if (now <= m->s->clock_ns) {
+        now = m->s->clock_ns + 1;
+    }
+    m->s->clock_ns = now;
+    return now;
+}
+
 /* ------------------------------------------------------------ skip list */
 
 static int sl_random_level(struct mem_backend *m)
@@ -103,10 +140,10 @@ static int sl_random_level(struct mem_backend *m)
     int lvl = 1;
     for (;;) {
         /* xorshift64: deterministic, good enough for level coin flips */
-        m->rng ^= m->rng << 13;
-        m->rng ^= m->rng >> 7;
-        m->rng ^= m->rng << 17;
-        if ((m->rng & 3) != 0 || lvl == SL_MAX_LEVEL) {
+        m->s->rng ^= m->s->rng << 13;
+        m->s->rng ^= m->s->rng >> 7;
+        m->s->rng ^= m->s->rng << 17;
+        if ((m->s->rng & 3) != 0 || lvl == SL_MAX_LEVEL) {
             return lvl;
         }
         lvl++;
@@ -117,8 +154,8 @@ static int sl_random_level(struct mem_backend *m)
  * at level i (if update is non-NULL). */
 static struct mem_node *sl_seek(struct mem_backend *m, const char *key, struct mem_node **update)
 {
-    struct mem_node *x = m->head;
-    for (int i = m->level - 1; i >= 0; i--) {
+    struct mem_node *x = m->s->head;
+    for (int i = m->s->level - 1; i >= 0; i--) {
         while (x->next[i] && strcmp(x->next[i]->key, key) < 0) {
             x = x->next[i];
         }
@@ -147,11 +184,11 @@ static void sl_insert(struct mem_backend *m, const char *key, struct mem_obj *ob
     struct mem_node *update[SL_MAX_LEVEL];
     sl_seek(m, key, update);
     int h = sl_random_level(m);
-    if (h > m->level) {
-        for (int i = m->level; i < h; i++) {
-            update[i] = m->head;
+    if (h > m->s->level) {
+        for (int i = m->s->level; i < h; i++) {
+            update[i] = m->s->head;
         }
-        m->level = h;
+        m->s->level = h;
     }
     struct mem_node *n = mpfs_xmalloc(sizeof(*n) + (size_t)h * sizeof(n->next[0]));
     n->key = mpfs_xstrdup(key);
@@ -176,8 +213,8 @@ static struct mem_obj *sl_erase(struct mem_backend *m, const char *key)
     for (int i = 0; i < x->height; i++) {
         update[i]->next[i] = x->next[i];
     }
-    while (m->level > 1 && !m->head->next[m->level - 1]) {
-        m->level--;
+    while (m->s->level > 1 && !m->s->head->next[m->s->level - 1]) {
+        m->s->level--;
     }
     struct mem_obj *o = x->obj;
     free(x->key);
@@ -195,15 +232,15 @@ static int key_has_prefix(const char *key, const char *prefix, size_t plen)
 static struct mem_obj *obj_new(struct mem_backend *m, uint32_t mode)
 {
     struct mem_obj *o = mpfs_xcalloc(1, sizeof(*o));
-    int64_t now = mpfs_wall_ns();
+    int64_t now = store_now(m);
     o->mode = mode;
     o->mtime_ns = o->ctime_ns = o->atime_ns = now;
-    o->fileid = m->posix ? m->next_fileid++ : 0;
-    o->ver = ++m->next_ver;
+    o->fileid = m->s->posix ? m->s->next_fileid++ : 0;
+    o->ver = ++m->s->next_ver;
     /* S3 keeps no owner or mode unless s3fs-style metadata is written;
      * LastModified is always real. */
-    o->valid = m->posix ? (MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME) : MPFS_ATTR_MTIME;
-    m->nobjs++;
+    o->valid = m->s->posix ? (MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME) : MPFS_ATTR_MTIME;
+    m->s->nobjs++;
     return o;
 }
 
@@ -223,8 +260,8 @@ static void obj_unref(struct mem_backend *m, struct mem_obj *o)
     if (!o || --o->refs > 0) {
         return;
     }
-    m->bytes_used -= o->size;
-    m->nobjs--;
+    m->s->bytes_used -= o->size;
+    m->s->nobjs--;
     obj_free_xattrs(o);
     free(o->data);
     free(o);
@@ -248,7 +285,7 @@ static int obj_resize(struct mem_backend *m, struct mem_obj *o, uint64_t size)
     if (size > o->size) {
         memset(o->data + o->size, 0, (size_t)size - o->size);
     }
-    m->bytes_used = m->bytes_used - o->size + size;
+    m->s->bytes_used = m->s->bytes_used - o->size + size;
     o->size = (size_t)size;
     return 0;
 }
@@ -256,21 +293,52 @@ static int obj_resize(struct mem_backend *m, struct mem_obj *o, uint64_t size)
 /* Content changed: new version token and mtime. */
 static void obj_changed(struct mem_backend *m, struct mem_obj *o)
 {
-    o->ver = ++m->next_ver;
-    o->mtime_ns = o->ctime_ns = mpfs_wall_ns();
+    o->ver = ++m->s->next_ver;
+    o->mtime_ns = o->ctime_ns = store_now(m);
 }
 
 static void obj_set_data(struct mem_backend *m, struct mem_obj *o, const void *data, size_t len)
 {
-    m->bytes_used -= o->size;
+    m->s->bytes_used -= o->size;
     free(o->data);
     o->data = len ? mpfs_xmalloc(len) : NULL;
     if (len) {
         memcpy(o->data, data, len);
     }
     o->size = o->cap = len;
-    m->bytes_used += len;
+    m->s->bytes_used += len;
     obj_changed(m, o);
+}
+
+/* The version token of o as this handle's protocol would report it:
+ *   plain  "v<n>" from the store's change counter;
+ *   S3     an opaque ETag that is not an MD5 (16 hex digits of the counter
+ *          scrambled by an odd multiplier: a bijection, so it changes
+ *          exactly when the counter does), like VAST's or PowerScale's;
+ *   NFS    "m<mtime>.c<ctime>.s<size>", the real NFS backend's format,
+ *          so it also moves on chmod/chown/xattr changes (ctime). */
+static void obj_token(const struct mem_backend *m, const struct mem_obj *o, char *buf,
+                      size_t size)
+{
+    switch (m->view) {
+    case MPFS_MEM_VIEW_S3:
+        snprintf(buf, size, "%016" PRIx64, (uint64_t)(o->ver * 0x9e3779b97f4a7c15ull));
+        break;
+    case MPFS_MEM_VIEW_NFS:
+        snprintf(buf, size, "m%" PRId64 ".c%" PRId64 ".s%" PRIu64, o->mtime_ns, o->ctime_ns,
+                 (uint64_t)(S_ISDIR(o->mode) ? 4096 : o->size));
+        break;
+    default:
+        snprintf(buf, size, "v%" PRIu64, o->ver);
+        break;
+    }
+}
+
+static int token_matches(const struct mem_backend *m, const struct mem_obj *o, const char *want)
+{
+    char cur[MPFS_VERSION_MAX];
+    obj_token(m, o, cur, sizeof(cur));
+    return strcmp(cur, want) == 0;
 }
 
 static void fill_attr(const struct mem_backend *m, const struct mem_obj *o, struct mpfs_attr *out)
@@ -281,13 +349,14 @@ static void fill_attr(const struct mem_backend *m, const struct mem_obj *o, stru
     out->uid = o->uid;
     out->gid = o->gid;
     out->nlink = dir ? 2 : MPFS_MAX(o->refs, 1u);
-    out->size = dir ? (m->posix ? 4096 : 0) : o->size;
+    out->size = dir ? (s3_shaped(m) ? 0 : 4096) : o->size;
     out->mtime_ns = o->mtime_ns;
     out->ctime_ns = o->ctime_ns;
     out->atime_ns = o->atime_ns;
     out->fileid = o->fileid;
+    out->rdev = o->rdev;
     out->valid = o->valid;
-    snprintf(out->version, sizeof(out->version), "v%" PRIu64, o->ver);
+    obj_token(m, o, out->version, sizeof(out->version));
 }
 
 /* A directory S3 implies from its keys: no object, no metadata. */
@@ -314,7 +383,7 @@ static int check_path(const struct mem_backend *m, const char *path)
     if (path[0] == '/' || path[n - 1] == '/') {
         return -EINVAL;
     }
-    if (!m->posix) {
+    if (!m->s->posix) {
         return n > S3_KEY_MAX ? -ENAMETOOLONG : 0;
     }
     for (const char *p = path;;) {
@@ -357,7 +426,7 @@ static void look(struct mem_backend *m, const char *path, struct mem_look *l)
 {
     memset(l, 0, sizeof(*l));
     if (path[0] == '\0') {
-        l->marker = &m->root;
+        l->marker = &m->s->root;
         l->is_dir = 1;
         return;
     }
@@ -365,7 +434,7 @@ static void look(struct mem_backend *m, const char *path, struct mem_look *l)
     char *mk = marker_key(path);
     l->marker = find_obj(m, mk);
     free(mk);
-    l->is_dir = l->marker != NULL || (!m->posix && has_children(m, path));
+    l->is_dir = l->marker != NULL || (!m->s->posix && has_children(m, path));
 }
 
 static int exists(const struct mem_look *l)
@@ -378,7 +447,7 @@ static struct mem_obj *parent_obj(struct mem_backend *m, const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash) {
-        return &m->root;
+        return &m->s->root;
     }
     char *mk = mpfs_xasprintf("%.*s/", (int)(slash - path), path);
     struct mem_obj *o = find_obj(m, mk);
@@ -389,7 +458,7 @@ static struct mem_obj *parent_obj(struct mem_backend *m, const char *path)
 /* POSIX mode: every ancestor of path must be an existing directory. */
 static int posix_parent_ok(struct mem_backend *m, const char *path)
 {
-    if (!m->posix) {
+    if (!m->s->posix) {
         return 0;
     }
     int rc = 0;
@@ -413,6 +482,16 @@ static int posix_parent_ok(struct mem_backend *m, const char *path)
     return rc;
 }
 
+static int posix_mkdirs(struct mem_backend *m, const char *key);
+
+/* Before creating path: its parents must exist (POSIX), or are made (the
+ * S3 view: a PUT of "a/b/c" on a multiprotocol store makes a and a/b, and
+ * they stay after the last file in them is removed). */
+static int create_parents(struct mem_backend *m, const char *path)
+{
+    return s3_view(m) ? posix_mkdirs(m, path) : posix_parent_ok(m, path);
+}
+
 /* The errno for "nothing at path": POSIX says -ENOTDIR when a component
  * of the way is a file. */
 static int missing(struct mem_backend *m, const char *path)
@@ -424,7 +503,7 @@ static int missing(struct mem_backend *m, const char *path)
 /* POSIX directories change mtime (and so version) when entries change. */
 static void touch_parent(struct mem_backend *m, const char *path)
 {
-    if (!m->posix) {
+    if (!m->s->posix) {
         return;
     }
     struct mem_obj *p = parent_obj(m, path);
@@ -486,7 +565,7 @@ static int mem_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *
     struct mem_look l;
     int rc = 0;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.stats++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -503,7 +582,7 @@ static int mem_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *
         rc = missing(m, path);
     }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -540,7 +619,7 @@ static int mem_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, vo
     char *prefix = NULL;
     int rc;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.lists++;
     rc = check_path(m, dir);
     if (rc < 0) {
@@ -564,7 +643,7 @@ static int mem_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, vo
         }
         if (!slash) {
             fill_attr(m, x->obj, &attr);
-            if (!m->posix) {
+            if (s3_shaped(m)) {
                 /* an S3 LIST has size, LastModified and ETag, no metadata:
                  * even a symlink object looks like a plain file here */
                 attr.mode = S_IFREG | 0644;
@@ -580,7 +659,7 @@ static int mem_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, vo
         size_t len = (size_t)(slash - name);
         char *skip = mpfs_xasprintf("%.*s0", (int)(plen + len), x->key);
         struct mem_obj *mk = NULL;
-        if (m->posix) {
+        if (!s3_shaped(m)) {
             skip[plen + len] = '/';
             mk = find_obj(m, skip);
             skip[plen + len] = '0';
@@ -596,7 +675,7 @@ static int mem_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, vo
         free(skip);
     }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     free(prefix);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0) {
@@ -617,9 +696,9 @@ static int mem_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn f
     size_t n = 0, cap = 0;
     int rc = 0;
 
-    if (m->posix)
+    if (!s3_shaped(m))
         return -EOPNOTSUPP;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.lists++;
     char *prefix = marker_key(dir);
     size_t plen = strlen(prefix);
@@ -641,7 +720,7 @@ static int mem_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn f
         if (!l.is_dir)
             rc = l.file ? -ENOTDIR : missing(m, dir);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     free(prefix);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
@@ -659,7 +738,7 @@ static ssize_t mem_read(struct mpfs_backend *b, const char *path, const char *ve
     struct mem_look l;
     ssize_t rc;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.reads++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -670,17 +749,14 @@ static ssize_t mem_read(struct mpfs_backend *b, const char *path, const char *ve
         rc = l.is_dir ? -EISDIR : missing(m, path);
         goto out_unlock;
     }
-    if (m->posix && S_ISLNK(l.file->mode)) {
+    if (m->s->posix && S_ISLNK(l.file->mode)) {
         rc = -EINVAL;
         goto out_unlock;
     }
-    if (version && version[0] && has_cap(m, MPFS_CAP_PINNED_READ)) {
-        char cur[MPFS_VERSION_MAX];
-        snprintf(cur, sizeof(cur), "v%" PRIu64, l.file->ver);
-        if (strcmp(cur, version) != 0) {
-            rc = -ESTALE;
-            goto out_unlock;
-        }
+    if (version && version[0] && has_cap(m, MPFS_CAP_PINNED_READ) &&
+        !token_matches(m, l.file, version)) {
+        rc = -ESTALE;
+        goto out_unlock;
     }
     if (off >= l.file->size) {
         rc = 0;
@@ -694,7 +770,7 @@ static ssize_t mem_read(struct mpfs_backend *b, const char *path, const char *ve
     m->stats.bytes_read += n;
     rc = (ssize_t)n;
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -751,7 +827,7 @@ static int mem_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
         }
     }
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.puts++;
     rc = check_path(m, path);
     if (rc == 0 && path[0] == '\0') {
@@ -762,31 +838,32 @@ static int mem_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
     }
     look(m, path, &l);
     /* S3 lets "foo" and "foo/" coexist; POSIX does not. */
-    if (m->posix && l.is_dir) {
+    if (m->s->posix && l.is_dir) {
         rc = -EISDIR;
         goto out_unlock;
     }
-    rc = posix_parent_ok(m, path);
-    if (rc < 0) {
-        goto out_unlock;
+    if (!s3_view(m)) {
+        /* (the S3 view creates parents: only after the preconditions) */
+        rc = posix_parent_ok(m, path);
+        if (rc < 0) {
+            goto out_unlock;
+        }
     }
     if (opts->if_none_match && l.file) {
         rc = -EEXIST;
         goto out_unlock;
     }
-    if (opts->if_match) {
-        char cur[MPFS_VERSION_MAX] = "";
-        if (l.file) {
-            snprintf(cur, sizeof(cur), "v%" PRIu64, l.file->ver);
-        }
-        if (!l.file || strcmp(cur, opts->if_match) != 0) {
-            rc = -ESTALE;
-            goto out_unlock;
-        }
+    if (opts->if_match && (!l.file || !token_matches(m, l.file, opts->if_match))) {
+        rc = -ESTALE;
+        goto out_unlock;
+    }
+    rc = create_parents(m, path);
+    if (rc < 0) {
+        goto out_unlock;
     }
 
     struct mem_obj *o = l.file;
-    if (o && m->posix && S_ISREG(o->mode)) {
+    if (o && m->s->posix && S_ISREG(o->mode)) {
         /* POSIX: O_TRUNC + write on the same inode; links see it too. */
         obj_set_data(m, o, data, (size_t)size);
     } else {
@@ -806,13 +883,15 @@ static int mem_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
         fill_attr(m, o, out);
     }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     free(data);
     return rc;
 }
 
-static ssize_t mem_pwrite(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
-                          uint64_t off)
+/* pwrite, and pwrite_if when expect is non-NULL: the check and the write
+ * are one step under the lock, so a conflict writes nothing. */
+static ssize_t pwrite_common(struct mpfs_backend *b, const char *path, const void *buf,
+                             size_t len, uint64_t off, const char *expect, struct mpfs_attr *out)
 {
     struct mem_backend *m = mem_of(b);
     struct mem_look l;
@@ -824,7 +903,7 @@ static ssize_t mem_pwrite(struct mpfs_backend *b, const char *path, const void *
     if (len > SSIZE_MAX || off > MEM_FILE_MAX || len > MEM_FILE_MAX - off) {
         return -EFBIG;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.pwrites++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -839,6 +918,10 @@ static ssize_t mem_pwrite(struct mpfs_backend *b, const char *path, const void *
         rc = -EINVAL;
         goto out_unlock;
     }
+    if (expect && !token_matches(m, l.file, expect)) {
+        rc = -ESTALE;
+        goto out_unlock;
+    }
     if (off + len > l.file->size) {
         rc = obj_resize(m, l.file, off + len);
         if (rc < 0) {
@@ -851,9 +934,24 @@ static ssize_t mem_pwrite(struct mpfs_backend *b, const char *path, const void *
     obj_changed(m, l.file);
     m->stats.bytes_written += len;
     rc = (ssize_t)len;
+    if (out) {
+        fill_attr(m, l.file, out);
+    }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
+}
+
+static ssize_t mem_pwrite(struct mpfs_backend *b, const char *path, const void *buf, size_t len,
+                          uint64_t off)
+{
+    return pwrite_common(b, path, buf, len, off, NULL, NULL);
+}
+
+static ssize_t mem_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
+                             size_t len, uint64_t off, const char *expect, struct mpfs_attr *out)
+{
+    return pwrite_common(b, path, buf, len, off, expect, out);
 }
 
 static int mem_remove(struct mpfs_backend *b, const char *path)
@@ -862,7 +960,7 @@ static int mem_remove(struct mpfs_backend *b, const char *path)
     struct mem_look l;
     int rc;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.removes++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -876,7 +974,7 @@ static int mem_remove(struct mpfs_backend *b, const char *path)
     unlink_key(m, path);
     touch_parent(m, path);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -925,7 +1023,7 @@ static int rename_locked(struct mem_backend *m, const char *from, const char *to
     if (dir && strncmp(to, from, flen) == 0 && to[flen] == '/') {
         return -EINVAL; /* into its own subtree */
     }
-    rc = posix_parent_ok(m, to);
+    rc = create_parents(m, to);
     if (rc < 0) {
         return rc;
     }
@@ -938,7 +1036,7 @@ static int rename_locked(struct mem_backend *m, const char *from, const char *to
     }
     if (!dir) {
         /* S3 keys "to" and "to/" are independent; POSIX names are not. */
-        if (m->posix && lt.is_dir) {
+        if (m->s->posix && lt.is_dir) {
             return -EISDIR;
         }
         if (lt.file) {
@@ -949,7 +1047,7 @@ static int rename_locked(struct mem_backend *m, const char *from, const char *to
         struct mem_obj *o = sl_erase(m, from);
         sl_insert(m, to, o);
         o->refs--;
-        o->ctime_ns = mpfs_wall_ns();
+        o->ctime_ns = store_now(m);
         touch_parent(m, from);
         return 0;
     }
@@ -985,10 +1083,10 @@ static int mem_rename(struct mpfs_backend *b, const char *from, const char *to, 
     if (flags & MPFS_RENAME_EXCHANGE) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.renames++;
     rc = rename_locked(m, from, to, flags);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -998,7 +1096,7 @@ static int mem_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
     struct mem_look l;
     int rc;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.mkdirs++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -1009,17 +1107,17 @@ static int mem_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
         rc = -EEXIST;
         goto out_unlock;
     }
-    rc = posix_parent_ok(m, path);
+    rc = create_parents(m, path);
     if (rc < 0) {
         goto out_unlock;
     }
-    if (!m->posix && !has_cap(m, MPFS_CAP_EMPTY_DIRS)) {
+    if (!m->s->posix && !has_cap(m, MPFS_CAP_EMPTY_DIRS)) {
         /* A store that cannot keep an empty directory: nothing to write;
          * the directory appears with its first key. */
         goto out_unlock;
     }
     struct mem_obj *o = obj_new(m, S_IFDIR | (mode & 07777));
-    if (!m->posix) {
+    if (!m->s->posix) {
         if (has_cap(m, MPFS_CAP_SETATTR)) {
             o->valid |= MPFS_ATTR_MODE;
         } else {
@@ -1031,7 +1129,7 @@ static int mem_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
     free(mk);
     touch_parent(m, path);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1041,7 +1139,7 @@ static int mem_rmdir(struct mpfs_backend *b, const char *path)
     struct mem_look l;
     int rc;
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.rmdirs++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -1065,34 +1163,39 @@ static int mem_rmdir(struct mpfs_backend *b, const char *path)
     free(mk);
     touch_parent(m, path);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
+}
+
+/* May a symlink or special file be made at path?  Caller holds m->lock. */
+static int check_new_leaf(struct mem_backend *m, const char *path)
+{
+    struct mem_look l;
+    int rc = check_path(m, path);
+    if (rc == 0 && path[0] == '\0') {
+        rc = -EEXIST;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    look(m, path, &l);
+    if (l.file || (m->s->posix && l.is_dir)) {
+        return -EEXIST;
+    }
+    return create_parents(m, path);
 }
 
 static int mem_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
     struct mem_backend *m = mem_of(b);
-    struct mem_look l;
     int rc;
 
     if (!has_cap(m, MPFS_CAP_SYMLINK)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
-    rc = check_path(m, path);
-    if (rc == 0 && path[0] == '\0') {
-        rc = -EEXIST;
-    }
-    if (rc < 0) {
-        goto out_unlock;
-    }
-    look(m, path, &l);
-    if (l.file || (m->posix && l.is_dir)) {
-        rc = -EEXIST;
-        goto out_unlock;
-    }
-    rc = posix_parent_ok(m, path);
+    rc = check_new_leaf(m, path);
     if (rc < 0) {
         goto out_unlock;
     }
@@ -1103,7 +1206,37 @@ static int mem_symlink(struct mpfs_backend *b, const char *target, const char *p
     sl_insert(m, path, o);
     touch_parent(m, path);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
+    return rc;
+}
+
+/* POSIX: a real special file.  S3: s3fs's emulation, an empty object
+ * whose stored mode carries the type (so it needs stored metadata). */
+static int mem_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    struct mem_backend *m = mem_of(b);
+    int rc;
+
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    if (!m->s->posix && !has_cap(m, MPFS_CAP_SETATTR)) {
+        return -EOPNOTSUPP;
+    }
+    pthread_mutex_lock(&m->s->lock);
+    m->stats.others++;
+    rc = check_new_leaf(m, path);
+    if (rc < 0) {
+        goto out_unlock;
+    }
+    struct mem_obj *o = obj_new(m, type | (mode & 07777));
+    o->valid |= MPFS_ATTR_MODE;
+    o->rdev = (type == S_IFCHR || type == S_IFBLK) ? rdev : 0;
+    sl_insert(m, path, o);
+    touch_parent(m, path);
+out_unlock:
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1116,7 +1249,7 @@ static ssize_t mem_readlink(struct mpfs_backend *b, const char *path, char *buf,
     if (!has_cap(m, MPFS_CAP_SYMLINK)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -1138,7 +1271,7 @@ static ssize_t mem_readlink(struct mpfs_backend *b, const char *path, char *buf,
     }
     rc = (ssize_t)n;
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1152,7 +1285,7 @@ static int mem_link(struct mpfs_backend *b, const char *existing, const char *ne
     if (!has_cap(m, MPFS_CAP_HARDLINK)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     if ((rc = check_path(m, existing)) < 0 || (rc = check_path(m, newpath)) < 0) {
         goto out_unlock;
@@ -1163,7 +1296,7 @@ static int mem_link(struct mpfs_backend *b, const char *existing, const char *ne
         goto out_unlock;
     }
     look(m, newpath, &ln);
-    if (newpath[0] == '\0' || ln.file || (m->posix && ln.is_dir)) {
+    if (newpath[0] == '\0' || ln.file || (m->s->posix && ln.is_dir)) {
         rc = -EEXIST;
         goto out_unlock;
     }
@@ -1172,10 +1305,10 @@ static int mem_link(struct mpfs_backend *b, const char *existing, const char *ne
         goto out_unlock;
     }
     sl_insert(m, newpath, le.file);
-    le.file->ctime_ns = mpfs_wall_ns();
+    le.file->ctime_ns = store_now(m);
     touch_parent(m, newpath);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1196,7 +1329,7 @@ static int mem_setattr(struct mpfs_backend *b, const char *path, const struct mp
     if (!has_cap(m, need)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.setattrs++;
     rc = check_path(m, path);
     if (rc < 0) {
@@ -1238,20 +1371,20 @@ static int mem_setattr(struct mpfs_backend *b, const char *path, const struct mp
     if (to_set & MPFS_SET_MTIME) {
         o->mtime_ns = attr->mtime_ns;
         o->valid |= MPFS_ATTR_MTIME;
-        if (m->posix) {
+        if (m->s->posix) {
             /* an NFS version token includes mtime */
-            o->ver = ++m->next_ver;
+            o->ver = ++m->s->next_ver;
         }
     }
     if (to_set & MPFS_SET_ATIME) {
         o->atime_ns = attr->atime_ns;
     }
-    o->ctime_ns = mpfs_wall_ns();
+    o->ctime_ns = store_now(m);
     if (out) {
         fill_attr(m, o, out);
     }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1259,19 +1392,19 @@ static int mem_statfs(struct mpfs_backend *b, struct statvfs *out)
 {
     struct mem_backend *m = mem_of(b);
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
-    uint64_t used = (m->bytes_used + 4095) / 4096;
+    uint64_t used = (m->s->bytes_used + 4095) / 4096;
     out->f_bsize = 4096;
     out->f_frsize = 4096;
     out->f_blocks = MEM_TOTAL_BYTES / 4096;
     out->f_bfree = used < out->f_blocks ? out->f_blocks - used : 0;
     out->f_bavail = out->f_bfree;
     out->f_files = 1ull << 32;
-    out->f_ffree = out->f_files - m->nobjs;
+    out->f_ffree = out->f_files - m->s->nobjs;
     out->f_favail = out->f_ffree;
-    out->f_namemax = m->posix ? 255 : S3_KEY_MAX;
-    pthread_mutex_unlock(&m->lock);
+    out->f_namemax = m->s->posix ? 255 : S3_KEY_MAX;
+    pthread_mutex_unlock(&m->s->lock);
     return 0;
 }
 
@@ -1310,7 +1443,7 @@ static ssize_t mem_getxattr(struct mpfs_backend *b, const char *path, const char
     if (!has_cap(m, MPFS_CAP_USER_XATTR)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = xattr_obj(m, path, 0, &o);
     if (rc < 0) {
@@ -1330,7 +1463,7 @@ static ssize_t mem_getxattr(struct mpfs_backend *b, const char *path, const char
         rc = (ssize_t)x->size;
     }
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1347,7 +1480,7 @@ static int mem_setxattr(struct mpfs_backend *b, const char *path, const char *na
     if (name[0] == '\0' || strlen(name) > 255) {
         return -EINVAL;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = xattr_obj(m, path, 1, &o);
     if (rc < 0) {
@@ -1366,9 +1499,9 @@ static int mem_setxattr(struct mpfs_backend *b, const char *path, const char *na
         memcpy(x->value, value, size);
     }
     x->size = size;
-    o->ctime_ns = mpfs_wall_ns();
+    o->ctime_ns = store_now(m);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1381,7 +1514,7 @@ static ssize_t mem_listxattr(struct mpfs_backend *b, const char *path, char *buf
     if (!has_cap(m, MPFS_CAP_USER_XATTR)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = xattr_obj(m, path, 0, &o);
     if (rc < 0) {
@@ -1407,7 +1540,7 @@ static ssize_t mem_listxattr(struct mpfs_backend *b, const char *path, char *buf
     }
     rc = (ssize_t)used;
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1420,7 +1553,7 @@ static int mem_removexattr(struct mpfs_backend *b, const char *path, const char 
     if (!has_cap(m, MPFS_CAP_USER_XATTR)) {
         return -EOPNOTSUPP;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     m->stats.others++;
     rc = xattr_obj(m, path, 0, &o);
     if (rc < 0) {
@@ -1436,16 +1569,25 @@ static int mem_removexattr(struct mpfs_backend *b, const char *path, const char 
     free(x->name);
     free(x->value);
     free(x);
-    o->ctime_ns = mpfs_wall_ns();
+    o->ctime_ns = store_now(m);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
 static void mem_destroy(struct mpfs_backend *b)
 {
     struct mem_backend *m = mem_of(b);
-    struct mem_node *x = m->head->next[0];
+    struct mem_store *st = m->s;
+
+    pthread_mutex_lock(&st->lock);
+    unsigned left = --st->refs;
+    pthread_mutex_unlock(&st->lock);
+    if (left > 0) {
+        free(m); /* another view still uses the store */
+        return;
+    }
+    struct mem_node *x = st->head->next[0];
     while (x) {
         struct mem_node *next = x->next[0];
         obj_unref(m, x->obj);
@@ -1453,9 +1595,10 @@ static void mem_destroy(struct mpfs_backend *b)
         free(x);
         x = next;
     }
-    obj_free_xattrs(&m->root);
-    free(m->head);
-    pthread_mutex_destroy(&m->lock);
+    obj_free_xattrs(&st->root);
+    free(st->head);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
     free(m);
 }
 
@@ -1481,10 +1624,36 @@ static const struct mpfs_backend_ops mem_ops = {
     .removexattr = mem_removexattr,
     .destroy = mem_destroy,
     .list_tree = mem_list_tree,
+    .pwrite_if = mem_pwrite_if,
+    .mknod = mem_mknod,
 };
 
-struct mpfs_backend *mpfs_mem_new(uint32_t caps)
+static struct mem_store *store_new(int posix)
 {
+    struct mem_store *st = mpfs_xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->lock, NULL);
+    st->posix = posix;
+    st->head = mpfs_xcalloc(1, sizeof(*st->head) + SL_MAX_LEVEL * sizeof(st->head->next[0]));
+    st->head->key = NULL;
+    st->head->height = SL_MAX_LEVEL;
+    st->level = 1;
+    st->rng = 0x9e3779b97f4a7c15ull;
+    st->next_fileid = 2; /* 1 is the root, as on most filesystems */
+    st->root.refs = 1;
+    st->root.mode = S_IFDIR | 0755;
+    st->root.fileid = posix ? 1 : 0;
+    st->clock_ns = mpfs_wall_ns();
+    st->root.mtime_ns = st->root.ctime_ns = st->root.atime_ns = st->clock_ns;
+    st->root.ver = ++st->next_ver;
+    st->root.valid = posix ? (MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME) : 0;
+    return st;
+}
+
+/* A new handle on st (taking a reference). */
+static struct mem_backend *handle_new(struct mem_store *st, enum mpfs_mem_view view,
+                                      uint32_t caps)
+{
+    static const char *const view_names[] = {"", "s3 view", "nfs view"};
     struct mem_backend *m = mpfs_xcalloc(1, sizeof(*m));
     char capstr[200];
 
@@ -1492,23 +1661,43 @@ struct mpfs_backend *mpfs_mem_new(uint32_t caps)
     m->base.kind = MEM_KIND;
     m->base.caps = caps;
     m->base.io_size = 1u << 20;
-    m->posix = (caps & MPFS_CAP_PWRITE) != 0;
+    m->s = st;
+    m->view = view;
     mpfs_backend_caps_str(caps, capstr, sizeof(capstr));
-    snprintf(m->base.desc, sizeof(m->base.desc), "mem(%s; %s)", m->posix ? "posix" : "s3", capstr);
-    pthread_mutex_init(&m->lock, NULL);
-    m->head = mpfs_xcalloc(1, sizeof(*m->head) + SL_MAX_LEVEL * sizeof(m->head->next[0]));
-    m->head->key = NULL;
-    m->head->height = SL_MAX_LEVEL;
-    m->level = 1;
-    m->rng = 0x9e3779b97f4a7c15ull;
-    m->next_fileid = 2; /* 1 is the root, as on most filesystems */
-    m->root.refs = 1;
-    m->root.mode = S_IFDIR | 0755;
-    m->root.fileid = m->posix ? 1 : 0;
-    m->root.mtime_ns = m->root.ctime_ns = m->root.atime_ns = mpfs_wall_ns();
-    m->root.ver = ++m->next_ver;
-    m->root.valid = m->posix ? (MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME) : 0;
-    return &m->base;
+    snprintf(m->base.desc, sizeof(m->base.desc), "mem(%s%s%s; %s)", st->posix ? "posix" : "s3",
+             view ? ", " : "", view_names[view], capstr);
+    pthread_mutex_lock(&st->lock);
+    st->refs++;
+    pthread_mutex_unlock(&st->lock);
+    return m;
+}
+
+struct mpfs_backend *mpfs_mem_new(uint32_t caps)
+{
+    return &handle_new(store_new((caps & MPFS_CAP_PWRITE) != 0), MPFS_MEM_VIEW_PLAIN, caps)->base;
+}
+
+struct mpfs_backend *mpfs_mem_dual_new(struct mpfs_backend **nfs_view)
+{
+    struct mem_store *st = store_new(1);
+    struct mem_backend *s3 = handle_new(st, MPFS_MEM_VIEW_S3, MPFS_MEM_CAPS_DUAL_S3);
+    *nfs_view = &handle_new(st, MPFS_MEM_VIEW_NFS, MPFS_MEM_CAPS_DUAL_NFS)->base;
+    return &s3->base;
+}
+
+struct mpfs_backend *mpfs_mem_view_new(struct mpfs_backend *b, enum mpfs_mem_view view)
+{
+    if (!mpfs_mem_is(b) || view == MPFS_MEM_VIEW_PLAIN || !mem_of(b)->s->posix ||
+        mem_of(b)->view == MPFS_MEM_VIEW_PLAIN) {
+        return NULL;
+    }
+    uint32_t caps = view == MPFS_MEM_VIEW_S3 ? MPFS_MEM_CAPS_DUAL_S3 : MPFS_MEM_CAPS_DUAL_NFS;
+    return &handle_new(mem_of(b)->s, view, caps)->base;
+}
+
+enum mpfs_mem_view mpfs_mem_view_of(const struct mpfs_backend *b)
+{
+    return mpfs_mem_is(b) ? ((const struct mem_backend *)b)->view : MPFS_MEM_VIEW_PLAIN;
 }
 
 int mpfs_mem_is(const struct mpfs_backend *b)
@@ -1550,12 +1739,12 @@ int mpfs_mem_put_raw(struct mpfs_backend *b, const char *key, const void *data, 
     if (!mpfs_mem_is(b)) {
         return -EINVAL;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     if (key[0] == '\0') {
         rc = -EINVAL;
         goto out_unlock;
     }
-    if (!m->posix) {
+    if (!m->s->posix) {
         size_t klen = strlen(key);
         struct mem_obj *o = obj_new(m, key[klen - 1] == '/' ? S_IFDIR | 0755 : S_IFREG | 0644);
         obj_set_data(m, o, data, len);
@@ -1590,7 +1779,7 @@ int mpfs_mem_put_raw(struct mpfs_backend *b, const char *key, const void *data, 
     obj_set_data(m, o, data, len);
     sl_insert(m, key, o);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1602,8 +1791,8 @@ int mpfs_mem_remove_raw(struct mpfs_backend *b, const char *key)
     if (!mpfs_mem_is(b)) {
         return -EINVAL;
     }
-    pthread_mutex_lock(&m->lock);
-    if (!m->posix || sl_find(m, key)) {
+    pthread_mutex_lock(&m->s->lock);
+    if (!m->s->posix || sl_find(m, key)) {
         if (!sl_find(m, key)) {
             rc = -ENOENT;
             goto out_unlock;
@@ -1627,7 +1816,7 @@ int mpfs_mem_remove_raw(struct mpfs_backend *b, const char *key)
     free_keys(keys, n);
     free(prefix);
 out_unlock:
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
@@ -1639,9 +1828,9 @@ int mpfs_mem_bump_version(struct mpfs_backend *b, const char *key)
     if (!mpfs_mem_is(b)) {
         return -EINVAL;
     }
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     struct mem_obj *o = find_obj(m, key);
-    if (!o && m->posix && key[0]) {
+    if (!o && m->s->posix && key[0]) {
         char *mk = marker_key(key);
         o = find_obj(m, mk);
         free(mk);
@@ -1651,22 +1840,22 @@ int mpfs_mem_bump_version(struct mpfs_backend *b, const char *key)
     } else {
         rc = -ENOENT;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
     return rc;
 }
 
 void mpfs_mem_get_stats(struct mpfs_backend *b, struct mpfs_mem_stats *out)
 {
     struct mem_backend *m = mem_of(b);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     *out = m->stats;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
 }
 
 void mpfs_mem_reset_stats(struct mpfs_backend *b)
 {
     struct mem_backend *m = mem_of(b);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->s->lock);
     memset(&m->stats, 0, sizeof(m->stats));
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->s->lock);
 }

@@ -5,16 +5,23 @@
 #      reads against one curl GET; the NFS backend against nfs-cat, on the
 #      bucket's NFS view and on the POSIX export (tests/integration/*_bench.c);
 #   2. mounts: mpfs (dual and S3-only) against s3fs and rclone mounted on the
-#      same bucket, and the raw protocols (bench/bench_mount.py).
+#      same bucket, and the raw protocols (bench/bench_mount.py);
+#   3. with --datapath, instead of 1 and 2: the data path of issue 8 (fio,
+#      small files, time to first byte, peak RSS, a PyTorch DataLoader
+#      training emulation; bench/bench_datapath.py, its options follow).
 # Builds Release binaries into build-bench/, starts the store if it is not up.
 #   bench/run.sh [--rounds N] [--clients mpfs-dual,mpfs-s3,s3fs,rclone] [--skip-backends]
+#   bench/run.sh --datapath [--rounds N] [--seq-mib M] [--nsmall N] [--epochs E] [--cache SIZE]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 SKIP_BACKENDS=0
+DATAPATH=0
 ARGS=()
 for a in "$@"; do
-  if [ "$a" = --skip-backends ]; then SKIP_BACKENDS=1; else ARGS+=("$a"); fi
+  if [ "$a" = --skip-backends ]; then SKIP_BACKENDS=1
+  elif [ "$a" = --datapath ]; then DATAPATH=1
+  else ARGS+=("$a"); fi
 done
 scripts/deps.sh >/dev/null
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMPFS_SANITIZE=OFF >/dev/null
@@ -22,6 +29,11 @@ cmake --build build-bench -j"$(nproc)" --target mpfs s3_bench nfs_bench >/dev/nu
 scripts/stack.sh status >/dev/null 2>&1 || scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 NS=(nsenter --net="$MPFS_NETNS_PATH")
+if [ "$DATAPATH" = 1 ]; then
+  echo "## data path"
+  MPFS_BIN=$REPO/build-bench/tools/mpfs "${NS[@]}" python3 bench/bench_datapath.py "${ARGS[@]}"
+  exit 0
+fi
 if [ "$SKIP_BACKENDS" = 0 ]; then
   echo "## backends"
   "${NS[@]}" build-bench/tests/s3_bench rgw 512 4 8 3

@@ -69,6 +69,11 @@ struct mpfs_cache {
     pthread_mutex_t policy_lock;
     struct mpfs_evict policy;
     uint64_t ram_evictions; /* under policy_lock */
+    /* blocks that entered RAM's held queue: their disk copies are dropped
+     * after policy_lock is released (tiers exclusive for scans) */
+    uint64_t (*held_new)[2];
+    size_t held_new_n, held_new_cap;
+    atomic_uint_fast64_t dedup_drops;
 
     struct mpfs_disk_tier *disk;
 
@@ -96,6 +101,11 @@ void mpfs_cache_hkey_make(const struct mpfs_block_key *k, struct mpfs_cache_hkey
     out->lo = h.low64;
     out->hi = h.high64;
     out->file_hash = mpfs_cache_file_hash(k->file, k->file_len);
+    /* A dataset is a top-level directory of the mount (or its top level):
+     * ImageNet's train/<class>/<file> is one group, not a thousand. */
+    const char *slash = memchr(k->file, '/', k->file_len);
+    size_t glen = slash ? (size_t)(slash - k->file) : 0;
+    out->group = XXH3_64bits_withSeed(k->file, glen, 0x6d706673) | 1;
 }
 
 void mpfs_cache_key_hash(const struct mpfs_block_key *k, uint64_t out[2])
@@ -181,6 +191,46 @@ static void free_entries(struct ram_entry *list)
     }
 }
 
+/* ---- tiers exclusive for scans --------------------------------------- */
+
+/* eviction.h on_hold, policy_lock held: remember the key hash. */
+static void note_held(void *ctx, struct mpfs_evict_node *n)
+{
+    struct mpfs_cache *c = ctx;
+    if (!c->disk) {
+        return;
+    }
+    struct ram_entry *e = (struct ram_entry *)n;
+    if (c->held_new_n == c->held_new_cap) {
+        c->held_new_cap = c->held_new_cap ? c->held_new_cap * 2 : 64;
+        c->held_new = mpfs_xrealloc(c->held_new, c->held_new_cap * sizeof(*c->held_new));
+    }
+    c->held_new[c->held_new_n][0] = e->lo;
+    c->held_new[c->held_new_n][1] = e->hi;
+    c->held_new_n++;
+}
+
+/* RAM holds these blocks for the whole scan: their disk copies would only
+ * duplicate it, so the disk's room goes to other blocks of the dataset.
+ * Called without policy_lock. */
+static void drop_held_from_disk(struct mpfs_cache *c)
+{
+    if (!c->disk) {
+        return;
+    }
+    pthread_mutex_lock(&c->policy_lock);
+    uint64_t(*list)[2] = c->held_new;
+    size_t n = c->held_new_n;
+    c->held_new = NULL;
+    c->held_new_n = c->held_new_cap = 0;
+    pthread_mutex_unlock(&c->policy_lock);
+    for (size_t i = 0; i < n; i++) {
+        mpfs_disk_tier_drop(c->disk, list[i][0], list[i][1]);
+    }
+    atomic_fetch_add_explicit(&c->dedup_drops, n, memory_order_relaxed);
+    free(list);
+}
+
 /* ---- lifecycle ------------------------------------------------------ */
 
 struct mpfs_cache *mpfs_cache_new(const struct mpfs_cache_config *cfg, char *err, size_t errlen)
@@ -205,16 +255,22 @@ struct mpfs_cache *mpfs_cache_new(const struct mpfs_cache_config *cfg, char *err
         c->shards[i].buckets = mpfs_xcalloc(64, sizeof(struct ram_entry *));
     }
     pthread_mutex_init(&c->policy_lock, NULL);
-    /* Ghost: remember as many ids as RAM holds 64 KiB blocks (the random
-     * mode sub-blocks are 128 KiB; full blocks 1 MiB), at least 256. */
-    mpfs_evict_init(&c->policy, ram, MPFS_MAX((size_t)256, ram / 65536));
+    /* Ghost: remember 16 caches' worth of ids, so a dataset of up to 16x
+     * the cache is recognised as a scan on its second epoch (eviction.h),
+     * counting random-mode sub-blocks (1/8 block, at most 64 KiB). */
+    size_t unit = MPFS_MIN(bs / 8, (size_t)65536);
+    mpfs_evict_init(&c->policy, ram, MPFS_MAX((size_t)256, ram / unit * 2));
+    c->policy.on_hold = note_held;
+    c->policy.on_hold_ctx = c;
+    atomic_init(&c->dedup_drops, 0);
     atomic_init(&c->hits, 0);
     atomic_init(&c->misses, 0);
     atomic_init(&c->disk_hits, 0);
     atomic_init(&c->compactions, 0);
 
     if (cfg->disk_dir && cfg->disk_dir[0]) {
-        if (mpfs_disk_tier_open(cfg->disk_dir, disk, &c->disk, err, errlen) != 0) {
+        if (mpfs_disk_tier_open(cfg->disk_dir, disk, bs, cfg->disk_queue_bytes, &c->disk, err,
+                                errlen) != 0) {
             mpfs_cache_free(c);
             return NULL;
         }
@@ -250,6 +306,7 @@ void mpfs_cache_free(struct mpfs_cache *c)
     }
     mpfs_evict_destroy(&c->policy);
     pthread_mutex_destroy(&c->policy_lock);
+    free(c->held_new);
     free(c);
 }
 
@@ -282,6 +339,7 @@ static void insert(struct mpfs_cache *c, const struct mpfs_block_key *k,
     memcpy(e->key + k->file_len, k->version, vlen);
     e->node.id = h->lo;
     e->node.bytes = len;
+    e->node.group = h->group;
 
     struct ram_entry *victims = NULL;
     struct shard *s = shard_of(c, h);
@@ -296,8 +354,10 @@ static void insert(struct mpfs_cache *c, const struct mpfs_block_key *k,
         return;
     }
     shard_insert(s, e);
-    pthread_mutex_unlock(&s->lock);
+    /* before the shard unlock: a hit must see the node's group set */
     mpfs_evict_insert(&c->policy, &e->node);
+    pthread_mutex_unlock(&s->lock);
+    int held = atomic_load_explicit(&e->node.queue, memory_order_relaxed) == MPFS_EVQ_HELD;
     while (mpfs_evict_over(&c->policy)) {
         struct ram_entry *v = (struct ram_entry *)mpfs_evict_victim(&c->policy);
         if (!v) {
@@ -311,10 +371,15 @@ static void insert(struct mpfs_cache *c, const struct mpfs_block_key *k,
         victims = v;
         c->ram_evictions++;
     }
+    int dedup = c->held_new_n > 0;
     pthread_mutex_unlock(&c->policy_lock);
     free_entries(victims);
+    if (dedup) {
+        drop_held_from_disk(c);
+    }
 
-    if (c->disk && !(flags & MPFS_CACHE_FROM_DISK)) {
+    /* a block RAM holds for a scan is not written to disk (see above) */
+    if (c->disk && !held && !(flags & MPFS_CACHE_FROM_DISK)) {
         mpfs_disk_tier_submit(c->disk, k, h, b, boff, len);
     }
 }
@@ -557,7 +622,10 @@ void mpfs_cache_get_stats(struct mpfs_cache *c, struct mpfs_cache_stats *out)
     out->ram_bytes = mpfs_evict_bytes(&c->policy);
     out->ram_evictions = c->ram_evictions;
     out->promotions = c->policy.promotions;
+    out->ram_held_bytes = c->policy.held.bytes;
+    out->scan_groups = c->policy.recognised;
     pthread_mutex_unlock(&c->policy_lock);
+    out->disk_dedup_drops = atomic_load(&c->dedup_drops);
     if (c->disk) {
         struct mpfs_disk_stats ds;
         mpfs_disk_tier_stats(c->disk, &ds);
@@ -567,6 +635,8 @@ void mpfs_cache_get_stats(struct mpfs_cache *c, struct mpfs_cache_stats *out)
         out->checksum_failures = ds.checksum_failures;
         out->disk_writes = ds.writes;
         out->disk_write_drops = ds.write_drops;
+        out->disk_held_bytes = ds.held_bytes;
+        out->disk_admission_skips = ds.admission_skips;
     }
     out->evictions = out->ram_evictions + out->disk_evictions;
 }

@@ -40,6 +40,7 @@ struct mpfs_cache_config {
     size_t ram_bytes;     /* RAM tier budget, default 256 MiB */
     const char *disk_dir; /* disk tier directory (created 0700), NULL = no disk tier */
     uint64_t disk_bytes;  /* disk tier budget, default 4 GiB */
+    uint64_t disk_queue_bytes; /* blocks queued for the disk writer, default 128 MiB */
 };
 
 struct mpfs_block_key {
@@ -61,6 +62,11 @@ struct mpfs_cache_stats {
     uint64_t ram_evictions, disk_evictions;
     uint64_t promotions;  /* RAM S -> M moves (re-used blocks) */
     uint64_t compactions; /* hot slices copied out of a mostly evicted shared buffer */
+    /* the training policy (eviction.h: scan groups, held queue) */
+    uint64_t ram_held_bytes, disk_held_bytes; /* in each tier's held queue */
+    uint64_t scan_groups;          /* RAM groups recognised as scans (cumulative) */
+    uint64_t disk_admission_skips; /* scan transients not written to disk */
+    uint64_t disk_dedup_drops;     /* disk copies dropped because RAM holds the block */
 };
 
 struct mpfs_cache;
@@ -96,6 +102,9 @@ void *mpfs_cache_buf_data(struct mpfs_cache_buf *b);
 size_t mpfs_cache_buf_len(const struct mpfs_cache_buf *b);
 void mpfs_cache_buf_get(struct mpfs_cache_buf *b);
 void mpfs_cache_buf_put(struct mpfs_cache_buf *b); /* NULL is a no-op */
+/* Free large buffers kept for reuse, process-wide (default 96 MiB; 0
+ * restores it): part of the memory budget (budget.h). */
+void mpfs_cache_buf_pool_limit(uint64_t bytes);
 
 enum mpfs_cache_flags {
     /* get: do not count this access as a reuse (the same reader reading

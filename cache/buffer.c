@@ -28,7 +28,7 @@
 
 #define POOL_MIN_SHIFT 16 /* 64 KiB */
 #define POOL_MAX_SHIFT 26 /* 64 MiB */
-#define POOL_MAX_BYTES (96ull << 20)
+#define POOL_MAX_BYTES (96ull << 20) /* default; mpfs_cache_buf_pool_limit() */
 
 struct pool_node {
     struct pool_node *next;
@@ -39,7 +39,15 @@ static struct {
     pthread_mutex_t lock;
     struct pool_node *bins[POOL_MAX_SHIFT + 1];
     uint64_t bytes;
+    uint64_t max; /* 0 = POOL_MAX_BYTES */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void mpfs_cache_buf_pool_limit(uint64_t bytes)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.max = bytes ? bytes : POOL_MAX_BYTES;
+    pthread_mutex_unlock(&pool.lock);
+}
 
 /* log2 of len if it is a pooled size, else -1 */
 static int pool_class(size_t len)
@@ -126,7 +134,7 @@ void mpfs_cache_buf_put(struct mpfs_cache_buf *b)
     if (cls >= 0) {
         struct pool_node *n = malloc(sizeof(*n)); /* small: the data is what we keep */
         pthread_mutex_lock(&pool.lock);
-        if (n && pool.bytes + b->len <= POOL_MAX_BYTES) {
+        if (n && pool.bytes + b->len <= (pool.max ? pool.max : POOL_MAX_BYTES)) {
             n->buf = b;
             n->next = pool.bins[cls];
             pool.bins[cls] = n;

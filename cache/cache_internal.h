@@ -15,10 +15,13 @@
 /* A block key reduced to hashes.  (lo, hi) is XXH3-128 over the whole
  * key, length-prefixed so ("ab","c") and ("a","bc") differ; file_hash is
  * XXH3-64 of the file identity alone, so every version of a file can be
- * found for invalidation. */
+ * found for invalidation.  group is the eviction policy's dataset group
+ * (eviction.h): a hash of the identity's first path component ("train" of
+ * "train/n01/x.jpg"), or of "" for files at the top of the mount, never 0. */
 struct mpfs_cache_hkey {
     uint64_t lo, hi;
     uint64_t file_hash;
+    uint64_t group;
 };
 
 void mpfs_cache_hkey_make(const struct mpfs_block_key *k, struct mpfs_cache_hkey *out);

@@ -62,7 +62,7 @@
 #define BACKOFF_NS (30ll * 1000000000)
 #define LOG_INTERVAL_NS (60ll * 1000000000)
 #define QUEUE_MAX_JOBS 256
-#define QUEUE_MAX_BYTES (128ull << 20)
+#define QUEUE_MAX_BYTES (128ull << 20) /* default of queue_bytes */
 #define ROUND_4K(x) (((x) + 4095) & ~(uint64_t)4095)
 
 struct disk_hdr {
@@ -109,6 +109,7 @@ struct mpfs_disk_tier {
     size_t nbuckets, count;
     struct mpfs_evict policy;
     uint64_t hits, writes, write_drops, errors, checksum_failures, evictions;
+    uint64_t admission_skips;
     int64_t last_log_ns;
     uint64_t log_suppressed;
     int refit_pending;
@@ -122,7 +123,9 @@ struct mpfs_disk_tier {
     struct write_job *qhead, *qtail, *current;
     size_t qjobs;
     uint64_t qbytes;
+    uint64_t qmax; /* bound of qbytes */
     int stop;
+    int scanning; /* the start-up scan is still running (writer thread) */
     pthread_t writer;
 };
 
@@ -235,7 +238,7 @@ static void unlink_entries(struct mpfs_disk_tier *d, struct disk_entry *list)
 }
 
 /* Drop the index entry (lo, hi) if present and delete its file. */
-static void drop_entry(struct mpfs_disk_tier *d, uint64_t lo, uint64_t hi)
+void mpfs_disk_tier_drop(struct mpfs_disk_tier *d, uint64_t lo, uint64_t hi)
 {
     pthread_mutex_lock(&d->lock);
     struct disk_entry *e = index_find(d, lo, hi);
@@ -327,7 +330,7 @@ int mpfs_disk_tier_read(struct mpfs_disk_tier *d, const struct mpfs_block_key *k
         err = errno;
         if (err == ENOENT) {
             /* evicted or invalidated under us: a plain miss */
-            drop_entry(d, h->lo, h->hi);
+            mpfs_disk_tier_drop(d, h->lo, h->hi);
             goto out_free_keys;
         }
         goto out_bad;
@@ -382,7 +385,7 @@ out_bad:
         note_problem_locked(d, "read failed, block dropped:", path, err);
     }
     pthread_mutex_unlock(&d->lock);
-    drop_entry(d, h->lo, h->hi);
+    mpfs_disk_tier_drop(d, h->lo, h->hi);
     if (keys != kstack) {
         free(keys);
     }
@@ -407,9 +410,20 @@ void mpfs_disk_tier_submit(struct mpfs_disk_tier *d, const struct mpfs_block_key
         pthread_mutex_unlock(&d->lock);
         return;
     }
+    /* Admission: a block of a scan group that the disk would only pass
+     * through (no room left in its held queue) is not written at all. */
+    pthread_mutex_lock(&d->lock);
+    int transient = mpfs_evict_is_transient(&d->policy, h->group, ROUND_4K(HDR_SIZE + len));
+    if (transient) {
+        d->admission_skips++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (transient) {
+        return;
+    }
     size_t vlen = strlen(k->version);
     pthread_mutex_lock(&d->qlock);
-    int full = d->stop || d->qjobs >= QUEUE_MAX_JOBS || d->qbytes + len > QUEUE_MAX_BYTES;
+    int full = d->stop || d->qjobs >= QUEUE_MAX_JOBS || d->qbytes + len > d->qmax;
     if (!full) {
         d->qjobs++;
         d->qbytes += len;
@@ -585,6 +599,7 @@ static void write_one(struct mpfs_disk_tier *d, struct write_job *j)
     e->version_len = j->version_len;
     e->node.id = j->h.lo;
     e->node.bytes = ROUND_4K(total);
+    e->node.group = j->h.group;
     pthread_mutex_lock(&d->lock);
     if (atomic_load(&j->cancelled) || index_find(d, e->lo, e->hi)) {
         pthread_mutex_unlock(&d->lock);
@@ -602,10 +617,23 @@ static void write_one(struct mpfs_disk_tier *d, struct write_job *j)
     unlink_entries(d, victims);
 }
 
+static void scan_dir(struct mpfs_disk_tier *d);
+
 static void *writer_main(void *arg)
 {
     struct mpfs_disk_tier *d = arg;
+    /* The index is rebuilt here, while the mount already serves (reads of
+     * blocks not indexed yet are misses; writes wait in the queue or are
+     * dropped), so mount time does not grow with the tier. */
+    scan_dir(d);
+    struct disk_entry *victims = NULL;
+    pthread_mutex_lock(&d->lock);
+    refit_budget_locked(d, &victims);
+    pthread_mutex_unlock(&d->lock);
+    unlink_entries(d, victims);
     pthread_mutex_lock(&d->qlock);
+    d->scanning = 0;
+    pthread_cond_broadcast(&d->qidle);
     for (;;) {
         while (!d->qhead && !d->stop) {
             pthread_cond_wait(&d->qcond, &d->qlock);
@@ -645,7 +673,7 @@ static void *writer_main(void *arg)
 void mpfs_disk_tier_flush(struct mpfs_disk_tier *d)
 {
     pthread_mutex_lock(&d->qlock);
-    while (d->qhead || d->current) {
+    while (d->qhead || d->current || d->scanning) {
         pthread_cond_wait(&d->qidle, &d->qlock);
     }
     pthread_mutex_unlock(&d->qlock);
@@ -699,6 +727,8 @@ void mpfs_disk_tier_stats(struct mpfs_disk_tier *d, struct mpfs_disk_stats *out)
     out->errors = d->errors;
     out->checksum_failures = d->checksum_failures;
     out->evictions = d->evictions;
+    out->admission_skips = d->admission_skips;
+    out->held_bytes = d->policy.held.bytes;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -836,6 +866,12 @@ static void scan_dir(struct mpfs_disk_tier *d)
     uint64_t bad = 0;
     char sub[PATH_MAX];
     for (unsigned i = 0; i < 256; i++) {
+        pthread_mutex_lock(&d->qlock);
+        int stop = d->stop;
+        pthread_mutex_unlock(&d->qlock);
+        if (stop) {
+            break; /* closing: what is not indexed stays on disk for next time */
+        }
         snprintf(sub, sizeof(sub), "%s/%02x", d->root, i);
         DIR *dir = opendir(sub);
         if (!dir) {
@@ -874,18 +910,31 @@ static void scan_dir(struct mpfs_disk_tier *d)
     }
     if (n > 1)
         qsort(all, n, sizeof(*all), by_mtime);
-    for (size_t i = 0; i < n; i++) {
-        index_insert(d, all[i]);
-        mpfs_evict_insert_main(&d->policy, &all[i]->node);
+    /* in chunks, so lookups on the serving threads wait little */
+    for (size_t i = 0; i < n; i += 4096) {
+        pthread_mutex_lock(&d->lock);
+        for (size_t j = i; j < n && j < i + 4096; j++) {
+            if (index_find(d, all[j]->lo, all[j]->hi)) {
+                free(all[j]);
+                continue;
+            }
+            index_insert(d, all[j]);
+            mpfs_evict_insert_main(&d->policy, &all[j]->node);
+        }
+        pthread_mutex_unlock(&d->lock);
     }
     free(all);
     if (n || bad) {
+        pthread_mutex_lock(&d->lock);
+        uint64_t held = mpfs_evict_bytes(&d->policy);
+        pthread_mutex_unlock(&d->lock);
         mpfs_info("disk cache %s: found %zu blocks (%" PRIu64 " MiB), deleted %" PRIu64 " invalid",
-                  d->dir, n, mpfs_evict_bytes(&d->policy) >> 20, bad);
+                  d->dir, n, held >> 20, bad);
     }
 }
 
-int mpfs_disk_tier_open(const char *dir, uint64_t budget, struct mpfs_disk_tier **out, char *err,
+int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
+                        uint64_t queue_bytes, struct mpfs_disk_tier **out, char *err,
                         size_t errlen)
 {
     int rc = mkdir_p(dir, err, errlen);
@@ -931,23 +980,21 @@ int mpfs_disk_tier_open(const char *dir, uint64_t budget, struct mpfs_disk_tier 
 
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->qlock, NULL);
+    d->qmax = queue_bytes ? queue_bytes : QUEUE_MAX_BYTES;
     pthread_cond_init(&d->qcond, NULL);
     pthread_cond_init(&d->qidle, NULL);
     d->nbuckets = 1024;
     d->buckets = mpfs_xcalloc(d->nbuckets, sizeof(*d->buckets));
     /* ghost: as many ids as the budget holds 64 KiB blocks, bounded */
-    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / 65536 + 64, 1u << 20));
+    /* ghost: 16 tiers' worth of ids (eviction.h: a scan of up to 16x the
+     * tier is recognised), counting sub-blocks of 1/8 block, <= 64 KiB */
+    size_t unit = MPFS_MIN(block_size / 8, (size_t)65536);
+    mpfs_evict_init(&d->policy, budget, (size_t)MPFS_MIN(budget / unit * 2 + 64, 1u << 20));
     atomic_init(&d->backoff_until_ns, 0);
     atomic_init(&d->fault_write, 0);
     atomic_init(&d->fault_read, 0);
 
-    scan_dir(d);
-    struct disk_entry *victims = NULL;
-    pthread_mutex_lock(&d->lock);
-    refit_budget_locked(d, &victims);
-    pthread_mutex_unlock(&d->lock);
-    unlink_entries(d, victims);
-
+    d->scanning = 1;
     rc = -pthread_create(&d->writer, NULL, writer_main, d);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the disk cache writer: %s", strerror(-rc));

@@ -3,7 +3,8 @@
  *
  * One file per block under <dir>/v1/<hh>/<32 hex digits of the key hash>.blk
  * with a checksummed header (format in disk_tier.c and docs/CACHE.md), an
- * in-memory index rebuilt by scanning the directory at open, S3-FIFO
+ * in-memory index rebuilt by scanning the directory in the background
+ * (the writer thread, before its first write) after open, S3-FIFO
  * eviction in bytes, and one background writer behind a bounded queue.
  * Reads happen in the caller's thread and verify the data checksum.
  *
@@ -26,11 +27,15 @@ struct mpfs_disk_tier;
 struct mpfs_disk_stats {
     uint64_t bytes; /* on disk now (file sizes, rounded to 4 KiB) */
     uint64_t hits, writes, write_drops, errors, checksum_failures, evictions;
+    uint64_t admission_skips; /* transients of a scan group, not written */
+    uint64_t held_bytes;      /* in the policy's held queue */
 };
 
 /* Opens (creating 0700) and locks dir, scans it, starts the writer.
+ * queue_bytes bounds the write queue (0: 128 MiB).
  * 0, or -errno with a message in err. */
-int mpfs_disk_tier_open(const char *dir, uint64_t budget, struct mpfs_disk_tier **out, char *err,
+int mpfs_disk_tier_open(const char *dir, uint64_t budget, size_t block_size,
+                        uint64_t queue_bytes, struct mpfs_disk_tier **out, char *err,
                         size_t errlen);
 /* Writes what is queued, stops the writer, frees.  NULL is a no-op. */
 void mpfs_disk_tier_close(struct mpfs_disk_tier *d);
@@ -45,6 +50,8 @@ int mpfs_disk_tier_read(struct mpfs_disk_tier *d, const struct mpfs_block_key *k
 void mpfs_disk_tier_submit(struct mpfs_disk_tier *d, const struct mpfs_block_key *k,
                            const struct mpfs_cache_hkey *h, struct mpfs_cache_buf *b, size_t off,
                            size_t len);
+/* Drop one block (index entry and file) if present. */
+void mpfs_disk_tier_drop(struct mpfs_disk_tier *d, uint64_t lo, uint64_t hi);
 /* Drop every block whose file hash is file_hash (queued ones too). */
 void mpfs_disk_tier_invalidate(struct mpfs_disk_tier *d, uint64_t file_hash);
 void mpfs_disk_tier_flush(struct mpfs_disk_tier *d);

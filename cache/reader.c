@@ -684,6 +684,13 @@ static int plan(struct mpfs_reader *r, uint64_t off, size_t len)
         /* the demand read fetches the block holding `end`; readahead starts
          * at the next block boundary */
         uint64_t start = MPFS_MAX(s->ra_next, (end + bs - 1) / bs * bs);
+        /* Back-pressure: the window shrinks with the readahead memory left
+         * (a quarter of it per stream, at least a block); when none is
+         * left, issue_readahead() defers and the reads fetch on demand. */
+        pthread_mutex_lock(&p->lock);
+        uint64_t left = p->mem_limit > p->mem_used ? p->mem_limit - p->mem_used : 0;
+        pthread_mutex_unlock(&p->lock);
+        d.window = MPFS_MIN(d.window, MPFS_MAX(bs, left / 4));
         uint64_t target = MPFS_MIN(r->size, (end + d.window + bs - 1) / bs * bs);
         /* Requests of a quarter window (at most max_request, at least a
          * block): always several in flight per window, so the reader never

@@ -4,7 +4,7 @@
  * Record format 1, little-endian: u8 format, u64 ino, u64 parent, u8 is_new,
  * i64 created_ns, u32 attr_set, u32 mode, u32 uid, u32 gid, i64 mtime_ns,
  * then four strings each as u32 length + bytes: path, staging,
- * conflict_path, base_version.
+ * conflict_path, base_version; then u8 base_side.
  */
 #include "consistency/journal.h"
 
@@ -71,6 +71,8 @@ size_t mpfs_journal_encode(const struct mpfs_journal_rec *r, char *buf, size_t c
     put_str(&w, r->staging);
     put_str(&w, r->conflict_path);
     put_str(&w, r->base_version);
+    unsigned char side = (unsigned char)r->base_side;
+    put_bytes(&w, &side, 1);
     return w.len;
 }
 
@@ -149,6 +151,8 @@ int mpfs_journal_decode(const char *buf, size_t len, struct mpfs_journal_rec *re
             snprintf(rec->base_version, sizeof(rec->base_version), "%s", base);
         free(base);
     }
+    const unsigned char *side = take(&r, 1);
+    rec->base_side = side ? *side : 0;
     if (r.bad || !rec->ino || !rec->path || !rec->staging || !rec->staging[0] ||
         strchr(rec->staging, '/')) {
         mpfs_journal_rec_clear(rec);
@@ -195,8 +199,7 @@ static int each_one(void *arg, uint64_t id, const void *v, size_t len)
     if (mpfs_journal_decode(v, len, &rec) < 0 || rec.ino != id) {
         mpfs_error("journal: record %llu is unreadable; skipped (its staging file, if any, "
                    "is rescued to lost+found)", (unsigned long long)id);
-        if (rec.path)
-            mpfs_journal_rec_clear(&rec);
+        mpfs_journal_rec_clear(&rec);
         return 0;
     }
     int rc = c->fn(c->arg, &rec);

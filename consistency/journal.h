@@ -38,6 +38,7 @@ struct mpfs_journal_rec {
     char *staging;                       /* staging file name (no directory); owned */
     char *conflict_path;                 /* "" or NULL: none; owned */
     char base_version[MPFS_VERSION_MAX]; /* precondition ("" = none known) */
+    int base_side;                       /* side that issued it (enum mpfs_side) */
     int is_new;                          /* commit with If-None-Match */
     struct mpfs_attr attr;               /* metadata stored with the content */
     uint32_t attr_set;                   /* MPFS_SET_* valid in attr */

@@ -138,3 +138,11 @@ int mpfs_policy_negative_fresh(const struct mpfs_policy *p, int64_t listed_ns,
     int64_t age = now_wall - listed_ns;
     return age >= 0 && age < p->neg_ttl;
 }
+
+int mpfs_policy_open_revalidate(const struct mpfs_policy *p, int64_t seen_ns, int64_t now_wall)
+{
+    if (!p->cto || p->immutable)
+        return 0;
+    int64_t age = now_wall - seen_ns;
+    return seen_ns == 0 || age < 0 || age > MPFS_POLICY_CTO_GRACE_NS;
+}

@@ -70,4 +70,12 @@ int mpfs_policy_attr_fresh(const struct mpfs_policy *p, int64_t seen_ns, int64_t
 int mpfs_policy_negative_fresh(const struct mpfs_policy *p, int64_t listed_ns,
                                int64_t now_wall);
 
+/* Close-to-open: must open() confirm the version of a file whose
+ * attributes were confirmed at seen_ns?  Not under an immutable prefix or
+ * with cto off, nor within MPFS_POLICY_CTO_GRACE_NS of a confirmation (the
+ * kernel sends a lookup right before the open).  The caller skips it for
+ * a file whose own staged data is the truth. */
+#define MPFS_POLICY_CTO_GRACE_NS 200000000LL
+int mpfs_policy_open_revalidate(const struct mpfs_policy *p, int64_t seen_ns, int64_t now_wall);
+
 #endif

@@ -15,11 +15,18 @@
 #include <sys/stat.h>
 
 #define COMPARE_CHUNK (1u << 20)
+#define CONFLICT_NAME_TRIES 100
 
+/* Write the dirty range in place, each write conditional on the version
+ * the previous one left (the first on the edit's base): -ESTALE means
+ * someone else wrote the file meanwhile (NFS may have applied some of our
+ * bytes by then: the caller keeps our whole content as a conflict copy). */
 static int commit_in_place(struct mpfs_backend *b, const struct mpfs_commit_req *r,
                            struct mpfs_attr *out)
 {
     int rc = 0;
+    char expect[MPFS_VERSION_MAX];
+    snprintf(expect, sizeof(expect), "%s", r->base_version ? r->base_version : "");
     if (r->dirty_hi > r->dirty_lo) {
         size_t chunk = b->io_size ? b->io_size : (1u << 20);
         char *buf = mpfs_xmalloc(chunk);
@@ -30,9 +37,14 @@ static int commit_in_place(struct mpfs_backend *b, const struct mpfs_commit_req 
                 rc = got < 0 ? (int)got : -EIO;
                 break;
             }
-            ssize_t w = mpfs_backend_pwrite(b, r->path, buf, (size_t)got, off);
+            struct mpfs_attr after;
+            ssize_t w = expect[0] ? mpfs_backend_pwrite_if(b, r->path, buf, (size_t)got, off,
+                                                           expect, &after)
+                                  : mpfs_backend_pwrite(b, r->path, buf, (size_t)got, off);
             if (w < 0)
                 rc = (int)w;
+            else if (expect[0])
+                snprintf(expect, sizeof(expect), "%s", after.version);
             off += (uint64_t)got;
         }
         free(buf);
@@ -70,21 +82,84 @@ static int same_content(struct mpfs_backend *b, const char *path, int fd, uint64
     return same;
 }
 
-static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
-                     struct mpfs_commit_result *res)
+/* Someone else wrote the name: our content goes to a conflict name. */
+static int put_conflict_copy(struct mpfs_fs *fs, struct mpfs_backend *b,
+                             const struct mpfs_commit_req *r, struct mpfs_commit_result *res)
 {
     struct mpfs_put_opts opts;
     memset(&opts, 0, sizeof(opts));
     opts.attr = r->attr;
     opts.attr_set = r->attr_set;
+    opts.if_none_match = 1; /* a conflict name is ours alone */
+    char *cpath = NULL;
+    int rc = -EEXIST;
+    /* the name may be taken (another node, or this one before a remount
+     * within the same second): take the next serial */
+    for (int tries = 0; rc == -EEXIST && tries < CONFLICT_NAME_TRIES; tries++) {
+        free(cpath);
+        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
+        cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
+        rc = mpfs_backend_put(b, cpath, r->fd, r->size, &opts, &res->attr);
+    }
+    if (rc == 0)
+        mpfs_warn("conflict: '%s' was changed on the server while being written here; the "
+                  "server's version keeps the name, this node's version was saved as '%s' "
+                  "(and further writes through this open file go there)", r->path, cpath);
+    res->conflict_path = cpath;
+    res->path = cpath;
+    return rc;
+}
+
+/* The base version as the side `target` names it.  A token only goes to
+ * the side that issued it; for the other side, the issuer confirms that
+ * the base is still current and the target's current token stands in for
+ * it (the moment between the two requests is not covered).  0, -ESTALE
+ * (someone changed it), -ENOENT (someone deleted it) or another -errno. */
+static int base_for(struct mpfs_fs *fs, const struct mpfs_commit_req *r,
+                    struct mpfs_backend *target, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", r->base_version ? r->base_version : "");
+    if (!out[0] || !r->base_side || r->base_side == mpfs_source_of(fs, target))
+        return 0;
+    struct mpfs_backend *issuer = r->base_side == MPFS_SIDE_S3 ? fs->s3 : fs->nfs;
+    if (!issuer)
+        return 0;
+    struct mpfs_attr a;
+    int rc = mpfs_backend_stat(issuer, r->path, &a);
+    if (rc < 0)
+        return rc;
+    if (!mpfs_version_same(a.version, out))
+        return -ESTALE;
+    rc = mpfs_backend_stat(target, r->path, &a);
+    if (rc < 0)
+        return rc;
+    snprintf(out, outlen, "%s", a.version);
+    return 0;
+}
+
+static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
+                     struct mpfs_commit_result *res)
+{
+    char base[MPFS_VERSION_MAX];
+    int pre = r->conflict_path || r->is_new ? 0 : base_for(fs, r, b, base, sizeof(base));
+    if (pre < 0 && pre != -ESTALE && pre != -ENOENT)
+        return pre;
+    struct mpfs_put_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.attr = r->attr;
+    opts.attr_set = r->attr_set;
     const char *target = r->conflict_path ? r->conflict_path : r->path;
-    int cond = (b->caps & MPFS_CAP_COND_PUT) != 0;
-    if (cond && r->is_new && !r->conflict_path)
+    /* Preconditions always go along: a store without MPFS_CAP_COND_PUT
+     * checks them itself with a stat first (racy, but never blind). */
+    if (r->is_new && !r->conflict_path)
         opts.if_none_match = 1;
-    else if (cond && r->base_version && r->base_version[0])
+    else if (!r->conflict_path && base[0])
+        opts.if_match = base;
+    else if (r->conflict_path && r->base_version && r->base_version[0])
         opts.if_match = r->base_version;
 
-    int rc = mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
+    /* a precondition already known to fail is not sent */
+    int rc = pre < 0 ? -ESTALE : mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
     res->path = target;
     if ((rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) && r->replay &&
         same_content(b, target, r->fd, r->size)) {
@@ -99,24 +174,12 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
             mpfs_warn("'%s' was deleted on the server while being edited here; recreating "
                       "it with this node's data", target);
             opts.if_match = NULL;
-            opts.if_none_match = cond;
+            opts.if_none_match = 1;
             rc = mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
         }
     }
-    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) {
-        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
-        char *cpath = mpfs_conflict_path(r->path, mpfs_wall_ns(), serial);
-        opts.if_match = NULL;
-        opts.if_none_match = cond; /* a conflict name is ours alone */
-        rc = mpfs_backend_put(b, cpath, r->fd, r->size, &opts, &res->attr);
-        if (rc == 0)
-            mpfs_warn("conflict: '%s' was changed on the server while being written here; "
-                      "the server's version keeps the name, this node's version was saved "
-                      "as '%s' (and further writes through this open file go there)",
-                      target, cpath);
-        res->conflict_path = cpath;
-        res->path = cpath;
-    }
+    if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match))
+        rc = put_conflict_copy(fs, b, r, res);
     return rc;
 }
 
@@ -129,8 +192,16 @@ int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
     if (inplace && req->in_place_ok && !req->is_new && !req->conflict_path) {
         res->backend = inplace;
         res->path = req->path;
-        rc = commit_in_place(inplace, req, &res->attr);
-        if (rc == -ENOENT) {
+        char base[MPFS_VERSION_MAX];
+        struct mpfs_commit_req here = *req;
+        rc = base_for(fs, req, inplace, base, sizeof(base));
+        here.base_version = base;
+        if (rc == 0)
+            rc = commit_in_place(inplace, &here, &res->attr);
+        if (rc == -ESTALE) {
+            res->backend = fs->router.route[MPFS_R_PUT];
+            rc = put_conflict_copy(fs, res->backend, req, res);
+        } else if (rc == -ENOENT) {
             /* deleted by someone else: the edit recreates it (whole) */
             struct mpfs_commit_req whole = *req;
             whole.is_new = 1;

@@ -26,6 +26,7 @@ struct mpfs_commit_req {
     int fd;                   /* staging file: the complete new content */
     uint64_t size;
     const char *base_version; /* precondition; "" or NULL = none known */
+    int base_side;            /* enum mpfs_side that issued base_version (0 = the target's) */
     int is_new;               /* the name must not exist */
     const char *conflict_path; /* non-NULL: our data already lives there */
     /* in-place commit (NFS on a POSIX export): only this range changed */

@@ -40,6 +40,9 @@ static const struct opt table[] = {
      "index, block cache and staging (default /var/cache/mpfs/<dataset>)"},
     {"cache_ram", T_SIZE, O(cache_ram), "256M", "RAM block cache budget"},
     {"cache_disk", T_SIZE, O(cache_disk), "4G", "disk block cache budget (0: none)"},
+    {"memory_limit", T_SIZE, O(memory_limit), "0",
+     "data path memory: RAM cache, readahead, buffers, disk queue, fetches (0: a quarter of "
+     "RAM, at most 1G)"},
     {"staging_max", T_SIZE, O(staging_max), "16G",
      "bytes of written, not yet committed data (ENOSPC beyond)"},
     {"block_size", T_SIZE, O(block_size), "1M", "cache block size"},

@@ -29,6 +29,7 @@ struct mpfs_config {
     /* where local state lives */
     char *cache_dir;      /* index, block cache, staging */
     uint64_t cache_ram;   /* RAM block cache bytes */
+    uint64_t memory_limit; /* whole data path, cache/budget.h; 0 = from physical RAM */
     uint64_t cache_disk;  /* disk block cache bytes (0 disables) */
     uint64_t staging_max; /* bytes of not-yet-committed writes */
     uint64_t block_size;

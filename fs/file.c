@@ -141,6 +141,16 @@ static ssize_t pinned_read(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mut
     return mpfs_backend_read(b, path, tok[0] ? tok : NULL, buf, len, off);
 }
 
+/* Does the metadata side still show version `version` at path? */
+static int still_current(struct mpfs_fs *fs, const char *path, const char *version)
+{
+    struct mpfs_attr now;
+    int rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &now);
+    if (rc < 0)
+        return rc;
+    return mpfs_version_same(now.version, version) ? 0 : -ESTALE;
+}
+
 /* The version a node's attributes describe, as a pin. */
 static void node_pin(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_pin *pin)
 {
@@ -163,8 +173,13 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
 static int populate(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wfile *wf)
 {
     int rc = populate_once(fs, n, wf);
-    if (rc != -ESTALE)
-        return rc;
+    pthread_mutex_lock(&fs->lock);
+    int gone = n->gone_remote;
+    pthread_mutex_unlock(&fs->lock);
+    /* a file deleted by someone else has no current content to edit (a
+     * file now at its name is another file) */
+    if (rc != -ESTALE || gone)
+        return rc == 0 || !gone ? rc : -ESTALE;
     pthread_mutex_lock(&fs->lock);
     char *path = mpfs_node_path_locked(fs, n->ino);
     uint64_t parent = n->parent;
@@ -198,21 +213,23 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
         free(path);
         return -ENOSPC;
     }
-    if (a.size == 0 && a.version[0]) {
-        /* nothing to read, so no pinned read can tell us the file changed */
-        struct mpfs_attr now;
-        int src = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &now);
-        if (src < 0 || !mpfs_version_same(now.version, a.version)) {
-            free(path);
-            return src < 0 ? src : -ESTALE;
-        }
-    }
     struct mpfs_pin pin;
     node_pin(fs, n, &pin);
+    /* Where no pinned read can tell that the file changed (nothing to read,
+     * or a side that does not check versions on read), the version is
+     * confirmed before and after the copy: the edit's base must be the
+     * version of the bytes it starts from. */
+    struct mpfs_backend *issuer = side_backend(fs, pin.side);
+    int confirm = a.version[0] &&
+                  (a.size == 0 || !issuer || !(issuer->caps & MPFS_CAP_PINNED_READ));
+    int rc = confirm ? still_current(fs, path, a.version) : 0;
+    if (rc < 0) {
+        free(path);
+        return rc;
+    }
     pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
     char *buf = mpfs_xmalloc(POPULATE_CHUNK);
     uint64_t off = 0;
-    int rc = 0;
     while (off < a.size) {
         size_t want = (size_t)MPFS_MIN((uint64_t)POPULATE_CHUNK, a.size - off);
         ssize_t got = pinned_read(fs, &pin, &pin_lock, path, b, buf, want, off);
@@ -220,20 +237,25 @@ static int populate_once(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_wf
             rc = (int)got;
             break;
         }
-        if (got == 0)
+        if (got == 0) {
+            rc = -ESTALE; /* shorter than the version said: it changed */
             break;
+        }
         rc = mpfs_write_all(wf->fd, buf, (size_t)got, (off_t)off);
         if (rc < 0)
             break;
         off += (uint64_t)got;
     }
     free(buf);
+    if (rc == 0 && confirm)
+        rc = still_current(fs, path, a.version);
     free(path);
     if (rc < 0)
         return rc;
     set_staged_size(fs, wf, off);
     wf->populated = 1;
     snprintf(wf->base_version, sizeof(wf->base_version), "%s", a.version);
+    wf->base_side = pin.side;
     return 0;
 }
 
@@ -253,6 +275,7 @@ static int journal_write(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, char
     rec.staging = (char *)mpfs_path_base(wf->spath);
     rec.conflict_path = wf->conflict_path;
     snprintf(rec.base_version, sizeof(rec.base_version), "%s", wf->base_version);
+    rec.base_side = wf->base_side;
     rec.is_new = wf->is_new;
     rec.attr = wf->pending;
     rec.attr_set = wf->pending_set;
@@ -386,6 +409,7 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     req.fd = wf->fd;
     req.size = wf->size;
     req.base_version = wf->base_version;
+    req.base_side = wf->base_side;
     req.is_new = wf->is_new;
     req.conflict_path = wf->conflict_path;
     req.in_place_ok = wf->populated;
@@ -451,6 +475,7 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     wf->pending_set = 0;
     wf->dirty_lo = wf->dirty_hi = 0;
     snprintf(wf->base_version, sizeof(wf->base_version), "%s", res.attr.version);
+    wf->base_side = src;
     journal_forget(fs, n, wf);
     free(path);
     free(name);
@@ -492,6 +517,7 @@ static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
         mpfs_file_wait_commit_locked(n);
         pthread_mutex_lock(&fs->lock);
         snprintf(n->wf->base_version, sizeof(n->wf->base_version), "%s", n->attr.version);
+        n->wf->base_side = n->source == MPFS_INDEX_SRC_LOCAL ? 0 : n->source;
         pthread_mutex_unlock(&fs->lock);
         int rc = make_dirty(fs, n, n->wf);
         if (rc < 0)
@@ -538,11 +564,9 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
 
     int rc = 0;
     const struct mpfs_policy *pol = path ? mpfs_fs_policy(fs, path) : NULL;
-    /* Close-to-open: confirm the version unless this node's own staged
-     * data is the truth, or the prefix is immutable, or a lookup confirmed
-     * it a moment ago (the kernel does lookup then open). */
-    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL && pol->cto && !pol->immutable &&
-        mpfs_wall_ns() - seen > 200000000LL) {
+    /* Close-to-open, unless this node's own staged data is the truth. */
+    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL &&
+        mpfs_policy_open_revalidate(pol, seen, mpfs_wall_ns())) {
         struct mpfs_attr a;
         rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
         if (rc == 0) {
@@ -622,7 +646,8 @@ int mpfs_vfs_handle_direct_io(const struct mpfs_handle *h)
 }
 
 int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
-                    int flags, struct mpfs_entry *e, struct mpfs_handle **out)
+                    int flags, const struct mpfs_caller *c, struct mpfs_entry *e,
+                    struct mpfs_handle **out)
 {
     if (fs->cfg.read_only)
         return -EROFS;
@@ -631,6 +656,10 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
         return -ENAMETOOLONG;
     if (!mpfs_name_is_valid(name, len))
         return -EINVAL;
+    /* refused now, not at the commit after close (that would strand it) */
+    int prc = mpfs_fs_check_child(fs, parent, name);
+    if (prc < 0)
+        return prc;
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *pn = mpfs_node_find_locked(fs, parent);
     pthread_mutex_unlock(&fs->lock);
@@ -650,6 +679,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     a.nlink = 1;
     a.mtime_ns = a.ctime_ns = a.atime_ns = mpfs_wall_ns();
     a.valid = MPFS_ATTR_MODE | MPFS_ATTR_MTIME;
+    mpfs_fs_new_owner(fs, parent, c, &a);
 
     int err = 0;
     struct mpfs_wfile *wf = wfile_new(fs, ino, &err);
@@ -660,7 +690,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     wf->is_new = 1;
     wf->writers = 1;
     wf->pending = a;
-    wf->pending_set = MPFS_SET_MODE;
+    wf->pending_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_GID;
 
     /* the journal names the new file before the index shows it, so a
      * crash never leaves an entry that nothing will commit or clean up */
@@ -692,6 +722,7 @@ int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_
     struct mpfs_handle *h = handle_new(fs, n, flags | O_RDWR);
     h->writable = 1;
     mpfs_fill_entry(fs, ino, &a, e);
+    mpfs_fs_touch_dir(fs, parent, 0);
     *out = h;
     return 0;
 }
@@ -944,6 +975,10 @@ static int truncate_node(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t size,
     }
     set_staged_size(fs, wf, size);
     wf->populated = 1;
+    /* the reply to ftruncate shows the change now, not at the commit */
+    pthread_mutex_lock(&fs->lock);
+    n->attr.mtime_ns = n->attr.ctime_ns = mpfs_wall_ns();
+    pthread_mutex_unlock(&fs->lock);
     /* truncate(2) on a path takes effect now; ftruncate at the next flush */
     if (!have_handle)
         rc = mpfs_file_commit_locked(fs, n);
@@ -1093,6 +1128,10 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
                         out.mtime_ns = want.mtime_ns;
                         out.valid |= MPFS_ATTR_MTIME;
                     }
+                    /* what was asked, not what a server that reads a
+                     * symlink on GETATTR (and so touches its atime) says */
+                    if (set & MPFS_SET_ATIME)
+                        out.atime_ns = want.atime_ns;
                     if (!out.version[0])
                         snprintf(out.version, sizeof(out.version), "%s", cur.version);
                     pthread_mutex_lock(&fs->lock);

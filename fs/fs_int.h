@@ -42,6 +42,7 @@ struct mpfs_wfile {
     uint64_t dirty_lo, dirty_hi; /* byte range written since the last commit */
     int shrunk;              /* truncated below the committed size */
     char base_version[MPFS_VERSION_MAX]; /* version the edit started from */
+    int base_side;           /* the side (enum mpfs_side) that issued base_version */
     uint32_t pending_set;    /* MPFS_SET_* to store at commit (new files) */
     struct mpfs_attr pending;
     int writers;             /* open handles that may write */
@@ -94,6 +95,7 @@ struct mpfs_dirhandle {
     } *v;
     size_t n;
     uint64_t ino;
+    uint64_t parent; /* for ".." */
 };
 
 struct mpfs_fs {
@@ -165,6 +167,16 @@ void mpfs_fs_record(struct mpfs_fs *fs, uint64_t ino, uint64_t parent, const cha
                     const struct mpfs_attr *a, uint8_t source);
 void mpfs_fill_entry(struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
                      struct mpfs_entry *e);
+/* Owner of a new entry in parent made by c (POSIX rules, see vfs.h); sets
+ * a->uid/gid/valid, and S_ISGID in a->mode for a directory in a setgid one. */
+void mpfs_fs_new_owner(struct mpfs_fs *fs, uint64_t parent, const struct mpfs_caller *c,
+                       struct mpfs_attr *a);
+/* An entry was added to or removed from directory ino: its mtime and ctime
+ * become now, its link count moves by dlink (subdirectories). */
+void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink);
+/* -ENAMETOOLONG if (parent, name) is a path the metadata side cannot hold,
+ * -ESTALE if parent is unknown, else 0. */
+int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
 /* Merge a complete listing of directory ino into the index (the listing is

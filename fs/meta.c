@@ -18,6 +18,7 @@
 #include "consistency/conflict.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,6 +67,7 @@ void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs
     st->st_uid = (a->valid & MPFS_ATTR_OWNER) ? a->uid : (uid_t)fs->cfg.uid;
     st->st_gid = (a->valid & MPFS_ATTR_OWNER) ? a->gid : (gid_t)fs->cfg.gid;
     st->st_size = (off_t)a->size;
+    st->st_rdev = (dev_t)a->rdev;
     st->st_blksize = 1 << 20;
     st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
     /* a directory implied by S3 keys has no time of its own: show the
@@ -130,11 +132,25 @@ void mpfs_fill_entry(struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a
  * a previous HEAD found: when the content is the same version, keep it. */
 static void keep_richer(struct mpfs_attr *fresh, const struct mpfs_attr *old)
 {
+    /* A directory's times only move forward: the local update made when an
+     * entry came or went here (mpfs_fs_touch_dir) is newer than what a store
+     * without directory times (S3) reports and no older than the server's
+     * own.  A store without inode numbers (S3) makes a directory's link
+     * count up: the one counted here stays. */
+    if (S_ISDIR(fresh->mode) && S_ISDIR(old->mode)) {
+        fresh->mtime_ns = MPFS_MAX(fresh->mtime_ns, old->mtime_ns);
+        fresh->ctime_ns = MPFS_MAX(fresh->ctime_ns, old->ctime_ns);
+        if (!fresh->fileid && old->nlink)
+            fresh->nlink = old->nlink;
+    }
     if (!mpfs_version_same(fresh->version, old->version))
         return;
-    /* a listing shows an s3fs symlink object as a plain file */
-    int same_kind = (fresh->mode & S_IFMT) == (old->mode & S_IFMT) ||
-                    (S_ISREG(fresh->mode) && S_ISLNK(old->mode));
+    /* a listing shows an s3fs symlink or special file as a plain file */
+    uint32_t ot = old->mode & S_IFMT;
+    int same_kind = (fresh->mode & S_IFMT) == ot ||
+                    (S_ISREG(fresh->mode) && ot != S_IFDIR && ot != S_IFREG && ot != 0);
+    if (same_kind && !fresh->rdev)
+        fresh->rdev = old->rdev;
     if (!(fresh->valid & MPFS_ATTR_MODE) && (old->valid & MPFS_ATTR_MODE) && same_kind) {
         fresh->mode = old->mode;
         fresh->valid |= MPFS_ATTR_MODE;
@@ -277,6 +293,153 @@ static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
     pthread_mutex_unlock(&fs->lock);
 }
 
+
+/* Edit the attributes of inode ino in its node and in its index entry
+ * (keeping when and where they were confirmed): times to `when` (0: keep),
+ * link count moved by dlink or, if nlink is non-zero, set to it. */
+static void edit_attr(struct mpfs_fs *fs, uint64_t ino, int64_t when, int dlink, uint32_t nlink)
+{
+    struct mpfs_attr *a;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    uint64_t parent = n ? n->parent : 0;
+    char *name = n && n->name ? mpfs_xstrdup(n->name) : NULL;
+    if (n) {
+        a = &n->attr;
+        /* a file's version token (NFS: its ctime) changed with it: the
+         * next open or getattr asks the store */
+        if (!S_ISDIR(a->mode))
+            n->seen_wall = 0;
+        if (when) {
+            a->mtime_ns = S_ISDIR(a->mode) ? when : a->mtime_ns;
+            a->ctime_ns = when;
+        }
+        uint32_t cur = a->nlink ? a->nlink : (S_ISDIR(a->mode) ? 2 : 1);
+        if (nlink)
+            a->nlink = nlink;
+        else if (dlink)
+            a->nlink = (uint32_t)MPFS_MAX((int64_t)cur + dlink, S_ISDIR(a->mode) ? 2 : 1);
+    }
+    pthread_mutex_unlock(&fs->lock);
+
+    struct mpfs_index_entry ie;
+    char where[256];
+    int rc;
+    if (ino == MPFS_ROOT_INO) {
+        rc = mpfs_index_root(fs->index, &ie);
+    } else {
+        if (!name && mpfs_index_where(fs->index, ino, &parent, where, sizeof(where)) == 0)
+            name = mpfs_xstrdup(where);
+        rc = name ? mpfs_index_get(fs->index, parent, name, &ie) : -ENOENT;
+        if (rc == 0 && ie.ino != ino)
+            rc = -ENOENT;
+    }
+    if (rc == 0) {
+        if (!S_ISDIR(ie.mode))
+            ie.seen_ns = 0;
+        if (when) {
+            ie.mtime_ns = S_ISDIR(ie.mode) ? when : ie.mtime_ns;
+            ie.ctime_ns = when;
+        }
+        uint32_t cur = ie.nlink ? ie.nlink : (S_ISDIR(ie.mode) ? 2 : 1);
+        if (nlink)
+            ie.nlink = nlink;
+        else if (dlink)
+            ie.nlink = (uint32_t)MPFS_MAX((int64_t)cur + dlink, S_ISDIR(ie.mode) ? 2 : 1);
+        if (ino == MPFS_ROOT_INO)
+            mpfs_index_put_root(fs->index, &ie);
+        else
+            mpfs_index_put(fs->index, parent, name, &ie);
+    }
+    free(name);
+}
+
+void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink)
+{
+    edit_attr(fs, ino, mpfs_wall_ns(), dlink, 0);
+}
+
+static void set_dir_nlink(struct mpfs_fs *fs, uint64_t ino, uint32_t nlink)
+{
+    edit_attr(fs, ino, 0, 0, nlink);
+}
+
+/* Name (parent, name) of ie's inode went away (unlink, rmdir, replaced by
+ * rename): the node moves to a remaining name or is unlinked
+ * (mark_unlinked); a hard-linked file keeps living with one link less and
+ * a new ctime. */
+static void drop_name(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                      const struct mpfs_index_entry *ie)
+{
+    mark_unlinked(fs, ie->ino, parent, name);
+    if (!S_ISDIR(ie->mode) && ie->nlink > 1)
+        edit_attr(fs, ie->ino, mpfs_wall_ns(), -1, 0);
+}
+
+void mpfs_fs_new_owner(struct mpfs_fs *fs, uint64_t parent, const struct mpfs_caller *c,
+                       struct mpfs_attr *a)
+{
+    a->uid = c ? (uint32_t)c->uid : (uint32_t)fs->cfg.uid;
+    a->gid = c ? (uint32_t)c->gid : (uint32_t)fs->cfg.gid;
+    a->valid |= MPFS_ATTR_OWNER;
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *pn = mpfs_node_find_locked(fs, parent);
+    if (pn && (pn->attr.valid & MPFS_ATTR_MODE) && (pn->attr.mode & S_ISGID)) {
+        a->gid = (pn->attr.valid & MPFS_ATTR_OWNER) ? pn->attr.gid : (uint32_t)fs->cfg.gid;
+        if (S_ISDIR(a->mode))
+            a->mode |= S_ISGID;
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name)
+{
+    char *path = child_path(fs, parent, name);
+    if (!path)
+        return -ESTALE;
+    size_t max = meta(fs)->path_max;
+    int rc = max && strlen(path) > max ? -ENAMETOOLONG : 0;
+    free(path);
+    return rc;
+}
+
+/* The owner the store shows for a new entry is the caller's, or is made
+ * so (a setattr: stores take no owner at creation); *a gets the result.
+ * Failing that, the entry stays as the store made it and a warning says
+ * so: removing it again could lose a race with another client. */
+static void store_owner(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
+                        const struct mpfs_attr *want, struct mpfs_attr *a)
+{
+    uint32_t uid = (a->valid & MPFS_ATTR_OWNER) ? a->uid : (uint32_t)fs->cfg.uid;
+    uint32_t gid = (a->valid & MPFS_ATTR_OWNER) ? a->gid : (uint32_t)fs->cfg.gid;
+    uint32_t mode = (a->valid & MPFS_ATTR_MODE) ? a->mode & 07777 : want->mode & 07777;
+    if (uid == want->uid && gid == want->gid && mode == (want->mode & 07777))
+        return;
+    struct mpfs_attr set = *want;
+    set.mtime_ns = a->mtime_ns ? a->mtime_ns : mpfs_wall_ns();
+    uint32_t bits = MPFS_SET_UID | MPFS_SET_GID;
+    /* S3 replaces all metadata at once; a setgid bit the store dropped too */
+    if (b == fs->s3 || mode != (want->mode & 07777))
+        bits |= MPFS_SET_MODE;
+    if (b == fs->s3)
+        bits |= MPFS_SET_MTIME;
+    struct mpfs_attr out;
+    int rc = mpfs_backend_setattr(b, path, &set, bits, &out);
+    if (rc < 0) {
+        mpfs_warn("'%s' created, but its owner %u:%u could not be stored: %s", path,
+                  want->uid, want->gid, strerror(-rc));
+        return;
+    }
+    if (out.mode & S_IFMT) {
+        keep_richer(&out, a);
+        *a = out;
+    }
+    a->uid = want->uid;
+    a->gid = want->gid;
+    a->mode = (a->mode & S_IFMT) | (want->mode & 07777);
+    a->valid |= MPFS_ATTR_OWNER | MPFS_ATTR_MODE;
+}
+
 int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
                     struct mpfs_entry *e)
 {
@@ -288,14 +451,25 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
     char *path = child_path(fs, parent, name);
     if (!path)
         return -ESTALE;
+    /* nothing the store can hold is there; asking it would be an error of
+     * its own (radosgw: HTTP 400) */
+    if (meta(fs)->path_max && strlen(path) > meta(fs)->path_max) {
+        free(path);
+        return -ENAMETOOLONG;
+    }
     const struct mpfs_policy *pol = mpfs_fs_policy(fs, path);
     int64_t now = mpfs_wall_ns();
     struct mpfs_index_entry ie;
     int irc = mpfs_index_get(fs->index, parent, name, &ie);
     struct mpfs_attr a;
 
+    /* The index keeps one copy of a hard-linked file's attributes per name
+     * (a link count changed through another name is not in this one) and no
+     * device numbers: those are read from the store. */
+    int per_name = irc == 0 && !S_ISDIR(ie.mode) &&
+                   (ie.nlink > 1 || S_ISCHR(ie.mode) || S_ISBLK(ie.mode));
     if (irc == 0 && (ie.source == MPFS_INDEX_SRC_LOCAL ||
-                     mpfs_policy_attr_fresh(pol, ie.seen_ns, now))) {
+                     (!per_name && mpfs_policy_attr_fresh(pol, ie.seen_ns, now)))) {
         mpfs_entry_from_index(&ie, &a);
         goto found;
     }
@@ -534,6 +708,18 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         struct mpfs_attr a = l.v[i].attr;
         uint64_t eino;
         struct mpfs_attr prev;
+        /* An s3fs special file (FIFO, socket, device) is an empty object
+         * whose type only a HEAD shows: look once at each new one. */
+        if (l.v[i].attr_full && S_ISREG(a.mode) && a.size == 0 &&
+            !(a.valid & MPFS_ATTR_MODE) &&
+            (c != 0 || !mpfs_version_same(a.version, old.v[j].version))) {
+            char *cp = mpfs_path_join(path, l.v[i].name);
+            struct mpfs_attr h;
+            if (mpfs_backend_stat(meta(fs), cp, &h) == 0 &&
+                mpfs_version_same(h.version, a.version) && (h.valid & MPFS_ATTR_MODE))
+                a = h;
+            free(cp);
+        }
         if (c == 0) {
             mpfs_entry_from_index(&old.v[j], &prev);
             if (!l.v[i].attr_full && S_ISDIR(prev.mode))
@@ -575,6 +761,12 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         i++;
         if (c == 0)
             j++;
+    }
+    if (rc == 0 && meta(fs) != fs->nfs) {
+        size_t ndirs = 0;
+        for (size_t k = 0; k < l.n; k++)
+            ndirs += S_ISDIR(l.v[k].attr.mode) ? 1 : 0;
+        set_dir_nlink(fs, ino, (uint32_t)(2 + ndirs));
     }
     if (rc == 0) {
         struct mpfs_index_dir d = {.listed_ns = l.started_ns, .entries = l.n};
@@ -629,6 +821,7 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
         return -ENOTDIR;
     }
     char *path = n ? mpfs_node_path_locked(fs, ino) : NULL;
+    uint64_t parent = ino == MPFS_ROOT_INO || !n ? MPFS_ROOT_INO : n->parent;
     pthread_mutex_unlock(&fs->lock);
     if (!path)
         return -ESTALE;
@@ -664,6 +857,7 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
 
     struct mpfs_dirhandle *d = mpfs_xcalloc(1, sizeof(*d));
     d->ino = ino;
+    d->parent = parent;
     struct snap_builder sb = {.d = d};
     mpfs_index_list(fs->index, ino, snap_add, &sb);
     *out = d;
@@ -677,12 +871,33 @@ int mpfs_vfs_dir_entry(struct mpfs_fs *fs, struct mpfs_dirhandle *d, size_t idx,
         return 0;
     *name = d->v[idx].name;
     if (plus) {
-        const struct mpfs_attr *a = &d->v[idx].attr;
+        struct mpfs_attr a = d->v[idx].attr;
+        int64_t seen = d->v[idx].seen;
         pthread_mutex_lock(&fs->lock);
-        mpfs_node_upsert_locked(fs, d->v[idx].ino, d->ino, d->v[idx].name, a,
-                                d->v[idx].source, d->v[idx].seen, 1);
+        /* what the index keeps per name (see lookup) is older than a live node's */
+        struct mpfs_node *cur = mpfs_node_find_locked(fs, d->v[idx].ino);
+        if (cur && !S_ISDIR(a.mode) && (a.nlink > 1 || S_ISCHR(a.mode) || S_ISBLK(a.mode)) &&
+            (cur->attr.mode & S_IFMT) == (a.mode & S_IFMT)) {
+            a = cur->attr;
+            seen = cur->seen_wall;
+        }
+        int no_rdev = !cur && (S_ISCHR(a.mode) || S_ISBLK(a.mode));
         pthread_mutex_unlock(&fs->lock);
-        mpfs_fill_entry(fs, d->v[idx].ino, a, e);
+        /* The index keeps no device numbers, and the kernel takes a device
+         * inode's number from its first reply only: ask the store now. */
+        if (no_rdev) {
+            char *path = child_path(fs, d->ino, d->v[idx].name);
+            struct mpfs_attr st;
+            if (path && mpfs_backend_stat(meta(fs), path, &st) == 0 &&
+                (st.mode & S_IFMT) == (a.mode & S_IFMT))
+                a.rdev = st.rdev;
+            free(path);
+        }
+        pthread_mutex_lock(&fs->lock);
+        mpfs_node_upsert_locked(fs, d->v[idx].ino, d->ino, d->v[idx].name, &a,
+                                d->v[idx].source, seen, 1);
+        pthread_mutex_unlock(&fs->lock);
+        mpfs_fill_entry(fs, d->v[idx].ino, &a, e);
     } else {
         memset(e, 0, sizeof(*e));
         e->ino = d->v[idx].ino;
@@ -695,6 +910,11 @@ int mpfs_vfs_dir_entry(struct mpfs_fs *fs, struct mpfs_dirhandle *d, size_t idx,
 void mpfs_vfs_dir_unref(struct mpfs_fs *fs, uint64_t ino)
 {
     mpfs_vfs_forget(fs, ino, 1);
+}
+
+uint64_t mpfs_vfs_dir_parent(const struct mpfs_dirhandle *d)
+{
+    return d->parent;
 }
 
 void mpfs_vfs_releasedir(struct mpfs_fs *fs, struct mpfs_dirhandle *d)
@@ -741,14 +961,25 @@ static int read_only(struct mpfs_fs *fs)
     return fs->cfg.read_only;
 }
 
-int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
-                   struct mpfs_entry *e)
+/* Checks before name is made in parent: writable, a name POSIX can show,
+ * a path the store can hold. */
+static int may_create(struct mpfs_fs *fs, uint64_t parent, const char *name)
 {
     if (read_only(fs))
         return -EROFS;
     int rc = check_name(name);
+    return rc ? rc : mpfs_fs_check_child(fs, parent, name);
+}
+
+int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                   const struct mpfs_caller *c, struct mpfs_entry *e)
+{
+    int rc = may_create(fs, parent, name);
     if (rc)
         return rc;
+    struct mpfs_attr want;
+    local_attr(fs, S_IFDIR | (mode & 07777), 0, &want);
+    mpfs_fs_new_owner(fs, parent, c, &want);
     char *path = child_path(fs, parent, name);
     if (!path)
         return -ESTALE;
@@ -758,10 +989,10 @@ int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t
         free(path);
         return -EEXIST;
     }
-    rc = mpfs_backend_mkdir(meta(fs), path, (uint32_t)(S_IFDIR | (mode & 07777)));
+    rc = mpfs_backend_mkdir(meta(fs), path, want.mode);
     if (rc == 0) {
-        struct mpfs_attr a;
-        local_attr(fs, S_IFDIR | (mode & 07777), 0, &a);
+        struct mpfs_attr a = want;
+        a.valid &= ~(uint32_t)MPFS_ATTR_OWNER; /* until the store says */
         struct mpfs_attr st;
         if (mpfs_backend_stat(meta(fs), path, &st) == 0 && S_ISDIR(st.mode)) {
             keep_richer(&st, &a);
@@ -771,6 +1002,7 @@ int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t
             }
             a = st;
         }
+        store_owner(fs, meta(fs), path, &want, &a);
         uint64_t ino = mpfs_index_alloc_ino(fs->index);
         if (!ino) {
             free(path);
@@ -780,6 +1012,7 @@ int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t
         /* it is empty: no need to list it */
         struct mpfs_index_dir d = {.listed_ns = mpfs_wall_ns(), .entries = 0};
         mpfs_index_dir_put(fs->index, ino, &d);
+        mpfs_fs_touch_dir(fs, parent, 1);
     }
     free(path);
     return rc;
@@ -806,8 +1039,9 @@ int mpfs_vfs_unlink(struct mpfs_fs *fs, uint64_t parent, const char *name)
     if (rc == 0 || rc == -ENOENT) {
         if (irc == 0) {
             mpfs_index_del(fs->index, parent, name);
-            mark_unlinked(fs, ie.ino, parent, name);
+            drop_name(fs, parent, name, &ie);
         }
+        mpfs_fs_touch_dir(fs, parent, 0);
     }
     free(path);
     return rc;
@@ -845,6 +1079,8 @@ int mpfs_vfs_rmdir(struct mpfs_fs *fs, uint64_t parent, const char *name)
         mpfs_index_drop_dir(fs->index, ie.ino);
         mark_unlinked(fs, ie.ino, parent, name);
     }
+    if (rc == 0 || rc == -ENOENT)
+        mpfs_fs_touch_dir(fs, parent, -1);
     free(path);
     return rc;
 }
@@ -888,6 +1124,8 @@ int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
     if (read_only(fs))
         return -EROFS;
     int rc = check_name(newname);
+    if (rc == 0)
+        rc = mpfs_fs_check_child(fs, newparent, newname);
     if (rc)
         return rc;
     char *from = child_path(fs, parent, name);
@@ -967,14 +1205,16 @@ int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
         goto out;
 
     mpfs_index_del(fs->index, parent, name);
-    if (have_dst && dst.ino != src.ino && S_ISDIR(dst.mode))
+    int replaced_dir = have_dst && dst.ino != src.ino && S_ISDIR(dst.mode);
+    if (replaced_dir)
         mpfs_index_drop_dir(fs->index, dst.ino);
     /* Same inode under the new name; its attributes are re-read on next
      * use since a copy-based rename changes the mtime. */
     src.seen_ns = 0;
     mpfs_index_put(fs->index, newparent, newname, &src);
+    /* the replaced entry loses this name (a hard-linked file one link) */
     if (have_dst && dst.ino != src.ino)
-        mark_unlinked(fs, dst.ino, newparent, newname);
+        drop_name(fs, newparent, newname, &dst);
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, src.ino);
     if (n) {
@@ -984,6 +1224,11 @@ int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
         n->seen_wall = 0;
     }
     pthread_mutex_unlock(&fs->lock);
+    /* a directory moving between parents moves its ".." link */
+    int moved_dir = is_dir && parent != newparent;
+    mpfs_fs_touch_dir(fs, parent, moved_dir ? -1 : 0);
+    if (newparent != parent || replaced_dir)
+        mpfs_fs_touch_dir(fs, newparent, (moved_dir ? 1 : 0) - replaced_dir);
 out:
     free(from);
     free(to);
@@ -991,11 +1236,15 @@ out:
 }
 
 int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
-                     const char *name, struct mpfs_entry *e)
+                     const char *name, const struct mpfs_caller *c, struct mpfs_entry *e)
 {
     if (read_only(fs))
         return -EROFS;
     int rc = check_name(name);
+    if (rc == 0)
+        rc = mpfs_fs_check_child(fs, parent, name);
+    if (rc == 0 && strlen(target) >= PATH_MAX)
+        rc = -ENAMETOOLONG;
     if (rc)
         return rc;
     struct mpfs_backend *b = fs->router.route[MPFS_R_SYMLINK];
@@ -1011,7 +1260,11 @@ int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
     }
     rc = mpfs_backend_symlink(b, target, path);
     if (rc == 0) {
-        local_attr(fs, S_IFLNK | 0777, strlen(target), &a);
+        struct mpfs_attr want;
+        local_attr(fs, S_IFLNK | 0777, strlen(target), &want);
+        mpfs_fs_new_owner(fs, parent, c, &want);
+        a = want;
+        a.valid &= ~(uint32_t)MPFS_ATTR_OWNER; /* until the store says */
         struct mpfs_attr st;
         if (mpfs_backend_stat(b, path, &st) == 0) {
             keep_richer(&st, &a);
@@ -1019,6 +1272,7 @@ int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
             st.valid |= MPFS_ATTR_MODE;
             a = st;
         }
+        store_owner(fs, b, path, &want, &a);
         uint64_t ino = mpfs_index_alloc_ino(fs->index);
         if (!ino) {
             free(path);
@@ -1032,6 +1286,55 @@ int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
             n->link_target = mpfs_xstrdup(target);
         }
         pthread_mutex_unlock(&fs->lock);
+        mpfs_fs_touch_dir(fs, parent, 0);
+    }
+    free(path);
+    return rc;
+}
+
+int mpfs_vfs_mknod(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                   dev_t rdev, const struct mpfs_caller *c, struct mpfs_entry *e)
+{
+    int rc = may_create(fs, parent, name);
+    if (rc)
+        return rc;
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
+        return -EINVAL;
+    char *path = child_path(fs, parent, name);
+    if (!path)
+        return -ESTALE;
+    struct mpfs_attr want;
+    local_attr(fs, type | (mode & 07777), 0, &want);
+    mpfs_fs_new_owner(fs, parent, c, &want);
+    want.rdev = (type == S_IFCHR || type == S_IFBLK) ? (uint64_t)rdev : 0;
+    struct mpfs_backend *b = meta(fs);
+    struct mpfs_attr a;
+    if (mpfs_backend_stat(b, path, &a) == 0) {
+        free(path);
+        return -EEXIST;
+    }
+    rc = mpfs_backend_mknod(b, path, want.mode, want.rdev);
+    if (rc == -EOPNOTSUPP)
+        rc = -EPERM; /* what mknod(2) says where a filesystem cannot */
+    if (rc == 0) {
+        a = want;
+        a.valid &= ~(uint32_t)MPFS_ATTR_OWNER;
+        struct mpfs_attr st;
+        if (mpfs_backend_stat(b, path, &st) == 0 && (st.mode & S_IFMT) == type) {
+            keep_richer(&st, &a);
+            a = st;
+        }
+        store_owner(fs, b, path, &want, &a);
+        if (!a.rdev)
+            a.rdev = want.rdev;
+        uint64_t ino = mpfs_index_alloc_ino(fs->index);
+        if (!ino) {
+            free(path);
+            return -EIO;
+        }
+        new_entry(fs, parent, name, ino, &a, mpfs_source_of(fs, b), e);
+        mpfs_fs_touch_dir(fs, parent, 0);
     }
     free(path);
     return rc;
@@ -1078,6 +1381,8 @@ int mpfs_vfs_link(struct mpfs_fs *fs, uint64_t ino, uint64_t newparent, const ch
     if (!b)
         return -fs->router.unsupported_errno[MPFS_R_LINK];
     int rc = check_name(newname);
+    if (rc == 0)
+        rc = mpfs_fs_check_child(fs, newparent, newname);
     if (rc)
         return rc;
     char *from = mpfs_node_path(fs, ino);
@@ -1096,6 +1401,7 @@ int mpfs_vfs_link(struct mpfs_fs *fs, uint64_t ino, uint64_t newparent, const ch
     /* Both names are one file: they share the inode number. */
     new_entry(fs, newparent, newname, ino, &a, mpfs_source_of(fs, b), e);
     mpfs_fs_record(fs, ino, newparent, newname, &a, mpfs_source_of(fs, b));
+    mpfs_fs_touch_dir(fs, newparent, 0);
 out:
     free(from);
     free(to);
@@ -1114,6 +1420,9 @@ int mpfs_vfs_statfs(struct mpfs_fs *fs, struct statvfs *st)
 
 #define XA_ETAG "user.mpfs.etag"
 #define XA_SOURCE "user.mpfs.source"
+/* the block cache's counters (any inode; not listed): for benchmarks and
+ * for watching the training policy (docs/CACHE.md, "Statistics") */
+#define XA_CACHE_STATS "user.mpfs.cache_stats"
 
 static const char *source_name(uint8_t s)
 {
@@ -1135,9 +1444,29 @@ static ssize_t copy_out(const char *val, size_t len, void *buf, size_t size)
     return (ssize_t)len;
 }
 
+static ssize_t cache_stats(struct mpfs_fs *fs, void *buf, size_t size)
+{
+    struct mpfs_cache_stats st;
+    mpfs_cache_get_stats(fs->cache, &st);
+    char val[512];
+    int n = snprintf(val, sizeof(val),
+                     "hits=%llu misses=%llu disk_hits=%llu ram_bytes=%llu disk_bytes=%llu "
+                     "ram_held_bytes=%llu disk_held_bytes=%llu scan_groups=%llu "
+                     "disk_writes=%llu disk_admission_skips=%llu",
+                     (unsigned long long)st.hits, (unsigned long long)st.misses,
+                     (unsigned long long)st.disk_hits, (unsigned long long)st.ram_bytes,
+                     (unsigned long long)st.disk_bytes, (unsigned long long)st.ram_held_bytes,
+                     (unsigned long long)st.disk_held_bytes, (unsigned long long)st.scan_groups,
+                     (unsigned long long)st.disk_writes,
+                     (unsigned long long)st.disk_admission_skips);
+    return copy_out(val, (size_t)n, buf, size);
+}
+
 ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, void *buf,
                           size_t size)
 {
+    if (strcmp(name, XA_CACHE_STATS) == 0)
+        return cache_stats(fs, buf, size);
     if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0) {
         pthread_mutex_lock(&fs->lock);
         struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
@@ -1152,8 +1481,12 @@ ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, vo
             return -ENODATA;
         return copy_out(val, strlen(val), buf, size);
     }
+    /* mpfs stores no security./system./trusted. attributes: say the
+     * namespace is unsupported (as s3fs does), not "no such attribute",
+     * so `ls -l` (coreutils) stops asking for every entry: it caches
+     * ENOTSUP per device, but asks again after ENODATA. */
     if (strncmp(name, "user.", 5) != 0)
-        return -ENODATA;
+        return -EOPNOTSUPP;
     struct mpfs_backend *b = fs->router.route[MPFS_R_XATTR];
     if (!b)
         return -ENODATA;
@@ -1168,7 +1501,8 @@ ssize_t mpfs_vfs_getxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, vo
 int mpfs_vfs_setxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, const void *value,
                       size_t size, int flags)
 {
-    if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0)
+    if (strcmp(name, XA_ETAG) == 0 || strcmp(name, XA_SOURCE) == 0 ||
+        strcmp(name, XA_CACHE_STATS) == 0)
         return -EPERM;
     if (strncmp(name, "user.", 5) != 0)
         return -ENOTSUP;

@@ -20,10 +20,12 @@
 #include "backends/s3/s3.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/budget.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,11 +294,38 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     fs->wb_orphans = mpfs_writeback_replay(fs);
     rescue_staging(fs, fs->staging_dir, fs->lostfound_dir);
 
+    /* One memory budget for the data path (cache/budget.h). */
+    uint64_t limit = cfg->memory_limit;
+    if (limit == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        limit = mpfs_mem_budget_default(pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page
+                                                              : 0);
+    }
+    struct mpfs_mem_budget mb;
+    rc = mpfs_mem_budget_split(limit, cfg->cache_ram, cfg->threads, (size_t)cfg->block_size, &mb,
+                               err, errlen);
+    if (rc != 0)
+        goto fail;
+    if (mb.ram_cache < cfg->cache_ram)
+        mpfs_warn("cache_ram %llu MiB lowered to %llu MiB to fit memory_limit %llu MiB",
+                  (unsigned long long)(cfg->cache_ram >> 20),
+                  (unsigned long long)(mb.ram_cache >> 20), (unsigned long long)(limit >> 20));
+    mpfs_info("memory_limit %llu MiB: RAM cache %llu, readahead %llu, buffer pool %llu, disk "
+              "queue %llu MiB, requests of at most %zu KiB",
+              (unsigned long long)(limit >> 20), (unsigned long long)(mb.ram_cache >> 20),
+              (unsigned long long)(mb.prefetch >> 20), (unsigned long long)(mb.buffer_pool >> 20),
+              (unsigned long long)(mb.disk_queue >> 20), mb.max_request >> 10);
+    /* Large buffers come and go with every fetch: a fixed mmap threshold
+     * returns them to the system at once (glibc's adaptive one would move
+     * them into the heap arenas, where freed memory stays resident). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mpfs_cache_buf_pool_limit(mb.buffer_pool);
     struct mpfs_cache_config cc = {
         .block_size = (size_t)cfg->block_size,
-        .ram_bytes = (size_t)cfg->cache_ram,
+        .ram_bytes = (size_t)mb.ram_cache,
         .disk_dir = NULL,
         .disk_bytes = cfg->cache_disk,
+        .disk_queue_bytes = mb.disk_queue,
     };
     char *blocks = mpfs_xasprintf("%s/blocks", cfg->cache_dir);
     if (cfg->cache_disk > 0)
@@ -310,7 +339,8 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     struct mpfs_reader_config rcfg = {
         .max_readahead = (size_t)cfg->readahead_max,
         .prefetch_threads = cfg->prefetch_threads,
-        .max_request = 8u << 20,
+        .max_request = mb.max_request,
+        .max_prefetch_memory = mb.prefetch,
     };
     fs->prefetch = mpfs_prefetcher_new(fs->cache, &rcfg);
     if (!fs->prefetch) {

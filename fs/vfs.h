@@ -37,6 +37,14 @@ struct mpfs_entry {
     double entry_timeout;
 };
 
+/* Who asks, for the calls that create entries: POSIX gives a new entry
+ * the caller's uid and its gid (the parent's gid on a setgid directory).
+ * NULL means the mount's own uid/gid (tools and tests). */
+struct mpfs_caller {
+    uid_t uid;
+    gid_t gid;
+};
+
 struct mpfs_notifier {
     void *ctx;
     /* drop cached pages and attributes of ino */
@@ -84,13 +92,17 @@ int mpfs_vfs_setattr(struct mpfs_fs *fs, uint64_t ino, struct mpfs_handle *h,
                      const struct stat *attr, int to_set, struct stat *st, double *timeout);
 
 int mpfs_vfs_mkdir(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
-                   struct mpfs_entry *e);
+                   const struct mpfs_caller *c, struct mpfs_entry *e);
+/* A FIFO, socket or device node (mode carries the type); regular files go
+ * through mpfs_vfs_create.  -EPERM where the store cannot hold them. */
+int mpfs_vfs_mknod(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
+                   dev_t rdev, const struct mpfs_caller *c, struct mpfs_entry *e);
 int mpfs_vfs_unlink(struct mpfs_fs *fs, uint64_t parent, const char *name);
 int mpfs_vfs_rmdir(struct mpfs_fs *fs, uint64_t parent, const char *name);
 int mpfs_vfs_rename(struct mpfs_fs *fs, uint64_t parent, const char *name,
                     uint64_t newparent, const char *newname, unsigned flags);
 int mpfs_vfs_symlink(struct mpfs_fs *fs, const char *target, uint64_t parent,
-                     const char *name, struct mpfs_entry *e);
+                     const char *name, const struct mpfs_caller *c, struct mpfs_entry *e);
 /* Returns the target length (NUL-terminated in buf) or -errno. */
 ssize_t mpfs_vfs_readlink(struct mpfs_fs *fs, uint64_t ino, char *buf, size_t size);
 int mpfs_vfs_link(struct mpfs_fs *fs, uint64_t ino, uint64_t newparent, const char *newname,
@@ -105,6 +117,8 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
 int mpfs_vfs_dir_entry(struct mpfs_fs *fs, struct mpfs_dirhandle *d, size_t idx, int plus,
                        const char **name, struct mpfs_entry *e);
 void mpfs_vfs_dir_unref(struct mpfs_fs *fs, uint64_t ino);
+/* Inode of the directory's parent (the root's is the root), for "..". */
+uint64_t mpfs_vfs_dir_parent(const struct mpfs_dirhandle *d);
 void mpfs_vfs_releasedir(struct mpfs_fs *fs, struct mpfs_dirhandle *d);
 
 /* Files.  *keep_cache tells the kernel whether its cached pages of this
@@ -115,7 +129,8 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
  * file changed on the server since the kernel last cached it.) */
 int mpfs_vfs_handle_direct_io(const struct mpfs_handle *h);
 int mpfs_vfs_create(struct mpfs_fs *fs, uint64_t parent, const char *name, mode_t mode,
-                    int flags, struct mpfs_entry *e, struct mpfs_handle **out);
+                    int flags, const struct mpfs_caller *c, struct mpfs_entry *e,
+                    struct mpfs_handle **out);
 ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,
                       off_t off);
 ssize_t mpfs_vfs_write(struct mpfs_fs *fs, struct mpfs_handle *h, const void *buf,

@@ -209,6 +209,7 @@ static int replay_one(void *arg, const struct mpfs_journal_rec *rec)
     req.fd = fd;
     req.size = (uint64_t)st.st_size;
     req.base_version = rec->base_version;
+    req.base_side = rec->base_side;
     req.is_new = rec->is_new;
     req.conflict_path = rec->conflict_path && rec->conflict_path[0] ? rec->conflict_path : NULL;
     req.replay = 1;

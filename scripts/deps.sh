@@ -14,10 +14,11 @@ PKGS=(
   # the real test store
   ceph-mon ceph-osd radosgw nfs-ganesha nfs-ganesha-rgw nfs-ganesha-vfs rpcbind
   libnfs-utils s3cmd uuid-runtime bc iproute2 util-linux curl procps psmisc
-  # peers for the benchmarks
-  s3fs rclone
-  # misc test tools
-  attr
+  # peers and tools for the benchmarks (bench/run.sh): fio, and Debian's
+  # PyTorch for the DataLoader training emulation (/usr/bin/python3)
+  s3fs rclone fio python3-torch
+  # misc test tools (strace: test_datapath.py counts ls -l's getxattr calls)
+  attr strace
 )
 
 missing=()

@@ -8,7 +8,7 @@
 #                                                  nfs://127.0.0.1$STATE/posix (FSAL_VFS: a plain POSIX dir)
 #   moto_server                               S3   http://127.0.0.1:5000  bucket motobucket (any credentials)
 #
-# Usage: scripts/stack.sh up | down | env | status
+# Usage: scripts/stack.sh up | down | env | status | restart-nfs [DOWN_S]
 #   up      start everything (idempotent: says so if already up and healthy;
 #           cleans up after a killed/stale previous run first)
 #   down    stop what `up` started (by recorded PID only), delete the netns and
@@ -16,6 +16,9 @@
 #   env     print `export` lines for tests:  eval "$(scripts/stack.sh env)"
 #   status  exit 0 only if S3, both NFS exports and moto answer (and the OSD
 #           is not full)
+#   restart-nfs [DOWN_S]  SIGKILL NFS-Ganesha, wait DOWN_S s (default 2), start
+#           it again as `up` does (for the NFS reconnect tests; never on a
+#           store others are using)
 #
 # Environment: MPFS_STACK_DIR (state dir, default $REPO/.stack), MPFS_NS
 # (netns name, default mpfs).  The daemons run in the netns plus a private
@@ -756,6 +759,37 @@ cmd_env() {
   [ -e "$STATE/up.ok" ] || log "warning: the stack does not look up (no $STATE/up.ok); run scripts/stack.sh up"
 }
 
+# ------------------------------------------------------------------ restart-nfs
+
+# restart-nfs [DOWN_S]: a crash and restart of the NFS server only, for the
+# reconnect tests: SIGKILL ganesha (what a crash or a node reboot looks like
+# to clients: no goodbye), wait DOWN_S seconds (default 2), start it again
+# exactly as `up` does, and wait until the POSIX export answers.  Prints the
+# seconds the NFS service was unreachable.
+cmd_restart_nfs() {
+  need_root
+  validate
+  take_lock
+  local down=${1:-2} pid t0
+  [[ $down =~ ^[0-9]+([.][0-9]+)?$ ]] || die "restart-nfs: DOWN_S must be a number of seconds"
+  [ -e "$STATE/up.ok" ] || die "restart-nfs: the stack in $STATE is not up"
+  pid=$(pid_of ganesha) || die "restart-nfs: ganesha is not running"
+  t0=$(date +%s.%N)
+  kill -KILL "$pid"
+  for _ in $(seq 1 50); do proc_alive "$pid" || break; sleep 0.1; done
+  proc_alive "$pid" && die "restart-nfs: ganesha (pid $pid) survived SIGKILL"
+  rm -f "$PIDS/ganesha.pid" "$PIDS/ganesha.stime" "$STATE/run/ganesha.nfsd.pid"
+  ts "ganesha (pid $pid) killed; down for $down s"
+  sleep "$down"
+  STARTED=()
+  start ganesha ganesha.nfsd -F -f "$STATE/ganesha.conf" -L "$STATE/log/ganesha.log" \
+    -p "$STATE/run/ganesha.nfsd.pid" -N NIV_EVENT
+  wait_for "ganesha registered (rpcinfo nfs v3)" 120 "$(daemon_logs ganesha)" \
+    nsx rpcinfo -t 127.0.0.1 nfs 3
+  wait_for "NFS $NFS_POSIX_URL" 60 "$(daemon_logs ganesha)" check_nfs "$NFS_POSIX_URL"
+  ts "ganesha back (pid $(cat "$PIDS/ganesha.pid")): NFS unreachable for $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+}
+
 cmd_status() {
   validate
   local rc=0 n pid
@@ -775,7 +809,8 @@ main() {
     down) trap '' PIPE; cmd_down ;;
     env) cmd_env ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|down|env|status" >&2; exit 2 ;;
+    restart-nfs) trap '' PIPE; shift; cmd_restart_nfs "$@" ;;
+    *) echo "usage: $0 up|down|env|status|restart-nfs [DOWN_S]" >&2; exit 2 ;;
   esac
 }
 

@@ -145,6 +145,8 @@ main() {
     return
   fi
   eval "$(scripts/stack.sh env)"
+  # tests that restart the stack's NFS server run only on a stack of our own
+  [ "$STACK_STARTED" = 1 ] && export MPFS_TEST_RESTART_NFS=1
 
   run_ctest unit
   run_ctest integration nsenter --net="$MPFS_NETNS_PATH" --

@@ -12,3 +12,9 @@ mpfs_unit_test(test_reader
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_reader.c LIBS mpfs_cache)
 add_executable(bench_reader ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_reader.c)
 target_link_libraries(bench_reader PRIVATE mpfs_cache)
+mpfs_unit_test(test_cache_training
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_training.c LIBS mpfs_cache)
+mpfs_unit_test(test_cache_budget
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_budget.c LIBS mpfs_cache)
+add_executable(bench_disk_open ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_disk_open.c)
+target_link_libraries(bench_disk_open PRIVATE mpfs_cache)

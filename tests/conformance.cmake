@@ -13,7 +13,9 @@ add_executable(conformance ${MPFS_CONFORMANCE_DIR}/main.c
   ${MPFS_CONFORMANCE_DIR}/conformance.c)
 target_link_libraries(conformance PRIVATE mpfs_backends PkgConfig::CMOCKA)
 
-foreach(target mem-posix mem-s3 fault-mem-posix fault-mem-s3)
+# mem-dual-*: the two views of the "one dataset, two views" store.
+foreach(target mem-posix mem-s3 fault-mem-posix fault-mem-s3 mem-dual-s3 mem-dual-nfs
+    fault-mem-dual-s3 fault-mem-dual-nfs)
   string(REPLACE "-" "_" tname "conformance_${target}")
   add_test(NAME ${tname} COMMAND conformance ${target})
   set_tests_properties(${tname} PROPERTIES LABELS unit TIMEOUT 120)

@@ -23,3 +23,12 @@ set_tests_properties(nfs_backend_posix nfs_backend_bucket PROPERTIES
 
 add_executable(nfs_bench ${CMAKE_CURRENT_LIST_DIR}/integration/nfs_bench.c)
 target_link_libraries(nfs_bench PRIVATE mpfs_nfs)
+
+# Across a real NFS-Ganesha restart (scripts/stack.sh restart-nfs): skipped
+# (77) unless MPFS_TEST_RESTART_NFS=1 says the stack is the caller's own
+# (scripts/test.sh sets it for a stack it started itself).
+add_executable(nfs_restart_test ${CMAKE_CURRENT_LIST_DIR}/integration/nfs_restart_test.c)
+target_link_libraries(nfs_restart_test PRIVATE mpfs_nfs)
+mpfs_integration_test(nfs_restart TIMEOUT 300 COMMAND sh -c
+  "exec $<TARGET_FILE:nfs_restart_test> \"$MPFS_NFS_POSIX_URL\"")
+set_tests_properties(nfs_restart PROPERTIES SKIP_RETURN_CODE 77)

@@ -10,7 +10,15 @@
  *     file read in 1 MiB pieces costs one READ per piece, not a LOOKUP
  *     walk per piece.
  *   - A context whose connection broke (server restart, reset, timeout)
- *     is thrown away and the call is retried once on a freshly mounted one.
+ *     is thrown away and the call retried on a freshly mounted one, with
+ *     backoff, until timeout_ms after the call began (a server restart of
+ *     a few seconds is ridden out); then -ETIMEDOUT, never -ENOTCONN.
+ *     Non-idempotent calls read "already done" (-ENOENT/-EEXIST) after a
+ *     lost reply as success only when an earlier attempt reached the
+ *     server (nfs_pool.c, nfs_ops.c).
+ *   - pwrite_if: a GETATTR check, then FILE_SYNC WRITEs whose replies'
+ *     before-attributes are checked (MPFS_CAP_COND_PWRITE, probed: only if
+ *     the server sends them; NFS-Ganesha 4.3 does not).
  *   - Capabilities are measured, not assumed: mpfs_nfs_open() runs
  *     mpfs_nfs_probe_caps() when the export is writable, because the same
  *     protocol fronts fully POSIX exports (FSAL_VFS, ONTAP) and object-store

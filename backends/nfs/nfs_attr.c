@@ -70,6 +70,7 @@ void mpfs_nfs_attr_fill(const struct mpfs_nfs_rawattr *r, struct mpfs_attr *out)
     out->ctime_ns = r->ctime_ns;
     out->atime_ns = r->atime_ns;
     out->fileid = r->fileid;
+    out->rdev = (S_ISCHR(out->mode) || S_ISBLK(out->mode)) ? r->rdev : 0;
     out->valid = MPFS_ATTR_MODE | MPFS_ATTR_OWNER | MPFS_ATTR_MTIME;
     mpfs_nfs_version_format(out->version, sizeof(out->version), r->mtime_ns, r->ctime_ns,
                             r->size);

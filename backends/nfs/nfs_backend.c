@@ -213,6 +213,9 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
     nb->readmax = (size_t)first->readmax;
     nb->writemax = (size_t)first->writemax;
     nb->base.io_size = nb->readmax;
+    /* libnfs resolves base + "/" + path from a buffer of this size (FULL_PATH) */
+    size_t blen = strlen(nb->target.base);
+    nb->base.path_max = MPFS_NFS_PATH_MAX - 2 - blen;
     char *desc = mpfs_xasprintf("nfs://%s%s%s%s", u.host, nb->target.export,
                                 nb->target.base[0] ? "/" : "", nb->target.base);
     size_t dlen = MPFS_MIN(strlen(desc), sizeof(nb->base.desc) - 1);
@@ -220,6 +223,8 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
     nb->base.desc[dlen] = '\0';
     free(desc);
     nb->pool = mpfs_nfs_pool_new((unsigned)cfg->pool_size, &pool_ops, nb, first);
+    /* Ride out a server restart: retry within the request timeout. */
+    mpfs_nfs_pool_set_budget(nb->pool, nb->target.timeout_ms);
 
     if (cfg->probe) {
         uint32_t caps = 0;
@@ -230,6 +235,7 @@ int mpfs_nfs_open(const struct mpfs_nfs_config *cfg, struct mpfs_backend **out, 
                       nb->base.desc, strerror(-rc));
         }
     } else {
+        /* (MPFS_CAP_COND_PWRITE needs the server's help: probed only) */
         nb->base.caps = NFS_CAPS_POSIX | (nb->raw_read ? MPFS_CAP_PINNED_READ : 0);
     }
     char caps[256];

@@ -128,6 +128,11 @@ int mpfs_nfs_err_is_transport(int rc, const char *msg)
             return 1;
         }
     }
+    return mpfs_nfs_errno_is_conn(rc);
+}
+
+int mpfs_nfs_errno_is_conn(int rc)
+{
     switch (-rc) {
     case ENOTCONN:
     case ECONNRESET:

@@ -75,6 +75,9 @@ int mpfs_nfs_err_map(int rc, const char *msg);
 /* True if rc/msg mean the connection (not the file system) failed, so the
  * context must be thrown away and the call may be retried on a new one. */
 int mpfs_nfs_err_is_transport(int rc, const char *msg);
+/* True if the errno alone says "no usable connection" (what err_map makes
+ * of every transport failure): the failures worth waiting out. */
+int mpfs_nfs_errno_is_conn(int rc);
 
 /* ---- nfs_attr.c --------------------------------------------------- */
 
@@ -86,6 +89,7 @@ struct mpfs_nfs_rawattr {
     uint32_t uid, gid, nlink;
     uint64_t size, fileid;
     int64_t atime_ns, mtime_ns, ctime_ns;
+    uint64_t rdev; /* as libnfs reports it */
 };
 
 /* "m<mtime_ns>.c<ctime_ns>.s<size>" (NFSv3 has no change attribute). */
@@ -106,9 +110,11 @@ struct mpfs_nfs_pool_ops {
     int (*is_dead)(void *arg, void *conn);
 };
 
-/* One call on a connection.  attempt is 0, then 1 on the retry after a
- * broken connection (non-idempotent calls use it to read -ENOENT/-EEXIST
- * as "my first attempt got through"). */
+/* One call on a connection.  attempt is how many earlier attempts of this
+ * call ran on a connection that then broke: 0 the first time; > 0 means
+ * an earlier one may have executed on the server (non-idempotent calls use
+ * it to read -ENOENT/-EEXIST as "my earlier attempt got through").  Failed
+ * reconnects do not count: nothing was sent. */
 typedef int (*mpfs_nfs_pool_fn)(void *conn, void *arg, int attempt);
 
 struct mpfs_nfs_pool;
@@ -134,6 +140,10 @@ void mpfs_nfs_pool_put(struct mpfs_nfs_pool *p, void *conn, int broken);
  * no connection could be made. */
 int mpfs_nfs_pool_run(struct mpfs_nfs_pool *p, mpfs_nfs_pool_fn fn, void *arg);
 void mpfs_nfs_pool_set_retries(struct mpfs_nfs_pool *p, int max_retries);
+/* budget_ms > 0: retry broken calls and failed reconnects with backoff
+ * until budget_ms after the call began (max_retries is then unused), and
+ * fail -ETIMEDOUT when it is spent; 0: back to counting retries. */
+void mpfs_nfs_pool_set_budget(struct mpfs_nfs_pool *p, int budget_ms);
 
 /* Counters, for tests and the log line at destroy. */
 struct mpfs_nfs_pool_stats {
@@ -219,6 +229,25 @@ struct mpfs_nfs_read_result {
  * marked broken. */
 int mpfs_nfs_raw_read(struct mpfs_nfs_conn *c, struct nfsfh *fh, char *buf, size_t len,
                       uint64_t off, int timeout_ms, struct mpfs_nfs_read_result *res);
+struct mpfs_nfs_write_result {
+    size_t done;    /* bytes written */
+    int conflict;   /* a WRITE found the file at another version than expected */
+    int no_pre;     /* a reply lacked the before-attributes: unchecked */
+    int has_attr;   /* attr: the file after the last WRITE */
+    struct mpfs_nfs_rawattr attr;
+    char msg[256];
+};
+
+/* Write [off, off+len) of fh in FILE_SYNC WRITE3 calls (at most wsize
+ * each), one at a time, checking each reply's pre-op attributes against
+ * the version expected ("m<mtime>.c<ctime>.s<size>": expect for the first,
+ * the previous reply's post-op attributes for the next).  0, -ESTALE when
+ * a WRITE landed on another version (res->conflict; the bytes ARE
+ * written), or -errno; on a transport failure the connection is marked
+ * broken. */
+int mpfs_nfs_raw_write_if(struct mpfs_nfs_conn *c, struct nfsfh *fh, const char *buf, size_t len,
+                          uint64_t off, const char *expect, int timeout_ms,
+                          struct mpfs_nfs_write_result *res);
 /* Check that nfs_get_fh()'s private layout is what nfs_read.c assumes, with
  * a raw GETATTR of directory dir.  0 if raw reads can be used. */
 int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir, int timeout_ms);
@@ -247,6 +276,9 @@ struct mpfs_nfs_backend {
     int raw_read;
     _Atomic int64_t last_reconnect_log_ns;
     _Atomic int debug_no_idle_check; /* tests: let a cut connection be used */
+    /* WRITE replies to pwrite_if without pre-op attributes (the probe's
+     * MPFS_CAP_COND_PWRITE test reads it) */
+    _Atomic uint64_t wcc_pre_missing;
 };
 
 extern const struct mpfs_backend_ops mpfs_nfs_ops;

@@ -3,18 +3,24 @@
  *
  * Every op has the same shape: build the path inside the export
  * (base + "/" + path, on the stack), then run a small closure on a pooled
- * connection through mpfs_nfs_pool_run(), which retries it once on a new
- * connection if the transport broke.  Inside the closure every libnfs
+ * connection through mpfs_nfs_pool_run(), which retries it on a new
+ * connection, with backoff within the request timeout, if the transport
+ * broke (nfs_pool.c).  Inside the closure every libnfs
  * failure goes through op_fail(): the single mapping (nfs_err.c), and the
  * verdict "this connection is broken" that the pool reads back.
  *
- * Retried non-idempotent calls: when the first attempt died with the
- * connection, the server may have executed it.  A second attempt that
- * then reports "already done" (-ENOENT for remove/rmdir/rename, -EEXIST
- * for mkdir/symlink/link) is checked against the expected end state and
- * reported as success -- the duplicate-request problem every NFSv3 client
- * has.  put with if_none_match cannot tell its own first attempt from
- * someone else's file and reports -EEXIST (conservative).
+ * Retried non-idempotent calls: when an earlier attempt died with the
+ * connection after reaching it, the server may have executed it.  A later
+ * attempt (attempt > 0 counts only attempts that ran on a connection, not
+ * refused reconnects) that then reports "already done" (-ENOENT for
+ * remove/rmdir, and for rename when the target now exists; -EEXIST for
+ * mkdir/symlink/link) reports success: the end state asked for holds,
+ * whoever made it -- the duplicate-request problem every NFSv3 client
+ * has.  A first attempt's -ENOENT/-EEXIST is always reported as is.  put
+ * with if_none_match cannot tell its own earlier attempt from someone
+ * else's file and reports -EEXIST (conservative); pwrite_if reports a
+ * conflict (-ESTALE) for the same reason.  Idempotent calls (stat, list,
+ * read, put, pwrite, setattr) are simply run again.
  *
  * Reads use a per-connection cache of open handles (nfs_fhcache.c): one
  * READ per piece instead of a LOOKUP per path component plus the READ
@@ -60,6 +66,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -108,6 +115,7 @@ static void attr_from_stat(const struct nfs_stat_64 *st, struct mpfs_attr *out)
         .atime_ns = (int64_t)st->nfs_atime * 1000000000 + (int64_t)st->nfs_atime_nsec,
         .mtime_ns = (int64_t)st->nfs_mtime * 1000000000 + (int64_t)st->nfs_mtime_nsec,
         .ctime_ns = (int64_t)st->nfs_ctime * 1000000000 + (int64_t)st->nfs_ctime_nsec,
+        .rdev = st->nfs_rdev,
     };
     mpfs_nfs_attr_fill(&r, out);
 }
@@ -124,6 +132,7 @@ static void attr_from_dirent(const struct nfsdirent *e, struct mpfs_nfs_rawattr 
     r->atime_ns = (int64_t)e->atime.tv_sec * 1000000000 + e->atime_nsec;
     r->mtime_ns = (int64_t)e->mtime.tv_sec * 1000000000 + e->mtime_nsec;
     r->ctime_ns = (int64_t)e->ctime.tv_sec * 1000000000 + e->ctime_nsec;
+    r->rdev = e->rdev;
 }
 
 #define FULL_PATH(nb, path, buf)                                                         \
@@ -752,6 +761,112 @@ static ssize_t nfs_op_pwrite(struct mpfs_backend *b, const char *path, const voi
     return rc < 0 ? rc : (ssize_t)len;
 }
 
+/* ---- pwrite_if ---------------------------------------------------------- */
+
+/* pwrite with an expected version (backend.h).  A GETATTR of the open
+ * handle first: a file already changed is a conflict with nothing written.
+ * Then FILE_SYNC WRITEs whose replies carry the file's attributes from just
+ * before each WRITE (NFSv3 weak cache consistency data, nfs_read.c): a
+ * change that slipped in between is reported -ESTALE too, though the bytes
+ * have landed -- the caller keeps both versions.
+ *
+ * Retried after a lost reply (attempt > 0): the earlier WRITE may have
+ * executed and moved the version, and ours cannot be told from another
+ * writer's, so a file no longer at the expected version is reported as a
+ * conflict (-ESTALE): conservative, a conflict copy rather than a lost
+ * write. */
+struct pwrite_if_args {
+    struct mpfs_nfs_backend *nb;
+    const char *full;
+    const char *buf;
+    size_t len;
+    uint64_t off;
+    const char *expect;
+    struct mpfs_attr *out;
+};
+
+static int do_pwrite_if(void *conn, void *arg, int attempt)
+{
+    struct mpfs_nfs_conn *c = conn;
+    struct pwrite_if_args *a = arg;
+    struct nfsfh *fh = NULL;
+    struct nfs_stat_64 st;
+    struct mpfs_attr cur;
+    int rc = nfs_open(c->nfs, a->full, O_WRONLY, &fh);
+    if (rc < 0) {
+        return op_fail(c, rc, "open", a->full);
+    }
+    rc = nfs_fstat64(c->nfs, fh, &st);
+    if (rc < 0) {
+        rc = op_fail(c, rc, "stat", a->full);
+        goto out_close;
+    }
+    attr_from_stat(&st, &cur);
+    if (strcmp(cur.version, a->expect) != 0) {
+        mpfs_debug("nfs: pwrite_if %s: file is %s, expected %s%s", a->full, cur.version,
+                   a->expect, attempt ? " (after a retry)" : "");
+        rc = -ESTALE;
+        goto out_close;
+    }
+    struct mpfs_nfs_write_result res;
+    rc = mpfs_nfs_raw_write_if(c, fh, a->buf, a->len, a->off, a->expect,
+                               a->nb->target.timeout_ms, &res);
+    if (c->broken) {
+        mpfs_info("nfs: pwrite_if %s: connection failed (%s); reconnecting", a->full, res.msg);
+        return rc; /* the handle goes with the connection */
+    }
+    if (rc == 0 && res.no_pre) {
+        /* Without before-attributes (NFS-Ganesha 4.3) only what the reply's
+         * after-attributes show: the size our write alone would leave. */
+        atomic_fetch_add(&a->nb->wcc_pre_missing, 1);
+        uint64_t want = MPFS_MAX(cur.size, a->off + a->len);
+        if (res.has_attr && res.attr.size != want) {
+            res.conflict = 1;
+            snprintf(res.msg, sizeof(res.msg), "size %llu after the WRITE, %llu expected",
+                     (unsigned long long)res.attr.size, (unsigned long long)want);
+            rc = -ESTALE;
+        }
+    }
+    if (res.conflict) {
+        mpfs_warn("nfs: pwrite_if %s: conflict: %s", a->full, res.msg);
+    }
+    if (rc == 0 && a->out) {
+        if (res.has_attr) {
+            mpfs_nfs_attr_fill(&res.attr, a->out);
+        } else if (nfs_fstat64(c->nfs, fh, &st) == 0) {
+            attr_from_stat(&st, a->out);
+        }
+    }
+out_close:
+    if (!c->broken) {
+        nfs_close(c->nfs, fh);
+    }
+    return rc;
+}
+
+static ssize_t nfs_op_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,
+                                size_t len, uint64_t off, const char *expect,
+                                struct mpfs_attr *out)
+{
+    struct mpfs_nfs_backend *nb = NB(b);
+    if (nb->caps_probed && !(b->caps & MPFS_CAP_PWRITE)) {
+        return -EOPNOTSUPP;
+    }
+    if (!nb->raw_read) {
+        /* no raw RPC path (unknown libnfs handle layout): check, then
+         * write, and no MPFS_CAP_COND_PWRITE */
+        return mpfs_backend_pwrite_if_racy(b, path, buf, len, off, expect, out);
+    }
+    char full[MPFS_NFS_PATH_MAX];
+    FULL_PATH(nb, path, full);
+    if (len > SSIZE_MAX) {
+        len = SSIZE_MAX;
+    }
+    struct pwrite_if_args a = {nb, full, buf, len, off, expect, out};
+    int rc = mpfs_nfs_pool_run(nb->pool, do_pwrite_if, &a);
+    return rc < 0 ? rc : (ssize_t)len;
+}
+
 /* ---- remove / rmdir / mkdir ------------------------------------------ */
 
 struct path_args {
@@ -945,8 +1060,20 @@ static int do_symlink(void *conn, void *arg, int attempt)
     return 0;
 }
 
+/* libnfs 4.0 encodes each call into a 4 KiB buffer and fails a larger one
+ * with ENOMEM after nothing was sent.  SYMLINK carries the directory's
+ * handle (up to 64 bytes), the credentials, the new name and the target:
+ * measured against NFS-Ganesha, a 5-byte name left room for a 3952-byte
+ * target.  Name and target together stay below this, with a margin for
+ * longer handles and host names; longer is ENAMETOOLONG up front. */
+#define NFS_SYMLINK_ROOM 3800
+
 static int nfs_op_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
+    const char *slash = strrchr(path, '/');
+    if (strlen(target) + strlen(slash ? slash + 1 : path) > NFS_SYMLINK_ROOM) {
+        return -ENAMETOOLONG;
+    }
     char full[MPFS_NFS_PATH_MAX];
     FULL_PATH(NB(b), path, full);
     struct link_args a = {.target = target, .full = full};
@@ -1010,6 +1137,54 @@ static int nfs_op_link(struct mpfs_backend *b, const char *existing, const char 
     FULL_PATH(NB(b), newpath, fnew);
     struct link_args a = {.target = fold, .full = fnew};
     return mpfs_nfs_pool_run(NB(b)->pool, do_link, &a);
+}
+
+/* ---- mknod ------------------------------------------------------------ */
+
+struct mknod_args {
+    const char *full;
+    uint32_t mode;
+    uint64_t rdev;
+};
+
+static int do_mknod(void *conn, void *arg, int attempt)
+{
+    struct mpfs_nfs_conn *c = conn;
+    struct mknod_args *a = arg;
+    int rc = nfs_mknod(c->nfs, a->full, (int)a->mode, (int)a->rdev);
+    if (rc < 0) {
+        rc = op_fail(c, rc, "mknod", a->full);
+        /* a retried MKNOD whose first attempt landed */
+        if (rc == -EEXIST && attempt > 0) {
+            struct nfs_stat_64 st;
+            if (conn_lstat(c, a->full, &st) == 0 &&
+                (st.nfs_mode & S_IFMT) == (a->mode & S_IFMT)) {
+                return 0;
+            }
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static int nfs_op_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    uint32_t type = mode & S_IFMT;
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    /* An object store's NFS view (no in-place writes, e.g. Ceph's bucket
+     * export) has no object that could be a FIFO or a device: not asked. */
+    if (NB(b)->caps_probed && !(b->caps & MPFS_CAP_PWRITE)) {
+        return -EOPNOTSUPP;
+    }
+    char full[MPFS_NFS_PATH_MAX];
+    FULL_PATH(NB(b), path, full);
+    if (path[0] == '\0') {
+        return -EEXIST;
+    }
+    struct mknod_args a = {full, mode, rdev};
+    return mpfs_nfs_pool_run(NB(b)->pool, do_mknod, &a);
 }
 
 /* ---- setattr ---------------------------------------------------------- */
@@ -1176,4 +1351,6 @@ const struct mpfs_backend_ops mpfs_nfs_ops = {
     .statfs = nfs_op_statfs,
     /* NFSv3 has no extended attributes: the xattr slots stay NULL. */
     .destroy = mpfs_nfs_destroy,
+    .pwrite_if = nfs_op_pwrite_if,
+    .mknod = nfs_op_mknod,
 };

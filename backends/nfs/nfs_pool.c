@@ -15,8 +15,20 @@
  *
  * The runner: when a call fails and the connection is judged broken (the
  * socket died, the server restarted, an RPC timed out), the connection is
- * destroyed and the call runs once more on a new one.  Only once: a server
- * that stays down must produce an error in bounded time, not a loop.
+ * destroyed and the call runs again on a new one.  Two policies:
+ *   - a retry count (the default: once): a server that stays down gives
+ *     an error at once;
+ *   - a time budget (mpfs_nfs_pool_set_budget, what the NFS backend uses:
+ *     the configured request timeout): broken calls and failed reconnects
+ *     are retried with backoff (0, 50, 100, 200 ... 1000 ms) until the
+ *     budget since the call began is spent, so a server restart of a few
+ *     seconds is ridden out; then the call fails -ETIMEDOUT (never the
+ *     -ENOTCONN of a dead socket, which users read as "the FUSE daemon
+ *     died").  A call started just before the deadline may still take one
+ *     RPC timeout: the total is bounded by budget + one RPC.
+ * fn is told how many earlier attempts it made (ran on a connection), not
+ * how many reconnects failed: only an attempt that ran may have executed on
+ * the server, which is what non-idempotent calls need to know.
  *
  * The pool knows nothing about NFS: connections are void *, made and
  * judged by the ops given at creation, so the logic is unit-tested with
@@ -29,7 +41,11 @@
 #include <stdlib.h>
 
 #include "base/check.h"
+#include "base/log.h"
 #include "base/util.h"
+
+#include <string.h>
+#include <time.h>
 
 struct mpfs_nfs_pool {
     pthread_mutex_t lock;
@@ -41,6 +57,7 @@ struct mpfs_nfs_pool {
     unsigned nidle;
     void **idle; /* stack, [nidle-1] is the most recently returned */
     int max_retries;
+    int64_t budget_ns; /* > 0: retry by time, not by count */
     struct mpfs_nfs_pool_stats stats;
 };
 
@@ -179,33 +196,82 @@ void mpfs_nfs_pool_put(struct mpfs_nfs_pool *p, void *conn, int broken)
     pthread_mutex_unlock(&p->lock);
 }
 
+void mpfs_nfs_pool_set_budget(struct mpfs_nfs_pool *p, int budget_ms)
+{
+    pthread_mutex_lock(&p->lock);
+    p->budget_ns = budget_ms > 0 ? (int64_t)budget_ms * 1000000 : 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Backoff before retry n (1-based): the first at once (a restart cut the
+ * connection; the server is often back), then doubling from 50 ms to 1 s. */
+static int64_t backoff_ns(int n)
+{
+    if (n <= 1) {
+        return 0;
+    }
+    int64_t ns = 50000000ll << MPFS_MIN(n - 2, 5);
+    return MPFS_MIN(ns, 1000000000ll);
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    while (ns > 0 && nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 int mpfs_nfs_pool_run(struct mpfs_nfs_pool *p, mpfs_nfs_pool_fn fn, void *arg)
 {
     pthread_mutex_lock(&p->lock);
     int max_retries = p->max_retries;
+    int64_t budget_ns = p->budget_ns;
     pthread_mutex_unlock(&p->lock);
 
+    int64_t start = mpfs_now_ns();
+    int sent = 0;    /* attempts that ran fn (may have executed) */
+    int counted = 0; /* retries charged to max_retries */
+    int tries;
     int rc = 0;
-    for (int attempt = 0; attempt <= max_retries; attempt++) {
+    for (tries = 1;; tries++) {
         void *conn;
-        rc = pool_get(p, &conn, attempt > 0);
-        if (rc != 0) {
-            /* Could not (re)connect: that is the answer, no more tries. */
+        int timed; /* retried by the budget (else by the count) */
+        rc = pool_get(p, &conn, tries > 1);
+        if (rc == 0) {
+            rc = fn(conn, arg, sent++);
+            int broken = rc < 0 && p->ops->is_broken(p->arg, conn, rc);
+            mpfs_nfs_pool_put(p, conn, broken);
+            if (!broken) {
+                return rc;
+            }
+            /* A broken connection for another reason (a stale root
+             * handle: remount) is retried by count: waiting won't fix it. */
+            timed = budget_ns > 0 && mpfs_nfs_errno_is_conn(rc);
+        } else {
+            /* Could not (re)connect: without a budget that is the answer. */
+            if (budget_ns == 0) {
+                return rc;
+            }
+            timed = 1;
+        }
+        int64_t wait = backoff_ns(tries);
+        if (timed) {
+            int64_t left = start + budget_ns - mpfs_now_ns();
+            if (left <= 0) {
+                break;
+            }
+            wait = MPFS_MIN(wait, left); /* the last try right at the deadline */
+        } else if (counted++ >= max_retries) {
             return rc;
         }
-        rc = fn(conn, arg, attempt);
-        int broken = rc < 0 && p->ops->is_broken(p->arg, conn, rc);
-        mpfs_nfs_pool_put(p, conn, broken);
-        if (!broken) {
-            return rc;
-        }
-        if (attempt < max_retries) {
-            pthread_mutex_lock(&p->lock);
-            p->stats.retries++;
-            pthread_mutex_unlock(&p->lock);
-        }
+        pthread_mutex_lock(&p->lock);
+        p->stats.retries++;
+        pthread_mutex_unlock(&p->lock);
+        sleep_ns(wait);
     }
-    return rc;
+    mpfs_warn("nfs: giving up after %d tries in %lld ms (%d reached a connection): last error %s",
+              tries, (long long)((mpfs_now_ns() - start) / 1000000), sent, strerror(-rc));
+    return -ETIMEDOUT;
 }
 
 void mpfs_nfs_pool_get_stats(struct mpfs_nfs_pool *p, struct mpfs_nfs_pool_stats *out)

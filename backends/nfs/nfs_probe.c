@@ -272,6 +272,22 @@ static uint32_t random32(void)
     return r ^ (uint32_t)mpfs_now_ns();
 }
 
+/* MPFS_CAP_COND_PWRITE: does a WRITE reply carry the file's attributes
+ * from before the write (NFSv3 weak cache consistency data)?  Only then
+ * can pwrite_if tell that someone else wrote between its check and its
+ * write.  Measured: NFS-Ganesha 4.3 (FSAL_VFS) sends none. */
+static int probe_cond_pwrite(struct probe *p)
+{
+    struct mpfs_nfs_backend *nb = (struct mpfs_nfs_backend *)p->b;
+    struct mpfs_attr a;
+    if (mpfs_backend_stat(p->b, in(p, "f"), &a) != 0) {
+        return 0;
+    }
+    uint64_t missing = atomic_load(&nb->wcc_pre_missing);
+    ssize_t n = mpfs_backend_pwrite_if(p->b, in(p, "f"), "C", 1, 2, a.version, NULL);
+    return n == 1 && atomic_load(&nb->wcc_pre_missing) == missing;
+}
+
 int mpfs_nfs_probe_caps(struct mpfs_backend *b, uint32_t *caps_out)
 {
     if (!b || b->ops != &mpfs_nfs_ops) {
@@ -310,6 +326,10 @@ int mpfs_nfs_probe_caps(struct mpfs_backend *b, uint32_t *caps_out)
     }
     if (!out_of_time(&p, "pwrite") && probe_pwrite(&p)) {
         caps |= MPFS_CAP_PWRITE;
+    }
+    if ((caps & MPFS_CAP_PWRITE) && nb->raw_read && !out_of_time(&p, "cond-pwrite") &&
+        probe_cond_pwrite(&p)) {
+        caps |= MPFS_CAP_COND_PWRITE;
     }
     if (!out_of_time(&p, "truncate") && probe_truncate(&p)) {
         caps |= MPFS_CAP_TRUNCATE;

@@ -25,6 +25,13 @@
  * fileid nfs_fstat64() returned).  If it does not match, the backend falls
  * back to nfs_pread() and does not claim pinned reads.
  *
+ * The same raw layer carries pwrite_if's WRITEs (mpfs_nfs_raw_write_if):
+ * libnfs' nfs_pwrite() drops the weak cache consistency data of a WRITE3
+ * reply, the file's (size, mtime, ctime) just before and its attributes
+ * just after the write.  Compared with the version the caller expects, the
+ * "before" says whether someone else changed the file between our check
+ * and our write: NFSv3 cannot make a write conditional, but it can tell.
+ *
  * Lifetime: pieces are heap-allocated with a reference count shared by the
  * caller and each RPC in flight.  If the connection breaks with RPCs in
  * flight the caller returns at once and leaves the batch to the callbacks
@@ -401,4 +408,175 @@ int mpfs_nfs_raw_selftest(struct mpfs_nfs_conn *c, const char *dir, int timeout_
 out_close:
     nfs_close(c->nfs, fh);
     return rc;
+}
+
+/* ---- WRITE with weak cache consistency data ---------------------------- */
+
+struct write_req {
+    int refs; /* the caller + the RPC in flight */
+    int done;
+    int status;     /* RPC status */
+    int nfs_status; /* NFS3 status when status is success */
+    uint32_t count;
+    int has_pre;
+    int64_t pre_mtime_ns, pre_ctime_ns;
+    uint64_t pre_size;
+    int has_post;
+    struct mpfs_nfs_rawattr post;
+    char msg[160];
+};
+
+static void write_req_put(struct write_req *r)
+{
+    if (--r->refs == 0) {
+        free(r);
+    }
+}
+
+static void write_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+    struct write_req *r = priv;
+    r->done = 1;
+    r->status = status;
+    if (status == RPC_STATUS_SUCCESS && data) {
+        WRITE3res res;
+        memcpy(&res, data, sizeof(res));
+        r->nfs_status = res.status;
+        const wcc_data *w = res.status == NFS3_OK ? &res.WRITE3res_u.resok.file_wcc
+                                                  : &res.WRITE3res_u.resfail.file_wcc;
+        if (w->before.attributes_follow) {
+            const wcc_attr *a = &w->before.pre_op_attr_u.attributes;
+            r->has_pre = 1;
+            r->pre_size = a->size;
+            r->pre_mtime_ns = (int64_t)a->mtime.seconds * 1000000000 + a->mtime.nseconds;
+            r->pre_ctime_ns = (int64_t)a->ctime.seconds * 1000000000 + a->ctime.nseconds;
+        }
+        if (w->after.attributes_follow) {
+            r->has_post = 1;
+            rawattr_from_fattr3(&w->after.post_op_attr_u.attributes, &r->post);
+        }
+        if (res.status == NFS3_OK) {
+            r->count = res.WRITE3res_u.resok.count;
+        }
+    } else if (status == RPC_STATUS_ERROR && data) {
+        snprintf(r->msg, sizeof(r->msg), "%s", (const char *)data);
+    } else {
+        snprintf(r->msg, sizeof(r->msg), "WRITE %s",
+                 status == RPC_STATUS_TIMEOUT ? "timed out" : "cancelled");
+    }
+    write_req_put(r);
+}
+
+/* One FILE_SYNC WRITE3 of [off, off+len) (len <= wsize), waited for. */
+static int write_one(struct mpfs_nfs_conn *c, const struct nfs_fh *h, const char *buf, size_t len,
+                     uint64_t off, int timeout_ms, struct write_req **out)
+{
+    struct rpc_context *rpc = nfs_get_rpc_context(c->nfs);
+    struct write_req *r = mpfs_xcalloc(1, sizeof(*r));
+    WRITE3args args;
+    memset(&args, 0, sizeof(args));
+    args.file.data.data_len = (u_int)h->len;
+    args.file.data.data_val = h->val;
+    args.offset = off;
+    args.count = (count3)len;
+    /* durable at once: no COMMIT whose verifier libnfs would not check */
+    args.stable = FILE_SYNC;
+    args.data.data_len = (u_int)len;
+    args.data.data_val = (char *)buf;
+    r->refs = 2;
+    if (rpc_nfs3_write_async(rpc, write_cb, &args, r) != 0) {
+        const char *e = rpc_get_error(rpc);
+        snprintf(r->msg, sizeof(r->msg), "cannot queue WRITE: %s", e ? e : "");
+        r->refs = 1;
+        *out = r;
+        c->broken = 1;
+        return -ENOTCONN;
+    }
+    int64_t deadline = mpfs_now_ns() + (int64_t)(timeout_ms + 2000) * 1000000;
+    int rc = 0;
+    while (!r->done) {
+        struct pollfd pfd = {.fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc)};
+        if (mpfs_now_ns() > deadline) {
+            snprintf(r->msg, sizeof(r->msg), "WRITE timed out (no reply)");
+            rc = -ETIMEDOUT;
+            break;
+        }
+        if (pfd.fd < 0) {
+            snprintf(r->msg, sizeof(r->msg), "socket closed");
+            rc = -ENOTCONN;
+            break;
+        }
+        int k = poll(&pfd, 1, 100);
+        if ((k < 0 && errno != EINTR) || rpc_service(rpc, k > 0 ? pfd.revents : 0) < 0) {
+            const char *e = rpc_get_error(rpc);
+            snprintf(r->msg, sizeof(r->msg), "rpc_service failed: %s", e ? e : "");
+            rc = -ENOTCONN;
+            break;
+        }
+    }
+    if (rc == 0 && r->status != RPC_STATUS_SUCCESS) {
+        rc = r->status == RPC_STATUS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
+    }
+    if (rc != 0) {
+        /* the reply may still come: the request stays the callback's, and
+         * the context must not be used again */
+        c->broken = 1;
+    }
+    *out = r;
+    return rc;
+}
+
+int mpfs_nfs_raw_write_if(struct mpfs_nfs_conn *c, struct nfsfh *fh, const char *buf, size_t len,
+                          uint64_t off, const char *expect, int timeout_ms,
+                          struct mpfs_nfs_write_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    const struct nfs_fh *h = nfs_get_fh(fh);
+    char want[MPFS_VERSION_MAX];
+    snprintf(want, sizeof(want), "%s", expect);
+    size_t done = 0;
+    do {
+        size_t n = MPFS_MIN(len - done, (size_t)c->writemax);
+        struct write_req *r = NULL;
+        int rc = write_one(c, h, buf + done, n, off + done, timeout_ms, &r);
+        if (rc != 0) {
+            snprintf(res->msg, sizeof(res->msg), "%s", r->msg);
+            write_req_put(r);
+            return rc;
+        }
+        if (r->nfs_status != NFS3_OK) {
+            rc = status_err(r->nfs_status);
+            write_req_put(r);
+            return rc;
+        }
+        if (r->has_pre) {
+            char before[MPFS_VERSION_MAX];
+            mpfs_nfs_version_format(before, sizeof(before), r->pre_mtime_ns, r->pre_ctime_ns,
+                                    r->pre_size);
+            if (strcmp(before, want) != 0) {
+                /* Someone else changed the file between the expectation
+                 * and this WRITE, which has landed on top of it. */
+                res->conflict = 1;
+                snprintf(res->msg, sizeof(res->msg), "file was %s before the WRITE, not %s",
+                         before, want);
+            }
+        } else {
+            res->no_pre = 1;
+        }
+        res->has_attr = r->has_post;
+        res->attr = r->post;
+        if (r->has_post) {
+            /* the next piece must find the file as this one left it */
+            mpfs_nfs_version_format(want, sizeof(want), r->post.mtime_ns, r->post.ctime_ns,
+                                    r->post.size);
+        }
+        uint32_t count = r->count;
+        write_req_put(r);
+        if (count == 0) {
+            return -EIO;
+        }
+        done += count;
+        res->done = done;
+    } while (done < len);
+    return res->conflict ? -ESTALE : 0;
 }

@@ -20,7 +20,8 @@
 #include "backends/s3/s3.h"
 
 /* S3 limits. */
-#define MPFS_S3_KEY_MAX 4096 /* AWS: 1024 bytes; leave RGW its own limit */
+#define MPFS_S3_KEY_MAX 4096 /* buffer size; keys are checked against the limit below */
+#define MPFS_S3_KEY_LIMIT 1024 /* bytes of a key: AWS and radosgw (HTTP 400 beyond) */
 #define MPFS_S3_MIN_PART (5ull << 20)
 #define MPFS_S3_MAX_PART (5ull << 30)
 #define MPFS_S3_MAX_PARTS 10000u
@@ -152,6 +153,14 @@ int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key, ui
                  char *etag_out, size_t etag_len);
 
 /* ops implemented in put.c / copy.c, wired into the table in s3.c */
+/* versions.c: the version chain of a versioned bucket */
+int mpfs_s3_op_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                           const char *base, char *victim, size_t victim_len);
+int mpfs_s3_op_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                            const char *to);
+/* 1 if the bucket's versioning is Enabled (GetBucketVersioning). */
+int mpfs_s3_probe_versioning(struct mpfs_s3 *s);
+
 int mpfs_s3_op_put(struct mpfs_backend *b, const char *path, int fd, uint64_t size,
                    const struct mpfs_put_opts *opts, struct mpfs_attr *out);
 int mpfs_s3_op_rename(struct mpfs_backend *b, const char *from, const char *to, unsigned flags);

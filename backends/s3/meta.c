@@ -97,6 +97,10 @@ void mpfs_s3_meta_apply(struct mpfs_attr *a, const char *name, const char *value
             a->gid = (uint32_t)v;
             a->valid |= MPFS_ATTR_OWNER;
         }
+    } else if (strcasecmp(name, "rdev") == 0) {
+        if (parse_u64(value, 10, &v) == 0) {
+            a->rdev = v;
+        }
     } else if (strcasecmp(name, "mtime") == 0) {
         if (mpfs_s3_parse_seconds(value, &t) == 0) {
             a->mtime_ns = t;

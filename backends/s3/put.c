@@ -253,6 +253,7 @@ static int complete_upload(struct mpfs_s3 *s, struct mp *m, const char *if_match
                       "again",
                       s->endpoint, rs.code[0] ? rs.code : "HTTP 400");
             atomic_store(&s->complete_cond, 0);
+            s->base.caps &= ~(uint32_t)MPFS_CAP_COND_MULTIPART;
             continue;
         }
         break;

@@ -485,7 +485,8 @@ static void now_str(char *out, size_t outlen)
 /* PUT a small object from memory, If-None-Match: * when the store honours
  * it (412 -> -EEXIST). */
 static int put_small(struct mpfs_s3 *s, const char *key, const void *body, size_t len,
-                     const char *ctype, const char *mode, struct mpfs_attr *out)
+                     const char *ctype, const char *mode, const char *rdev,
+                     struct mpfs_attr *out)
 {
     char mtime[48];
     struct mpfs_s3_req rq;
@@ -498,6 +499,9 @@ static int put_small(struct mpfs_s3 *s, const char *key, const void *body, size_
     mpfs_s3_req_hdr(&rq, "content-type", ctype);
     mpfs_s3_req_hdr(&rq, "x-amz-meta-mode", mode);
     mpfs_s3_req_hdr(&rq, "x-amz-meta-mtime", mtime);
+    if (rdev) {
+        mpfs_s3_req_hdr(&rq, "x-amz-meta-rdev", rdev);
+    }
     if (s->base.caps & MPFS_CAP_COND_PUT) {
         mpfs_s3_req_hdr(&rq, "if-none-match", "*");
     }
@@ -531,7 +535,7 @@ static int s3_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
     }
     strcat(key, "/");
     snprintf(mstr, sizeof(mstr), "%u", (unsigned)(S_IFDIR | (mode & 07777)));
-    return put_small(s, key, NULL, 0, "application/x-directory", mstr, NULL);
+    return put_small(s, key, NULL, 0, "application/x-directory", mstr, NULL, NULL);
 }
 
 static int s3_rmdir(struct mpfs_backend *b, const char *path)
@@ -566,6 +570,20 @@ static int s3_rmdir(struct mpfs_backend *b, const char *path)
 
 /* --- symlinks ------------------------------------------------------------ */
 
+/* The key of a new symlink or special file; -EEXIST if taken. */
+static int new_leaf_key(struct mpfs_s3 *s, const char *path, char *key, size_t keylen)
+{
+    int rc = mpfs_s3_key(s, path, 0, key, keylen);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = exists(s, key);
+    if (rc != 0) {
+        return rc < 0 ? rc : -EEXIST;
+    }
+    return 0;
+}
+
 static int s3_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
     struct mpfs_s3 *s = mpfs_s3_of(b);
@@ -578,16 +596,36 @@ static int s3_symlink(struct mpfs_backend *b, const char *target, const char *pa
     if (tl == 0 || tl >= PATH_MAX) {
         return tl ? -ENAMETOOLONG : -ENOENT;
     }
-    int rc = mpfs_s3_key(s, path, 0, key, sizeof(key));
+    int rc = new_leaf_key(s, path, key, sizeof(key));
     if (rc < 0) {
         return rc;
     }
-    rc = exists(s, key);
-    if (rc != 0) {
-        return rc < 0 ? rc : -EEXIST;
-    }
     snprintf(mstr, sizeof(mstr), "%u", (unsigned)(S_IFLNK | 0777));
-    return put_small(s, key, target, tl, "application/octet-stream", mstr, NULL);
+    return put_small(s, key, target, tl, "application/octet-stream", mstr, NULL, NULL);
+}
+
+/* s3fs's special files: an empty object, the type in x-amz-meta-mode and
+ * the device number in x-amz-meta-rdev (decimal, the kernel's encoding). */
+static int s3_mknod(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev)
+{
+    struct mpfs_s3 *s = mpfs_s3_of(b);
+    char key[MPFS_S3_KEY_MAX], mstr[24], rstr[24];
+    uint32_t type = mode & S_IFMT;
+
+    if (type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+        return -EINVAL;
+    }
+    if (path[0] == '\0') {
+        return -EEXIST;
+    }
+    int rc = new_leaf_key(s, path, key, sizeof(key));
+    if (rc < 0) {
+        return rc;
+    }
+    snprintf(mstr, sizeof(mstr), "%u", (unsigned)(type | (mode & 07777)));
+    snprintf(rstr, sizeof(rstr), "%llu", (unsigned long long)rdev);
+    return put_small(s, key, NULL, 0, "application/octet-stream", mstr,
+                     (type == S_IFCHR || type == S_IFBLK) ? rstr : NULL, NULL);
 }
 
 static ssize_t s3_readlink(struct mpfs_backend *b, const char *path, char *buf, size_t size)
@@ -666,6 +704,9 @@ static const struct mpfs_backend_ops s3_ops = {
     .removexattr = mpfs_s3_op_removexattr,
     .destroy = s3_destroy,
     .list_tree = s3_list_tree,
+    .overwritten = mpfs_s3_op_overwritten,
+    .copy_version = mpfs_s3_op_copy_version,
+    .mknod = s3_mknod,
 };
 
 /* --- open ---------------------------------------------------------------- */
@@ -877,7 +918,9 @@ static void probe_cond_put(struct mpfs_s3 *s)
     s->put_if_match_quoted = quoted;
     s->base.caps |= MPFS_CAP_COND_PUT;
     atomic_store(&s->complete_cond, complete);
-    if (!complete) {
+    if (complete) {
+        s->base.caps |= MPFS_CAP_COND_MULTIPART;
+    } else {
         mpfs_info("s3: %s ignores If-None-Match on CompleteMultipartUpload: large "
                   "conditional writes re-check with HEAD before completing",
                   s->endpoint);
@@ -942,6 +985,9 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     s->single_put_max = 2 * s->part_size < MPFS_S3_MAX_PUT ? 2 * s->part_size : MPFS_S3_MAX_PUT;
     s->copy_max = MPFS_S3_MAX_PUT;
     s->base.io_size = s->part_size;
+    /* S3 keys hold 1024 bytes; a directory's marker adds its '/' */
+    size_t pfx_len = strlen(s->prefix);
+    s->base.path_max = pfx_len + 1 < MPFS_S3_KEY_LIMIT ? MPFS_S3_KEY_LIMIT - pfx_len - 1 : 1;
 
     char *ep_default = NULL;
     const char *ep =
@@ -978,6 +1024,9 @@ int mpfs_s3_open(const struct mpfs_s3_config *cfg, struct mpfs_backend **out, ch
     }
     if (!cfg->no_probe) {
         probe_cond_put(s);
+        if (mpfs_s3_probe_versioning(s)) {
+            s->base.caps |= MPFS_CAP_VERSION_CHAIN;
+        }
     }
 
     char caps[256];

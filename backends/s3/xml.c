@@ -173,6 +173,60 @@ out_free_doc:
     return rc;
 }
 
+int mpfs_s3_xml_parse_versions(const char *xml, size_t len, mpfs_s3_xml_version_fn fn, void *arg,
+                               int *truncated)
+{
+    xmlDocPtr doc = parse(xml, len);
+    if (!doc) {
+        return -EIO;
+    }
+    int rc = 0;
+    char tmp[64];
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root || !is(root, "ListVersionsResult")) {
+        rc = -EIO;
+        goto out_free_doc;
+    }
+    copy_text(child(root, "EncodingType"), tmp, sizeof(tmp));
+    int url = strcmp(tmp, "url") == 0;
+    if (truncated) {
+        copy_text(child(root, "IsTruncated"), tmp, sizeof(tmp));
+        *truncated = strcmp(tmp, "true") == 0;
+    }
+    for (const xmlNode *c = root->children; c && rc == 0; c = c->next) {
+        int marker = is(c, "DeleteMarker");
+        if (!marker && !is(c, "Version")) {
+            continue;
+        }
+        const xmlNode *k = child(c, "Key");
+        xmlChar *key = k ? text_of(k) : NULL;
+        if (!key) {
+            continue;
+        }
+        size_t klen = strlen((const char *)key);
+        if (url) {
+            klen = mpfs_s3_uri_decode((char *)key, klen, 1);
+        }
+        struct mpfs_s3_version v = {.delete_marker = marker};
+        char sz[32], lm[64];
+        copy_text(child(c, "VersionId"), v.version_id, sizeof(v.version_id));
+        copy_text(child(c, "ETag"), v.etag, sizeof(v.etag));
+        strip_quotes(v.etag);
+        copy_text(child(c, "IsLatest"), tmp, sizeof(tmp));
+        v.is_latest = strcmp(tmp, "true") == 0;
+        copy_text(child(c, "Size"), sz, sizeof(sz));
+        v.size = strtoull(sz, NULL, 10);
+        copy_text(child(c, "LastModified"), lm, sizeof(lm));
+        int64_t mt = mpfs_s3_parse_iso8601(lm);
+        v.mtime_ns = mt < 0 ? 0 : mt;
+        rc = fn(arg, (const char *)key, klen, &v);
+        xmlFree(key);
+    }
+out_free_doc:
+    xmlFreeDoc(doc);
+    return rc;
+}
+
 int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen, char *msg,
                             size_t msglen)
 {

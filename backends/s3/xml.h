@@ -37,6 +37,24 @@ typedef int (*mpfs_s3_xml_prefix_fn)(void *arg, const char *prefix, size_t plen)
 int mpfs_s3_xml_parse_list(const char *xml, size_t len, mpfs_s3_xml_obj_fn obj,
                            mpfs_s3_xml_prefix_fn pfx, void *arg, struct mpfs_s3_list_page *page);
 
+/* One entry of a ListObjectVersions page (ListVersionsResult): a Version
+ * or a DeleteMarker, in the store's order (by key, newest first). */
+struct mpfs_s3_version {
+    char version_id[256];
+    char etag[MPFS_VERSION_MAX]; /* without quotes; "" for a delete marker */
+    int delete_marker;
+    int is_latest;
+    uint64_t size;
+    int64_t mtime_ns;
+};
+typedef int (*mpfs_s3_xml_version_fn)(void *arg, const char *key, size_t klen,
+                                      const struct mpfs_s3_version *v);
+
+/* Returns 0, a callback's non-zero value, or -EIO (malformed document);
+ * *truncated (if non-NULL) gets IsTruncated. */
+int mpfs_s3_xml_parse_versions(const char *xml, size_t len, mpfs_s3_xml_version_fn fn, void *arg,
+                               int *truncated);
+
 /* If the document is an <Error>, copy Code and Message (either may be
  * NULL) and return 1; else 0. */
 int mpfs_s3_xml_parse_error(const char *xml, size_t len, char *code, size_t codelen, char *msg,

@@ -25,6 +25,10 @@ struct mpfs_conformance_target {
      * one, an empty directory needs a marker.  Otherwise a tree: parents
      * must exist.  No capability bit says this; the backend kind does. */
     int flat;
+    /* A tree (flat == 0) whose creates make missing parents, which then
+     * stay: the S3 side of a POSIX multiprotocol store (VAST, ONTAP NAS
+     * buckets), and the in-memory dual store's S3 view. */
+    int auto_parents;
     /* Lazy-commit retry pace in ms (0: 1000, what a real committing store
      * can take); faster only for fakes that simulate the window. */
     int settle_step_ms;
@@ -36,6 +40,10 @@ struct mpfs_conformance_target {
 /* Is b's namespace flat?  (kind "s3", or "mem" without MPFS_CAP_PWRITE;
  * fault wrappers are looked through.) */
 int mpfs_conformance_is_flat(struct mpfs_backend *b);
+
+/* Does b make missing parents on create?  (The mem dual store's S3 view;
+ * fault wrappers are looked through.) */
+int mpfs_conformance_auto_parents(struct mpfs_backend *b);
 
 /* Runs the suite; filter is a cmocka test-name pattern or NULL.  Returns
  * the number of failed tests. */

@@ -3,6 +3,9 @@
  * line, gives the suite a scratch area of its own and removes it again.
  *
  *   conformance mem-posix | mem-s3 | fault-mem-posix | fault-mem-s3
+ *   conformance mem-dual-s3 | mem-dual-nfs | fault-mem-dual-s3 | ...
+ *                                       one view of the in-memory "one
+ *                                       dataset, two views" store
  *   conformance mem CAPS                in-memory with any capability mask
  *                                       (a number: 0x1 = pwrite only)
  *   conformance fault-lazy              in-memory POSIX store that declares
@@ -44,6 +47,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: conformance TARGET [--filter PATTERN] [--skip PATTERN]\n"
                     "  TARGET: mem-posix | mem-s3 | fault-mem-posix | fault-mem-s3 | fault-lazy\n"
+                    "          mem-dual-s3 | mem-dual-nfs | fault-mem-dual-s3 | fault-mem-dual-nfs\n"
                     "          mem CAPS             (capability mask, e.g. 0x1 = pwrite only)\n"
                     "          s3 ENDPOINT BUCKET   (credentials from AWS_* env)\n"
                     "          nfs URL              (nfs://host/export[/dir][?args])\n");
@@ -82,8 +86,14 @@ static int run_mem(const char *target, const char *capsarg, const char *filter)
     int fault = strncmp(target, "fault-", 6) == 0;
     const char *kind = fault ? target + 6 : target;
     char name[64];
-    uint32_t caps;
-    if (strcmp(kind, "mem-posix") == 0 && !capsarg) {
+    uint32_t caps = 0;
+    struct mpfs_backend *other = NULL; /* the dual store's view not under test */
+    struct mpfs_backend *b = NULL;
+    if (strcmp(kind, "mem-dual-s3") == 0 && !capsarg) {
+        b = mpfs_mem_dual_new(&other);
+    } else if (strcmp(kind, "mem-dual-nfs") == 0 && !capsarg) {
+        other = mpfs_mem_dual_new(&b);
+    } else if (strcmp(kind, "mem-posix") == 0 && !capsarg) {
         caps = MPFS_MEM_CAPS_POSIX;
     } else if (strcmp(kind, "mem-s3") == 0 && !capsarg) {
         caps = MPFS_MEM_CAPS_S3;
@@ -102,16 +112,23 @@ static int run_mem(const char *target, const char *capsarg, const char *filter)
         usage();
         return 2;
     }
-    struct mpfs_backend *b = mpfs_mem_new(caps);
+    if (!b) {
+        b = mpfs_mem_new(caps);
+    }
     if (fault) {
         /* no rules: the wrapper must be invisible */
         b = mpfs_fault_new(b, 1);
     }
     struct mpfs_conformance_target t = {
-        .name = target, .b = b, .flat = mpfs_conformance_is_flat(b), .skip = g_skip};
+        .name = target,
+        .b = b,
+        .flat = mpfs_conformance_is_flat(b),
+        .auto_parents = mpfs_conformance_auto_parents(b),
+        .skip = g_skip};
     int failed = mpfs_conformance_run(&t, filter);
     int rc = cleanup(b, target);
     mpfs_backend_free(b);
+    mpfs_backend_free(other);
     return failed || rc < 0 ? 1 : 0;
 }
 

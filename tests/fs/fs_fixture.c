@@ -46,6 +46,10 @@ static ssize_t nf_listx(struct mpfs_backend *b, const char *p, char *buf, size_t
 static int nf_rmx(struct mpfs_backend *b, const char *p, const char *n) { return mpfs_backend_removexattr(INNER(b), p, n); }
 static int nf_statfs(struct mpfs_backend *b, struct statvfs *o) { return mpfs_backend_statfs(INNER(b), o); }
 static int nf_list_tree(struct mpfs_backend *b, const char *d, mpfs_list_fn fn, void *a) { return mpfs_backend_list_tree(INNER(b), d, fn, a); }
+static ssize_t nf_pwrite_if(struct mpfs_backend *b, const char *p, const void *buf, size_t l, uint64_t o, const char *e, struct mpfs_attr *out) { return mpfs_backend_pwrite_if(INNER(b), p, buf, l, o, e, out); }
+static int nf_overwritten(struct mpfs_backend *b, const char *p, const char *ours, const char *base, char *v, size_t vl) { return mpfs_backend_overwritten(INNER(b), p, ours, base, v, vl); }
+static int nf_copy_version(struct mpfs_backend *b, const char *p, const char *id, const char *to) { return mpfs_backend_copy_version(INNER(b), p, id, to); }
+static int nf_mknod(struct mpfs_backend *b, const char *p, uint32_t m, uint64_t r) { return mpfs_backend_mknod(INNER(b), p, m, r); }
 static void nf_destroy(struct mpfs_backend *b) { free(b); }
 
 static const struct mpfs_backend_ops nofree_ops = {
@@ -55,6 +59,8 @@ static const struct mpfs_backend_ops nofree_ops = {
     .symlink = nf_symlink, .readlink = nf_readlink, .link = nf_link, .setattr = nf_setattr,
     .getxattr = nf_getx, .setxattr = nf_setx, .listxattr = nf_listx, .removexattr = nf_rmx,
     .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree,
+    .pwrite_if = nf_pwrite_if, .overwritten = nf_overwritten, .copy_version = nf_copy_version,
+    .mknod = nf_mknod,
 };
 
 static struct mpfs_backend *keep(struct mpfs_backend *inner)
@@ -93,14 +99,18 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     char err[256];
     char *opts = mpfs_xasprintf("mode=%s,s3=s3://mem,nfs=nfs://mem/x,cache_dir=%s,"
                                 "cache_disk=0,cache_ram=16M%s%s",
-                                mode, f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
+                                strcmp(mode, "dualview") ? mode : "dual", f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
     int rc = mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err));
     MPFS_ASSERT(rc == 0);
     free(opts);
     rc = mpfs_config_finish(&f->cfg, err, sizeof(err));
     MPFS_ASSERT(rc == 0);
-    f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
-    f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
+    if (strcmp(mode, "dualview") == 0) {
+        f->s3 = mpfs_mem_dual_new(&f->nfs);
+    } else {
+        f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
+        f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
+    }
     f->s3f = f->s3 ? mpfs_fault_new(f->s3, 0) : NULL;
     f->nfsf = f->nfs ? mpfs_fault_new(f->nfs, 0) : NULL;
     f->fs = build(f);
@@ -186,7 +196,7 @@ int fx_write_file(struct fixture *f, const char *path, const void *data, size_t 
         int keep_cache;
         rc = mpfs_vfs_open(f->fs, e.ino, O_WRONLY | O_TRUNC, &h, &keep_cache);
     } else if (rc == -ENOENT) {
-        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, &e, &h);
+        rc = mpfs_vfs_create(f->fs, parent, name, 0644, O_WRONLY | O_CREAT, NULL, &e, &h);
     }
     if (rc < 0)
         return rc;

@@ -20,8 +20,10 @@ struct fixture {
     char dir[64];
 };
 
-/* mode: "s3" (mem S3-like), "nfs" (mem POSIX-like) or "dual" (both, the
- * POSIX side then being a separate store: only routing is exercised). */
+/* mode: "s3" (mem S3-like), "nfs" (mem POSIX-like), "dual" (both, the
+ * POSIX side then being a separate store: only routing is exercised) or
+ * "dualview" (dual mode over one in-memory dataset seen as an S3 view and a
+ * POSIX NFS view with their own version tokens: the ONTAP/VAST case). */
 struct fixture *fixture_new(const char *mode, const char *extra_opts);
 void fixture_free(struct fixture *f);
 /* Remount: close the fs (keeping the cache dir and backends' data) and

@@ -12,6 +12,8 @@
 #include "fs/listing.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -209,7 +211,7 @@ static void test_crash_replays_journal(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "new", 0600, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "new", 0600, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "unsynced", 8, 0), 8);
     assert_int_equal(fx_write_file(f, "old", "v1", 2), 0);
     struct mpfs_handle *h2 = open_path(f, "old", O_RDWR);
@@ -242,7 +244,7 @@ static void test_crash_after_upload_is_not_a_conflict(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "up", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "up", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "payload", 7, 0), 7);
     assert_int_equal(mpfs_mem_put_raw(f->s3, "up", "payload", 7), 0); /* our upload landed */
     free(h);
@@ -265,7 +267,7 @@ static void test_rejected_commit_rescued_by_path(void **state)
     assert_int_equal(mpfs_fs_start(f->fs, NULL), 0);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "bad", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "bad", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "rejected", 8, 0), 8);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), -EINVAL); /* close reports it */
     mpfs_vfs_release(f->fs, h);
@@ -298,7 +300,7 @@ static void test_failed_commit_retried(void **state)
     assert_int_equal(mpfs_fs_start(f->fs, NULL), 0);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "later", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "later", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "eventually", 10, 0), 10);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), -EIO);
     mpfs_vfs_release(f->fs, h);
@@ -310,6 +312,102 @@ static void test_failed_commit_retried(void **state)
     assert_int_equal(backend_get(f->s3, "later", buf, sizeof(buf)), 10);
     assert_memory_equal(buf, "eventually", 10);
     fixture_free(f);
+}
+
+/* Uncommitted data at unmount stays staged and journaled: the next mount
+ * commits it (before, it went to lost+found under an inode number). */
+static void test_unmount_keeps_uncommitted(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    struct mpfs_entry e;
+    struct mpfs_handle *h;
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "u", 0644, O_WRONLY, NULL, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "pending", 7, 0), 7);
+    struct mpfs_fault_rule r = {.ops = MPFS_FAULT_OP_PUT, .action = MPFS_FAULT_ERROR,
+                                .error = EIO, .count = 2};
+    assert_true(mpfs_fault_add(f->s3f, &r) > 0);
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), -EIO);
+    mpfs_vfs_release(f->fs, h);
+    fixture_remount(f); /* its final commit fails too */
+    char buf[16];
+    assert_int_equal(backend_get(f->s3, "u", buf, sizeof(buf)), 7);
+    assert_memory_equal(buf, "pending", 7);
+    fixture_free(f);
+}
+
+struct bg_flush {
+    struct fixture *f;
+    struct mpfs_handle *h;
+    int rc;
+    atomic_int done;
+};
+
+static void *bg_flush_main(void *arg)
+{
+    struct bg_flush *b = arg;
+    b->rc = mpfs_vfs_flush(b->f->fs, b->h);
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+/* Defect 8: an upload in flight does not block stat or reads of the file. */
+static void test_commit_does_not_block_readers(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(fx_write_file(f, "slow", "old", 3), 0);
+    struct mpfs_fault_rule r = {.ops = MPFS_FAULT_OP_PUT, .action = MPFS_FAULT_DELAY,
+                                .delay_ms = 3000, .count = 1};
+    int id = mpfs_fault_add(f->s3f, &r);
+    assert_true(id > 0);
+    struct mpfs_handle *h = open_path(f, "slow", O_RDWR);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "newer", 5, 0), 5);
+    struct bg_flush b = {.f = f, .h = h};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bg_flush_main, &b), 0);
+    while (mpfs_fault_fired(f->s3f, id) == 0)
+        usleep(1000);
+    /* the upload sleeps in the store: these must not wait for it */
+    struct stat st;
+    double to;
+    assert_int_equal(mpfs_vfs_getattr(f->fs, h->node->ino, &st, &to), 0);
+    assert_int_equal(st.st_size, 5);
+    char buf[8];
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), 5);
+    assert_memory_equal(buf, "newer", 5);
+    assert_int_equal(atomic_load(&b.done), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(b.rc, 0);
+    mpfs_vfs_release(f->fs, h);
+    fixture_free(f);
+}
+
+/* Version tokens only go to the side that issued them (defect 1). */
+static void test_pin_translation(void **state)
+{
+    (void)state;
+    struct mpfs_attr nfs = {.size = 100, .mtime_ns = 5000000000LL};
+    snprintf(nfs.version, sizeof(nfs.version), "m5000000000.c5000000000.s100");
+    struct mpfs_pin p;
+    mpfs_pin_init(&p, MPFS_SIDE_NFS, &nfs);
+    assert_string_equal(mpfs_pin_token_for(&p, MPFS_SIDE_NFS), nfs.version);
+    assert_null(mpfs_pin_token_for(&p, MPFS_SIDE_S3));
+    struct mpfs_attr s3 = {.size = 100, .mtime_ns = 6000000000LL};
+    snprintf(s3.version, sizeof(s3.version), "opaque-etag-1");
+    mpfs_pin_learn(&p, &s3);
+    assert_string_equal(mpfs_pin_token_for(&p, MPFS_SIDE_S3), "opaque-etag-1");
+    struct mpfs_pin q;
+    mpfs_pin_init(&q, MPFS_SIDE_NFS, &nfs);
+    s3.size = 101; /* another version on the other side: never pinned there */
+    mpfs_pin_learn(&q, &s3);
+    assert_null(mpfs_pin_token_for(&q, MPFS_SIDE_S3));
+    s3.size = 100;
+    s3.mtime_ns = 9000000000LL;
+    struct mpfs_pin r;
+    mpfs_pin_init(&r, MPFS_SIDE_NFS, &nfs);
+    mpfs_pin_learn(&r, &s3);
+    assert_null(mpfs_pin_token_for(&r, MPFS_SIDE_S3));
 }
 
 /* The journal record format round-trips and rejects damage. */
@@ -325,6 +423,7 @@ static void test_journal_codec(void **state)
     r.conflict_path = "dir/file name.mpfs-conflict-x";
     snprintf(r.base_version, sizeof(r.base_version), "etag-1");
     r.is_new = 1;
+    r.base_side = MPFS_SIDE_NFS;
     r.attr.mode = 0100640;
     r.attr_set = MPFS_SET_MODE;
     char buf[512];
@@ -338,6 +437,7 @@ static void test_journal_codec(void **state)
     assert_string_equal(d.conflict_path, "dir/file name.mpfs-conflict-x");
     assert_string_equal(d.base_version, "etag-1");
     assert_int_equal(d.is_new, 1);
+    assert_int_equal(d.base_side, MPFS_SIDE_NFS);
     assert_int_equal(d.attr.mode, 0100640);
     mpfs_journal_rec_clear(&d);
     for (size_t cut = 0; cut < n; cut++)
@@ -357,6 +457,9 @@ int main(void)
         cmocka_unit_test(test_crash_after_upload_is_not_a_conflict),
         cmocka_unit_test(test_rejected_commit_rescued_by_path),
         cmocka_unit_test(test_failed_commit_retried),
+        cmocka_unit_test(test_unmount_keeps_uncommitted),
+        cmocka_unit_test(test_commit_does_not_block_readers),
+        cmocka_unit_test(test_pin_translation),
         cmocka_unit_test(test_journal_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,24 @@ static void test_dir_states(void **state)
     assert_int_equal(mpfs_policy_dir_state(&p, now + 50 * S, now), MPFS_DIR_FRESH);
 }
 
+static void test_open_revalidate(void **state)
+{
+    (void)state;
+    struct mpfs_policy p;
+    mpfs_policy_defaults(&p);
+    p.cto = 1;
+    int64_t now = 1000 * S;
+    assert_true(mpfs_policy_open_revalidate(&p, 0, now));
+    assert_true(mpfs_policy_open_revalidate(&p, now - S, now));
+    assert_false(mpfs_policy_open_revalidate(&p, now - S / 10, now)); /* lookup just before */
+    assert_true(mpfs_policy_open_revalidate(&p, now + S, now));       /* clock stepped back */
+    p.immutable = 1;
+    assert_false(mpfs_policy_open_revalidate(&p, now - 100 * S, now));
+    p.immutable = 0;
+    p.cto = 0;
+    assert_false(mpfs_policy_open_revalidate(&p, now - 100 * S, now));
+}
+
 static void test_prefix_rules(void **state)
 {
     (void)state;
@@ -74,6 +92,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dir_states),
+        cmocka_unit_test(test_open_revalidate),
         cmocka_unit_test(test_prefix_rules),
         cmocka_unit_test(test_conflict_name),
     };

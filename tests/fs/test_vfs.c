@@ -217,7 +217,7 @@ static void test_rename_unlink_rmdir(void **state)
     const char *mode = *state;
     struct fixture *f = fixture_new(mode, NULL);
     struct mpfs_entry d, e;
-    assert_int_equal(mpfs_vfs_mkdir(f->fs, MPFS_ROOT_INO, "dir", 0755, &d), 0);
+    assert_int_equal(mpfs_vfs_mkdir(f->fs, MPFS_ROOT_INO, "dir", 0755, NULL, &d), 0);
     assert_int_equal(fx_write_file(f, "dir/a", "A", 1), 0);
     assert_int_equal(mpfs_vfs_rmdir(f->fs, MPFS_ROOT_INO, "dir"), -ENOTEMPTY);
     assert_int_equal(mpfs_vfs_rename(f->fs, d.ino, "a", d.ino, "b", 0), 0);
@@ -249,7 +249,7 @@ static void test_links_per_mode(void **state)
     assert_int_equal(fx_write_file(s3, "t", "T", 1), 0);
     assert_int_equal(fx_lookup_path(s3, "t", &e), 0);
     assert_int_equal(mpfs_vfs_link(s3->fs, e.ino, MPFS_ROOT_INO, "hard", &l), -EPERM);
-    assert_int_equal(mpfs_vfs_symlink(s3->fs, "t", MPFS_ROOT_INO, "sym", &l), 0);
+    assert_int_equal(mpfs_vfs_symlink(s3->fs, "t", MPFS_ROOT_INO, "sym", NULL, &l), 0);
     char buf[64];
     assert_int_equal(mpfs_vfs_readlink(s3->fs, l.ino, buf, sizeof(buf)), 1);
     assert_string_equal(buf, "t");
@@ -268,7 +268,7 @@ static void test_symlink_survives_listing(void **state)
     (void)state;
     struct fixture *f = fixture_new("s3", "dir_ttl=0,dir_stale=0");
     struct mpfs_entry l, e;
-    assert_int_equal(mpfs_vfs_symlink(f->fs, "target", MPFS_ROOT_INO, "sym", &l), 0);
+    assert_int_equal(mpfs_vfs_symlink(f->fs, "target", MPFS_ROOT_INO, "sym", NULL, &l), 0);
     /* an S3 listing carries no metadata: the link must stay a link */
     char *ls = fx_list(f, "");
     free(ls);
@@ -351,7 +351,7 @@ static void test_xattrs(void **state)
     assert_int_equal(fx_write_file(f, "x", "1", 1), 0);
     struct mpfs_entry e;
     assert_int_equal(fx_lookup_path(f, "x", &e), 0);
-    char buf[128];
+    char buf[512];
     ssize_t n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.etag", buf, sizeof(buf));
     assert_true(n > 0);
     n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.source", buf, sizeof(buf));
@@ -364,6 +364,18 @@ static void test_xattrs(void **state)
     assert_memory_equal(buf, "blue", 4);
     assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.color", "red", 3, XATTR_CREATE),
                      -EEXIST);
+    /* namespaces mpfs does not store: unsupported, not "no such
+     * attribute" (so ls -l stops asking; test_datapath.py checks ls) */
+    assert_int_equal(mpfs_vfs_getxattr(f->fs, e.ino, "security.selinux", buf, sizeof(buf)),
+                     -EOPNOTSUPP);
+    assert_int_equal(mpfs_vfs_getxattr(f->fs, e.ino, "system.posix_acl_access", buf, 0),
+                     -EOPNOTSUPP);
+    /* the cache counters, read-only */
+    n = mpfs_vfs_getxattr(f->fs, e.ino, "user.mpfs.cache_stats", buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "hits="));
+    assert_int_equal(mpfs_vfs_setxattr(f->fs, e.ino, "user.mpfs.cache_stats", "x", 1, 0), -EPERM);
     fixture_free(f);
 }
 

@@ -77,17 +77,22 @@ class Crash(unittest.TestCase):
         held.flush()
         t = threading.Thread(target=writer)
         t.start()
-        self.assertTrue(ml.wait_until(lambda: len(synced) >= 20, 60))
-        pid = m.daemon_pid()
-        self.assertIsNotNone(pid)
-        os.kill(pid, 9)
-        stop.set()
-        t.join(30)
         try:
-            held.close()
-        except OSError:
-            pass
-        ml.run(["fusermount3", "-uz", m.mnt], check=False)
+            self.assertTrue(ml.wait_until(lambda: len(synced) >= 20, 60))
+            pid = m.daemon_pid()
+            self.assertIsNotNone(pid)
+            os.kill(pid, 9)
+        finally:
+            stop.set()
+            t.join(30)
+            try:
+                held.close()
+            except OSError:
+                pass
+            # a daemon the assertions above left alive is unmounted for good
+            if m.daemon_pid():
+                m.stop()
+            ml.run(["fusermount3", "-uz", m.mnt], check=False)
         try:
             self.assertGreaterEqual(len(synced), 20)
             self.assertLess(len(synced), 100, "the crash came after the stream ended")

@@ -71,6 +71,9 @@ static struct mpfs_cache *open_cache(const char *dir, size_t ram, uint64_t disk)
         print_message("mpfs_cache_new: %s\n", err);
     }
     assert_non_null(c);
+    /* the index is rebuilt in the background: wait for it (flush waits
+     * for the start-up scan as well as for queued writes) */
+    mpfs_cache_flush(c);
     return c;
 }
 
@@ -148,6 +151,49 @@ static void test_persistence(void **state)
     mpfs_cache_get_stats(c, &st);
     assert_int_equal(st.disk_hits, 10);
     assert_int_equal(st.disk_writes, 0); /* disk hits are not written back */
+    mpfs_cache_free(c);
+}
+
+/* The index is rebuilt by the writer thread after mpfs_cache_new returns:
+ * the cache serves at once, a close during the scan neither hangs nor
+ * loses blocks, and after the scan every block is found again. */
+static void test_background_index(void **state)
+{
+    struct ctx *t = *state;
+    const uint64_t n = 300;
+    struct mpfs_cache *c = open_cache(t->dir, 1 << 20, 1 << 30);
+    unsigned char in[BLK], out[BLK];
+    for (uint64_t b = 0; b < n; b++) {
+        fill(in, BLK, (unsigned)b);
+        struct mpfs_block_key k = key("s3:bucket/big", "e1", b);
+        mpfs_cache_put(c, &k, in, BLK);
+        if (b % 64 == 63) {
+            mpfs_cache_flush(c); /* keep the bounded queue from dropping */
+        }
+    }
+    mpfs_cache_flush(c);
+    mpfs_cache_free(c);
+
+    /* reopen and use it at once, without waiting for the scan */
+    char err[256];
+    struct mpfs_cache_config cfg = {
+        .block_size = BLK, .ram_bytes = 1 << 20, .disk_dir = t->dir, .disk_bytes = 1 << 30};
+    c = mpfs_cache_new(&cfg, err, sizeof(err));
+    assert_non_null(c);
+    fill(in, BLK, 7777);
+    struct mpfs_block_key k = key("s3:bucket/other", "e1", 0);
+    mpfs_cache_put(c, &k, in, BLK);
+    assert_int_equal(mpfs_cache_get(c, &k, out, 0, BLK), BLK);
+    assert_memory_equal(in, out, BLK);
+    mpfs_cache_free(c); /* possibly in the middle of the scan */
+
+    c = open_cache(t->dir, 1 << 20, 1 << 30); /* waits for the scan */
+    for (uint64_t b = 0; b < n; b++) {
+        fill(in, BLK, (unsigned)b);
+        struct mpfs_block_key kb = key("s3:bucket/big", "e1", b);
+        assert_int_equal(mpfs_cache_get(c, &kb, out, 0, BLK), BLK);
+        assert_memory_equal(in, out, BLK);
+    }
     mpfs_cache_free(c);
 }
 
@@ -437,6 +483,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ram_eviction_then_disk_hit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files_at_start, setup, teardown),

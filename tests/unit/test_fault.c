@@ -289,6 +289,39 @@ static void test_change_version(void **state)
     assert_memory_equal(buf, "theirs", 6);
 }
 
+/* A remote write just before an in-place write with a precondition: the
+ * conflict is reported and nothing of ours lands (the NFS view of the
+ * dual fake; pwrite rules match pwrite_if). */
+static void test_change_version_pwrite_if(void **state)
+{
+    struct mpfs_backend *s3;
+    struct mpfs_backend *nfs;
+    s3 = mpfs_mem_dual_new(&nfs);
+    struct mpfs_backend *f = mpfs_fault_new(nfs, 1);
+    struct mpfs_attr v1;
+    struct mpfs_attr v2;
+    char buf[32];
+
+    assert_int_equal(mpfs_backend_put_buf(f, "f", "orig", 4, NULL, &v1), 0);
+    struct mpfs_fault_rule r = {.ops = MPFS_FAULT_OP_PWRITE,
+                                .action = MPFS_FAULT_CHANGE_VERSION,
+                                .data = "theirs",
+                                .data_len = 6,
+                                .count = 1};
+    int id = mpfs_fault_add(f, &r);
+    assert_true(id > 0);
+    assert_int_equal(mpfs_backend_pwrite_if(f, "f", "M", 1, 0, v1.version, NULL), -ESTALE);
+    assert_int_equal(mpfs_backend_read(s3, "f", NULL, buf, sizeof(buf), 0), 6);
+    assert_memory_equal(buf, "theirs", 6);
+    /* at the new version it goes through */
+    assert_int_equal(mpfs_backend_stat(f, "f", &v2), 0);
+    assert_int_equal(mpfs_backend_pwrite_if(f, "f", "M", 1, 0, v2.version, &v1), 1);
+    assert_string_not_equal(v1.version, v2.version);
+    assert_int_equal(mpfs_fault_fired(f, id), 1);
+    mpfs_backend_free(f);
+    mpfs_backend_free(s3);
+}
+
 /* A backend that is not mem (a plain forwarder to one), to drive the
  * generic change-version path through the ops table. */
 struct proxy {
@@ -519,6 +552,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_forwards_everything, setup, teardown),
+        cmocka_unit_test(test_change_version_pwrite_if),
         cmocka_unit_test_setup_teardown(test_error_after_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_substring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_read, setup, teardown),

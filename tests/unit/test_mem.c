@@ -735,10 +735,208 @@ static void test_many_keys_sorted(void **state)
     mpfs_backend_free(b);
 }
 
+/* ---------------------------------------------- one dataset, two views */
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!strchr("0123456789abcdef", s[i])) {
+            return 0;
+        }
+    }
+    return s[n] == '\0';
+}
+
+static void test_dual_same_data_differing_tokens(void **state)
+{
+    struct mpfs_backend *nfs;
+    struct mpfs_backend *s3 = mpfs_mem_dual_new(&nfs);
+    struct mpfs_attr sa;
+    struct mpfs_attr na;
+    char buf[16];
+
+    assert_int_equal(mpfs_mem_view_of(s3), MPFS_MEM_VIEW_S3);
+    assert_int_equal(mpfs_mem_view_of(nfs), MPFS_MEM_VIEW_NFS);
+    assert_int_equal(s3->caps, MPFS_MEM_CAPS_DUAL_S3);
+    assert_int_equal(nfs->caps, MPFS_MEM_CAPS_DUAL_NFS);
+    /* an S3 PUT makes its parents; NFS sees them as directories */
+    assert_int_equal(put(s3, "d/e/f", "from s3"), 0);
+    assert_int_equal(stat_mode(nfs, "d/e"), S_IFDIR | 0755);
+    expect_str(nfs, "d/e/f", "from s3");
+    assert_int_equal(mpfs_backend_stat(s3, "d/e/f", &sa), 0);
+    assert_int_equal(mpfs_backend_stat(nfs, "d/e/f", &na), 0);
+    /* an opaque ETag (16 hex digits: not an MD5), an NFS change token */
+    assert_int_equal(strlen(sa.version), 16);
+    assert_true(is_hex(sa.version, 16));
+    char want[MPFS_VERSION_MAX];
+    snprintf(want, sizeof(want), "m%lld.c%lld.s%llu", (long long)na.mtime_ns,
+             (long long)na.ctime_ns, (unsigned long long)na.size);
+    assert_string_equal(na.version, want);
+    assert_int_equal(sa.fileid, na.fileid);
+
+    /* a token of one side never pins the other */
+    assert_int_equal(mpfs_backend_read(s3, "d/e/f", na.version, buf, sizeof(buf), 0), -ESTALE);
+    assert_int_equal(mpfs_backend_read(nfs, "d/e/f", sa.version, buf, sizeof(buf), 0), -ESTALE);
+    assert_int_equal(mpfs_backend_read(s3, "d/e/f", sa.version, buf, sizeof(buf), 0), 7);
+    assert_int_equal(mpfs_backend_read(nfs, "d/e/f", na.version, buf, sizeof(buf), 0), 7);
+    struct mpfs_put_opts o = {.if_match = na.version};
+    assert_int_equal(mpfs_backend_put_buf(s3, "d/e/f", "x", 1, &o, NULL), -ESTALE);
+    assert_int_equal(mpfs_backend_pwrite_if(nfs, "d/e/f", "x", 1, 0, sa.version, NULL), -ESTALE);
+    expect_str(nfs, "d/e/f", "from s3");
+
+    /* an NFS write moves both tokens; a pinned S3 reader sees -ESTALE */
+    struct mpfs_attr na2;
+    assert_int_equal(mpfs_backend_pwrite_if(nfs, "d/e/f", "F", 1, 0, na.version, &na2), 1);
+    assert_string_not_equal(na2.version, na.version);
+    assert_int_equal(mpfs_backend_read(s3, "d/e/f", sa.version, buf, sizeof(buf), 0), -ESTALE);
+    struct mpfs_attr sa2;
+    assert_int_equal(mpfs_backend_stat(s3, "d/e/f", &sa2), 0);
+    assert_string_not_equal(sa2.version, sa.version);
+    expect_str(s3, "d/e/f", "From s3");
+
+    /* chmod through NFS: ctime, so the NFS token moves; the ETag does not */
+    struct mpfs_attr in = {.mode = 0600};
+    struct mpfs_attr na3;
+    assert_int_equal(mpfs_backend_setattr(nfs, "d/e/f", &in, MPFS_SET_MODE, &na3), 0);
+    assert_string_not_equal(na3.version, na2.version);
+    assert_int_equal(mpfs_backend_stat(s3, "d/e/f", &sa), 0);
+    assert_string_equal(sa.version, sa2.version);
+
+    /* an S3 overwrite moves the NFS token; same file, same id */
+    assert_int_equal(put(s3, "d/e/f", "v3"), 0);
+    assert_int_equal(mpfs_backend_stat(nfs, "d/e/f", &na), 0);
+    assert_string_not_equal(na.version, na3.version);
+    assert_int_equal(na.fileid, sa2.fileid);
+    assert_int_equal(na.size, 2);
+
+    /* the S3 view removes files, its directories stay (a POSIX store) */
+    assert_int_equal(mpfs_backend_remove(s3, "d/e/f"), 0);
+    assert_int_equal(stat_mode(s3, "d/e") & S_IFMT, S_IFDIR);
+    mpfs_backend_free(s3);
+    /* the other view keeps the data alive */
+    assert_int_equal(stat_mode(nfs, "d/e") & S_IFMT, S_IFDIR);
+    mpfs_backend_free(nfs);
+}
+
+static int tree_collect(void *arg, const char *name, size_t len, const struct mpfs_attr *attr,
+                        int full)
+{
+    return collect(arg, name, len, attr, full);
+}
+
+static void test_dual_listing_shapes(void **state)
+{
+    struct mpfs_backend *nfs;
+    struct mpfs_backend *s3 = mpfs_mem_dual_new(&nfs);
+    struct ents e;
+
+    assert_int_equal(mpfs_backend_mkdir(nfs, "d", 0700), 0);
+    assert_int_equal(put(nfs, "d/f", "abc"), 0);
+    assert_int_equal(mpfs_backend_mkdir(nfs, "d/sub", 0755), 0);
+    struct mpfs_attr in = {.mode = 0600};
+    assert_int_equal(mpfs_backend_setattr(nfs, "d/f", &in, MPFS_SET_MODE, NULL), 0);
+    /* NFS: READDIRPLUS, full attributes */
+    list(nfs, "d", &e);
+    assert_int_equal(e.n, 2);
+    for (size_t i = 0; i < e.n; i++) {
+        assert_true(e.v[i].full);
+        assert_true(e.v[i].attr.version[0] == 'm');
+    }
+    assert_int_equal(count(&e, "f", S_IFREG), 1);
+    /* S3: objects without metadata, prefixes with only their type */
+    list(s3, "d", &e);
+    assert_int_equal(e.n, 2);
+    for (size_t i = 0; i < e.n; i++) {
+        if (strcmp(e.v[i].name, "f") == 0) {
+            assert_true(e.v[i].full);
+            assert_int_equal(e.v[i].attr.mode, S_IFREG | 0644);
+            assert_int_equal(strlen(e.v[i].attr.version), 16);
+        } else {
+            assert_string_equal(e.v[i].name, "sub");
+            assert_false(e.v[i].full);
+            assert_int_equal(e.v[i].attr.mode & S_IFMT, S_IFDIR);
+        }
+    }
+    /* a flat walk on the S3 side only */
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(mpfs_backend_list_tree(s3, "d", tree_collect, &e), 0);
+    assert_int_equal(e.n, 2);
+    assert_string_equal(e.v[0].name, "f");
+    assert_string_equal(e.v[1].name, "sub/");
+    assert_int_equal(mpfs_backend_list_tree(nfs, "d", tree_collect, &e), -EOPNOTSUPP);
+    /* S3 has no pwrite or hard links; NFS has both */
+    assert_int_equal(mpfs_backend_pwrite(s3, "d/f", "x", 1, 0), -EOPNOTSUPP);
+    assert_int_equal(mpfs_backend_link(s3, "d/f", "d/g"), -EOPNOTSUPP);
+    assert_int_equal(mpfs_backend_link(nfs, "d/f", "d/g"), 0);
+    mpfs_backend_free(nfs);
+    mpfs_backend_free(s3);
+}
+
+static void test_dual_remote_writer_handles(void **state)
+{
+    struct mpfs_backend *nfs;
+    struct mpfs_backend *s3 = mpfs_mem_dual_new(&nfs);
+    struct mpfs_backend *rs3 = mpfs_mem_view_new(nfs, MPFS_MEM_VIEW_S3);
+    struct mpfs_backend *rnfs = mpfs_mem_view_new(s3, MPFS_MEM_VIEW_NFS);
+    struct mpfs_mem_stats st;
+    struct mpfs_attr a;
+    struct mpfs_attr b;
+
+    assert_non_null(rs3);
+    assert_non_null(rnfs);
+    assert_null(mpfs_mem_view_new(s3, MPFS_MEM_VIEW_PLAIN));
+    struct mpfs_backend *plain = mpfs_mem_new(MPFS_MEM_CAPS_POSIX);
+    assert_null(mpfs_mem_view_new(plain, MPFS_MEM_VIEW_S3));
+    mpfs_backend_free(plain);
+
+    assert_int_equal(put(rs3, "f", "remote"), 0);
+    assert_int_equal(mpfs_backend_stat(s3, "f", &a), 0);
+    assert_int_equal(mpfs_backend_stat(rs3, "f", &b), 0);
+    assert_string_equal(a.version, b.version); /* same protocol, same token */
+    expect_str(nfs, "f", "remote");
+    /* counters are per handle: the mount's handles saw only their calls */
+    mpfs_mem_get_stats(s3, &st);
+    assert_int_equal(st.puts, 0);
+    assert_int_equal(st.stats, 1);
+    mpfs_mem_get_stats(rs3, &st);
+    assert_int_equal(st.puts, 1);
+    /* raw helpers work on a view too (POSIX rules) */
+    assert_int_equal(mpfs_mem_put_raw(rnfs, "g/h", "raw", 3), 0);
+    expect_str(s3, "g/h", "raw");
+    assert_int_equal(mpfs_mem_bump_version(s3, "g/h"), 0);
+    mpfs_backend_free(s3);
+    mpfs_backend_free(nfs);
+    expect_str(rnfs, "f", "remote");
+    mpfs_backend_free(rnfs);
+    mpfs_backend_free(rs3);
+}
+
+static void test_pwrite_if_plain(void **state)
+{
+    struct mpfs_backend *b = mpfs_mem_new(MPFS_MEM_CAPS_POSIX);
+    struct mpfs_attr v;
+    assert_int_equal(mpfs_backend_put_buf(b, "f", "abc", 3, NULL, &v), 0);
+    assert_int_equal(mpfs_backend_pwrite_if(b, "f", "x", 1, 0, "", NULL), -EINVAL);
+    assert_int_equal(mpfs_backend_pwrite_if(b, "f", "x", 1, 0, NULL, NULL), -EINVAL);
+    /* expect may live in out: chained writes */
+    assert_int_equal(mpfs_backend_pwrite_if(b, "f", "x", 1, 0, v.version, &v), 1);
+    assert_int_equal(mpfs_backend_pwrite_if(b, "f", "y", 1, 1, v.version, &v), 1);
+    expect_str(b, "f", "xyc");
+    struct mpfs_backend *s3 = mpfs_mem_new(MPFS_MEM_CAPS_S3);
+    assert_int_equal(mpfs_backend_put_buf(s3, "f", "abc", 3, NULL, &v), 0);
+    assert_int_equal(mpfs_backend_pwrite_if(s3, "f", "x", 1, 0, v.version, NULL), -EOPNOTSUPP);
+    mpfs_backend_free(s3);
+    mpfs_backend_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_s3_raw_keys),
+        cmocka_unit_test(test_dual_same_data_differing_tokens),
+        cmocka_unit_test(test_dual_listing_shapes),
+        cmocka_unit_test(test_dual_remote_writer_handles),
+        cmocka_unit_test(test_pwrite_if_plain),
         cmocka_unit_test(test_s3_file_and_dir_same_name),
         cmocka_unit_test(test_s3_listing_has_no_metadata),
         cmocka_unit_test(test_s3_implied_dir_setattr_writes_marker),

@@ -397,9 +397,136 @@ static void test_reconnect_under_contention(void **state)
     assert_int_equal(atomic_load(&e.created), atomic_load(&e.destroyed));
 }
 
+/* ---- time budget (server restarts) ------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct restart {
+    struct env *e;
+    int down_ms;
+};
+
+/* The server comes back after down_ms. */
+static void *server_back(void *arg)
+{
+    struct restart *r = arg;
+    struct timespec ts = {r->down_ms / 1000, (long)(r->down_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    atomic_store(&r->e->fail_create, 0);
+    return NULL;
+}
+
+/* The server restarts under a call: the connection breaks, reconnects are
+ * refused for a while, then it is back.  With a budget the call rides it
+ * out, and the retry knows its first attempt may have executed. */
+static void test_budget_rides_out_restart(void **state)
+{
+    struct env e = {0};
+    struct mpfs_nfs_pool *p = mpfs_nfs_pool_new(2, &ops, &e, NULL);
+    mpfs_nfs_pool_set_budget(p, 5000);
+    void *c;
+    assert_int_equal(mpfs_nfs_pool_get(p, &c), 0);
+    mpfs_nfs_pool_put(p, c, 0);
+
+    struct call_log l = {.fail_attempts = 1};
+    atomic_store(&e.fail_create, 1); /* down from the moment it breaks */
+    struct restart r = {&e, 400};
+    pthread_t th;
+    pthread_create(&th, NULL, server_back, &r);
+    int64_t t0 = mono_ms();
+    assert_int_equal(mpfs_nfs_pool_run(p, logging_fn, &l), 42);
+    int64_t took = mono_ms() - t0;
+    pthread_join(th, NULL);
+    assert_int_equal(l.calls, 2);
+    assert_int_equal(l.attempts[0], 0);
+    assert_int_equal(l.attempts[1], 1); /* the first may have executed */
+    assert_true(took >= 350 && took < 3000);
+    struct mpfs_nfs_pool_stats st;
+    mpfs_nfs_pool_get_stats(p, &st);
+    assert_true(st.retries >= 3); /* refused reconnects, backing off */
+    mpfs_nfs_pool_free(p);
+    assert_int_equal(atomic_load(&e.created), atomic_load(&e.destroyed));
+}
+
+/* Reconnects that failed sent nothing: a call that never reached a
+ * connection before is still attempt 0 (so remove's -ENOENT is not taken
+ * for "my earlier attempt did it"). */
+static void test_budget_failed_connects_are_not_attempts(void **state)
+{
+    struct env e = {0};
+    struct mpfs_nfs_pool *p = mpfs_nfs_pool_new(1, &ops, &e, NULL);
+    mpfs_nfs_pool_set_budget(p, 5000);
+    atomic_store(&e.fail_create, 1);
+    struct restart r = {&e, 200};
+    pthread_t th;
+    pthread_create(&th, NULL, server_back, &r);
+    struct call_log l = {0};
+    assert_int_equal(mpfs_nfs_pool_run(p, logging_fn, &l), 42);
+    pthread_join(th, NULL);
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(l.attempts[0], 0);
+    mpfs_nfs_pool_free(p);
+}
+
+/* A server that stays down: -ETIMEDOUT once the budget is spent, never
+ * the -ENOTCONN of the dead socket; nothing retried past the budget. */
+static void test_budget_exhausted_times_out(void **state)
+{
+    struct env e = {0};
+    struct mpfs_nfs_pool *p = mpfs_nfs_pool_new(2, &ops, &e, NULL);
+    mpfs_nfs_pool_set_budget(p, 600);
+    struct call_log l = {.fail_attempts = 1000};
+    int64_t t0 = mono_ms();
+    assert_int_equal(mpfs_nfs_pool_run(p, logging_fn, &l), -ETIMEDOUT);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= 600 && took <= 1500);
+    assert_true(l.calls >= 3);
+    /* refused reconnects the same way */
+    atomic_store(&e.fail_create, 1);
+    struct call_log l2 = {0};
+    t0 = mono_ms();
+    assert_int_equal(mpfs_nfs_pool_run(p, logging_fn, &l2), -ETIMEDOUT);
+    took = mono_ms() - t0;
+    assert_true(took >= 600 && took <= 1500);
+    assert_int_equal(l2.calls, 0);
+    mpfs_nfs_pool_free(p);
+}
+
+/* Broken for another reason than the transport (a stale root handle):
+ * retried by count, at once, even with a budget. */
+static int stale_fn(void *conn, void *arg, int attempt)
+{
+    struct call_log *l = arg;
+    l->calls++;
+    ((struct fake_conn *)conn)->broken = 1;
+    return -ESTALE;
+}
+
+static void test_budget_not_for_stale(void **state)
+{
+    struct env e = {0};
+    struct mpfs_nfs_pool *p = mpfs_nfs_pool_new(2, &ops, &e, NULL);
+    mpfs_nfs_pool_set_budget(p, 5000);
+    struct call_log l = {0};
+    int64_t t0 = mono_ms();
+    assert_int_equal(mpfs_nfs_pool_run(p, stale_fn, &l), -ESTALE);
+    assert_true(mono_ms() - t0 < 500);
+    assert_int_equal(l.calls, 2); /* once more, on a fresh mount */
+    mpfs_nfs_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_budget_rides_out_restart),
+        cmocka_unit_test(test_budget_failed_connects_are_not_attempts),
+        cmocka_unit_test(test_budget_exhausted_times_out),
+        cmocka_unit_test(test_budget_not_for_stale),
         cmocka_unit_test(test_lazy_and_lifo),
         cmocka_unit_test(test_first_connection_adopted),
         cmocka_unit_test(test_retry_on_fresh_connection),

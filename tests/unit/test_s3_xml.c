@@ -193,13 +193,77 @@ static void test_multipart_docs(void **state)
     mpfs_s3_buf_free(&b);
 }
 
+/* ListObjectVersions as radosgw 16.2 answers it (trimmed): versions of a
+ * key newest first, a delete marker between them, then the next key. */
+static const char versions_doc[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListVersionsResult "
+    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>vtest</Name><Prefix>k</Prefix>"
+    "<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><KeyMarker></KeyMarker>"
+    "<Version><Key>k</Key><VersionId>bUf.JwvLol9Oc0TdRmlKziXGdmitGfd</VersionId>"
+    "<IsLatest>true</IsLatest><LastModified>2026-12-06T07:07:59.257Z</LastModified>"
+    "<ETag>&quot;bfcc9da4f2e1d313c63cd0a4ee7604e9&quot;</ETag><Size>3</Size></Version>"
+    "<DeleteMarker><Key>k</Key><VersionId>pVzeSixwBzkkhgy0OkGMPBZSnzKGBjl</VersionId>"
+    "<IsLatest>false</IsLatest><LastModified>2026-12-06T07:07:59.130Z</LastModified>"
+    "</DeleteMarker>"
+    "<Version><Key>k</Key><VersionId>-9OehHWILzeh1dSb3Bxp49auGo92VtF</VersionId>"
+    "<IsLatest>false</IsLatest><LastModified>2026-12-06T07:07:58.948Z</LastModified>"
+    "<ETag>&quot;60b725f10c9c85c70d97880dfe8191b3&quot;</ETag><Size>2</Size></Version>"
+    "<Version><Key>k2</Key><VersionId>k6JHNELqml5oisiqyVa8vWfBl6C-iBV</VersionId>"
+    "<IsLatest>true</IsLatest><LastModified>2026-12-06T07:07:59.347Z</LastModified>"
+    "<ETag>&quot;bfcc9da4f2e1d313c63cd0a4ee7604e9&quot;</ETag><Size>3</Size></Version>"
+    "</ListVersionsResult>";
+
+struct vlog {
+    int n;
+    char keys[8][8];
+    struct mpfs_s3_version v[8];
+};
+
+static int collect_version(void *arg, const char *key, size_t klen,
+                           const struct mpfs_s3_version *v)
+{
+    struct vlog *l = arg;
+    assert_true(l->n < 8 && klen < 8);
+    memcpy(l->keys[l->n], key, klen);
+    l->keys[l->n][klen] = '\0';
+    l->v[l->n++] = *v;
+    return l->n == 3 && strcmp(key, "stop") == 0 ? 9 : 0;
+}
+
+static void test_versions_doc(void **state)
+{
+    struct vlog l = {0};
+    int truncated = -1;
+    assert_int_equal(mpfs_s3_xml_parse_versions(versions_doc, strlen(versions_doc),
+                                                collect_version, &l, &truncated),
+                     0);
+    assert_int_equal(truncated, 0);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.keys[0], "k");
+    assert_string_equal(l.v[0].version_id, "bUf.JwvLol9Oc0TdRmlKziXGdmitGfd");
+    assert_string_equal(l.v[0].etag, "bfcc9da4f2e1d313c63cd0a4ee7604e9");
+    assert_true(l.v[0].is_latest);
+    assert_false(l.v[0].delete_marker);
+    assert_int_equal(l.v[0].size, 3);
+    assert_true(l.v[0].mtime_ns > 0);
+    assert_true(l.v[1].delete_marker);
+    assert_string_equal(l.v[1].etag, "");
+    assert_false(l.v[1].is_latest);
+    assert_string_equal(l.v[2].version_id, "-9OehHWILzeh1dSb3Bxp49auGo92VtF");
+    assert_string_equal(l.keys[3], "k2");
+    assert_int_equal(mpfs_s3_xml_parse_versions("<x/>", 4, collect_version, &l, NULL), -EIO);
+    assert_int_equal(mpfs_s3_xml_parse_versions("<ListBucketResult/>", 19, collect_version, &l,
+                                                NULL),
+                     -EIO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_with_token),  cmocka_unit_test(test_truncated_without_token),
         cmocka_unit_test(test_url_encoded_keys), cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_malformed),        cmocka_unit_test(test_error_doc),
-        cmocka_unit_test(test_multipart_docs),
+        cmocka_unit_test(test_multipart_docs),   cmocka_unit_test(test_versions_doc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""The data-path benchmark of issue 8: mpfs (dual, S3-only) against s3fs,
+rclone, a minimal FUSE passthrough of a local copy (the FUSE limit) and
+the raw protocols (curl GET, nfs-cat, plain GETs), interleaved, medians.
+
+Per client and round, on a fresh mount (and a fresh cache):
+  * time to first byte: 1 byte of each of 10 fresh 1 MiB objects (median)
+  * fio, O_DIRECT (the FUSE path, not the page cache): random 4 KiB QD1
+    cold (p50 latency), sequential 1 MiB cold and warm (MB/s), random 4 KiB
+    warm at QD1 and with 4 jobs (IOPS)
+  * the small files (N x 128 KiB) in random order with 4 threads, cold and
+    warm (files/s)
+  * peak RSS of the client process (VmHWM)
+and, per client on a fresh mount with a cache smaller than the dataset, a
+DLIO-style training run (bench/dlio_emul.py: PyTorch DataLoader, 4
+workers, shuffled, sleep per batch) over the small files: epoch time,
+accelerator utilization and, for mpfs, the epoch's cache hit ratio (the
+mount's user.mpfs.cache_stats counters).
+
+Run inside the store's network namespace (bench/run.sh --datapath does).
+Sizes are options so that one run fits the machine: see docs/BENCHMARKS.md
+for the command behind the published table.
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_mount import AK, BUCKET, EP, MPFS, NFS_BUCKET_URL, SK, Client, S3fs, sh, timed  # noqa: E402
+from s3lite import S3  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PREFIX = "bench-dp"
+KiB, MiB = 1 << 10, 1 << 20
+
+
+class Mpfs(Client):
+    def __init__(self, mode, opts=""):
+        super().__init__(f"mpfs-{mode}")
+        self.mode, self.opts = mode, opts
+
+    def mount(self, fresh=True):
+        if self.cache:
+            shutil.rmtree(self.cache, ignore_errors=True)
+        self.cache = tempfile.mkdtemp(prefix="bench-cache-")
+        args = [MPFS, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", EP]
+        if self.mode == "dual":
+            args += ["--nfs", f"{NFS_BUCKET_URL}/{PREFIX}"]
+        o = f"cache_dir={self.cache}" + (f",{self.opts}" if self.opts else "")
+        subprocess.run(args + ["-o", o, self.mnt], check=True, timeout=120)
+
+    def pid(self):
+        return find_pid(b"mpfs", self.mnt)
+
+
+class S3fsDp(S3fs):
+    def mount(self, fresh=True):
+        subprocess.run(["s3fs", f"{BUCKET}:/{PREFIX}", self.mnt, "-o",
+                        f"url={EP},use_path_request_style,passwd_file={self.pw.name},"
+                        "endpoint=us-east-1,sigv4"], check=True, timeout=120)
+        wait_mounted(self.mnt)
+
+    def pid(self):
+        return find_pid(b"s3fs", self.mnt)
+
+
+class RcloneDp(Client):
+    def __init__(self, cache_max=None):
+        super().__init__("rclone")
+        self.cache_max = cache_max
+
+    def mount(self, fresh=True):
+        if self.cache:
+            shutil.rmtree(self.cache, ignore_errors=True)
+        self.cache = tempfile.mkdtemp(prefix="bench-rclone-")
+        remote = (f":s3,provider=Ceph,endpoint='{EP}',access_key_id={AK},"
+                  f"secret_access_key={SK},region=us-east-1:{BUCKET}/{PREFIX}")
+        extra = ["--cache-dir", self.cache]
+        if self.cache_max:
+            extra += ["--vfs-cache-mode", "full", "--vfs-cache-max-size", self.cache_max]
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        subprocess.run(["rclone", "mount", remote, self.mnt, "--daemon", "--daemon-wait", "30s"]
+                       + extra, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=120, env=env)
+
+    def pid(self):
+        return find_pid(b"rclone", self.mnt)
+
+
+class Passthrough(Client):
+    """libfuse's passthrough_ll example over a local copy: the FUSE limit."""
+
+    def __init__(self, binary, local):
+        super().__init__("passthrough")
+        self.binary, self.local = binary, local
+
+    def mount(self, fresh=True):
+        subprocess.run([self.binary, "-o", f"source={self.local}", self.mnt], check=True,
+                       timeout=60)
+        wait_mounted(self.mnt)
+
+    def pid(self):
+        return find_pid(os.path.basename(self.binary).encode(), self.mnt)
+
+
+def wait_mounted(mnt):
+    for _ in range(100):
+        if os.path.ismount(mnt):
+            return
+        time.sleep(0.1)
+
+
+def find_pid(name, mnt):
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]).startswith(name) and mnt.encode() in b" ".join(args):
+            return int(p)
+    return None
+
+
+def proc_field(pid, path, field):
+    try:
+        with open(f"/proc/{pid}/{path}") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+# ---- the dataset ----------------------------------------------------------
+
+def seed(s3, a):
+    tag = f"{PREFIX}/.complete-{a.seq_mib}-{a.nsmall}"
+    if s3.get(BUCKET, tag) is not None:
+        return
+    print("seeding the data-path dataset through S3 ...", file=sys.stderr)
+    s3.put(BUCKET, f"{PREFIX}/seq/big.bin", os.urandom(MiB) * a.seq_mib)
+    jobs = [(f"{PREFIX}/small/f{i:05d}", os.urandom(128 * KiB)) for i in range(a.nsmall)]
+    jobs += [(f"{PREFIX}/ttfb/t{i:03d}", os.urandom(MiB)) for i in range(10)]
+    with cf.ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda j: s3.put(BUCKET, *j), jobs))
+    s3.put(BUCKET, tag, b"")
+
+
+def local_copy(s3, a):
+    d = f"/tmp/bench-dp-local-{a.seq_mib}-{a.nsmall}"
+    if os.path.exists(os.path.join(d, ".complete")):
+        return d
+    for sub in ("seq", "small", "ttfb"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    keys = s3.list_keys(BUCKET, f"{PREFIX}/")
+    for k in keys:
+        rel = k[len(PREFIX) + 1:]
+        if rel.startswith("."):
+            continue
+        with open(os.path.join(d, rel), "wb") as f:
+            f.write(s3.get(BUCKET, k))
+    open(os.path.join(d, ".complete"), "w").close()
+    return d
+
+
+def build_passthrough():
+    out = os.path.join(tempfile.gettempdir(), "bench-passthrough_ll")
+    if not os.path.exists(out):
+        src = "/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c"
+        sh(f"gcc -O2 -Wall {src} -o {out} $(pkg-config fuse3 --cflags --libs)")
+    return out
+
+
+# ---- measurements -----------------------------------------------------------
+
+def fio(args, path):
+    r = subprocess.run(["fio", "--output-format=json", "--direct=1", "--ioengine=psync",
+                        f"--filename={path}", "--name=j", "--readonly"] + args,
+                       check=True, capture_output=True, timeout=600)
+    j = json.loads(r.stdout)["jobs"][0]["read"]
+    return j
+
+
+def ttfb(mnt):
+    ts = []
+    for i in range(10):
+        p = os.path.join(mnt, "ttfb", f"t{i:03d}")
+        t0 = time.perf_counter()
+        with open(p, "rb", buffering=0) as f:
+            f.read(1)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1000
+
+
+def read_files(paths, threads=4):
+    def one(p):
+        with open(p, "rb", buffering=0) as f:
+            while f.read(128 * KiB):
+                pass
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(one, paths))
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def guarded(c, label, fn, empty):
+    """fn() on client c; a failed client is reported and left unmounted."""
+    try:
+        return fn()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        print(f"{c.name}{label}: {e} {getattr(e, 'stderr', b'')!r}", file=sys.stderr)
+        c.umount()
+        return empty
+
+
+def run_client(c, a, rnd):
+    r = {}
+
+    def body():
+        c.mount()
+        big = os.path.join(c.mnt, "seq", "big.bin")
+        r["ttfb_ms"] = ttfb(c.mnt)
+        j = fio(["--rw=randread", "--bs=4k", "--runtime=3", "--time_based"], big)
+        r["rand_cold_p50_ms"] = j["clat_ns"]["percentile"]["50.000000"] / 1e6
+        c.umount()
+        c.mount()
+        pid = c.pid()
+        r["seq_cold_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+        r["seq_warm_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+        r["rand_qd1_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5", "--time_based"],
+                                 big)["iops"]
+        r["rand_4j_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5", "--time_based",
+                                 "--numjobs=4", "--group_reporting"], big)["iops"]
+        small = [os.path.join(c.mnt, "small", f"f{i:05d}") for i in range(a.nsmall)]
+        random.Random(rnd).shuffle(small)
+        r["small_cold_fps"] = read_files(small)
+        r["small_warm_fps"] = read_files(small)
+        r["peak_rss_mb"] = (proc_field(pid, "status", "VmHWM") or 0) / 1024
+        c.umount()
+        return r
+    return guarded(c, "", body, r)
+
+
+def run_training(c, a):
+    """Epochs of the DataLoader emulation on a fresh mount."""
+    def body():
+        c.mount()
+        root = os.path.join(c.mnt, "small")
+        os.listdir(root)
+        p = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "dlio_emul.py"), root,
+                            "--epochs", str(a.epochs), "--workers", "4", "--batch", "16",
+                            "--compute-ms", str(a.compute_ms)],
+                           check=True, capture_output=True, timeout=1800)
+        c.umount()
+        return [json.loads(line) for line in p.stdout.decode().splitlines()
+                if line.startswith("{")]
+    return guarded(c, " training", body, [])
+
+
+def raw_limits(s3, a):
+    r = {}
+    url = f"{EP}/{BUCKET}/{PREFIX}/seq/big.bin"
+    t = timed(lambda: sh(f"curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user '{AK}:{SK}' "
+                         f"-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null '{url}'"))
+    r["curl_mbs"] = a.seq_mib * MiB / t / 1e6
+    t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/seq/big.bin' > /dev/null"))
+    r["nfscat_mbs"] = a.seq_mib * MiB / t / 1e6
+    ts = []
+    for i in range(10):
+        t0 = time.perf_counter()
+        s3.request("GET", BUCKET, f"{PREFIX}/ttfb/t{i:03d}", headers={"range": "bytes=0-0"})
+        ts.append(time.perf_counter() - t0)
+    r["get_ttfb_ms"] = statistics.median(ts) * 1000
+    keys = [f"{PREFIX}/small/f{i:05d}" for i in range(a.nsmall)]
+    local = threading.local()
+
+    def get(k):
+        if not hasattr(local, "s3"):
+            local.s3 = S3(EP, AK or None, SK or None)
+        local.s3.get(BUCKET, k)
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(4) as ex:
+        list(ex.map(get, keys))
+    r["gets_fps"] = len(keys) / (time.perf_counter() - t0)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seq-mib", type=int, default=1024)
+    ap.add_argument("--nsmall", type=int, default=10000)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--compute-ms", type=float, default=20.0)
+    ap.add_argument("--cache", default="832M", help="cache budget of the training run")
+    ap.add_argument("--clients", default="mpfs-dual,mpfs-s3,s3fs,rclone,passthrough")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    s3 = S3(EP, AK or None, SK or None)
+    seed(s3, a)
+    makers = {
+        "mpfs-dual": lambda t: Mpfs("dual", f"cache_ram={a.cache},cache_disk=0" if t else ""),
+        "mpfs-s3": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else ""),
+        "s3fs": lambda t: S3fsDp(),
+        "rclone": lambda t: RcloneDp(a.cache if t else None),
+        "passthrough": lambda t: Passthrough(build_passthrough(), local_copy(s3, a)),
+    }
+    names = a.clients.split(",")
+    res = {n: {} for n in names}
+    raw = {}
+    for rnd in range(a.rounds):
+        for k, v in raw_limits(s3, a).items():
+            raw.setdefault(k, []).append(v)
+        for n in names:
+            print(f"round {rnd + 1}/{a.rounds}: {n}", file=sys.stderr)
+            for k, v in run_client(makers[n](False), a, rnd).items():
+                res[n].setdefault(k, []).append(v)
+    train = {}
+    for n in names:
+        print(f"training: {n}", file=sys.stderr)
+        train[n] = run_training(makers[n](True), a)
+    med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in res.items()}
+    rawm = {k: statistics.median(v) for k, v in raw.items()}
+    rows = [("ttfb_ms", "time to first byte (1 byte of a 1 MiB object), ms", "%.1f"),
+            ("rand_cold_p50_ms", "cold random 4 KiB QD1, p50 ms", "%.2f"),
+            ("seq_cold_mbs", "cold sequential 1 MiB, MB/s", "%.0f"),
+            ("seq_warm_mbs", "warm sequential (same mount), MB/s", "%.0f"),
+            ("rand_qd1_iops", "warm random 4 KiB QD1, IOPS", "%.0f"),
+            ("rand_4j_iops", "warm random 4 KiB 4 jobs, IOPS", "%.0f"),
+            ("small_cold_fps", f"{a.nsmall} x 128 KiB random order 4 threads cold, files/s", "%.0f"),
+            ("small_warm_fps", "the same warm, files/s", "%.0f"),
+            ("peak_rss_mb", "peak RSS of the client, MB", "%.0f")]
+    print(f"| measure (median of {a.rounds}) | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for k, title, fmt in rows:
+        print(f"| {title} | " + " | ".join(
+            (fmt % med[n][k]) if k in med[n] else "—" for n in names) + " |")
+    d_mib = a.nsmall * 128 / 1024
+    print(f"| training: {a.epochs} epochs over {a.nsmall} x 128 KiB ({d_mib:.0f} MiB), cache "
+          f"{a.cache}: epoch s | " + " | ".join(
+              " / ".join("%.1f" % e["epoch_s"] for e in train[n]) or "—" for n in names) + " |")
+    print("| accelerator utilization per epoch | " + " | ".join(
+        " / ".join("%.2f" % e["au"] for e in train[n]) or "—" for n in names) + " |")
+    print("| epoch cache hit ratio (mpfs: user.mpfs.cache_stats) | " + " | ".join(
+        " / ".join("%.2f" % e["hit"] for e in train[n] if "hit" in e) or "—" for n in names) + " |")
+    if not rawm:
+        return
+    print()
+    print(f"Raw limits (median of {a.rounds}): curl GET {rawm['curl_mbs']:.0f} MB/s, nfs-cat "
+          f"{rawm['nfscat_mbs']:.0f} MB/s, one ranged GET to first byte {rawm['get_ttfb_ms']:.1f} ms, "
+          f"plain GETs of the small files with 4 threads {rawm['gets_fps']:.0f} files/s.")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"median": med, "raw": rawm, "train": train, "all": res}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
