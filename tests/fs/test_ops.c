@@ -45,7 +45,7 @@ static void test_flush_all_commits_open_files(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "w", 0644, O_WRONLY, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "w", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "staged", 6, 0), 6);
     struct mpfs_attr a;
     assert_int_equal(mpfs_backend_stat(f->s3, "w", &a), -ENOENT);
@@ -103,7 +103,7 @@ static void test_invalidate_keeps_staged_writes(void **state)
     struct fixture *f = fixture_new("s3", NULL);
     struct mpfs_entry e;
     struct mpfs_handle *h;
-    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "w", 0644, O_RDWR, &e, &h), 0);
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "w", 0644, O_RDWR, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "mine", 4, 0), 4);
     assert_int_equal(mpfs_vfs_invalidate(f->fs, "", 1), 0);
     struct mpfs_entry e2;
