@@ -4,6 +4,10 @@
  */
 #include "backends/backend.h"
 
+#include "base/log.h"
+#include "base/logfile.h"
+#include "base/util.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +17,70 @@
 #define CALL_OPT(slot, ...)                                                    \
     (b->ops->slot ? b->ops->slot(b, __VA_ARGS__) : -EOPNOTSUPP)
 
+/* Answers that are part of normal operation, not failures worth a line:
+ * the store said "no such name", "exists", "not empty", "changed since",
+ * "cannot do that", "past the end". */
+static int expected(long long rc)
+{
+    return rc == -ENOENT || rc == -EEXIST || rc == -ENOTEMPTY || rc == -ESTALE ||
+           rc == -EOPNOTSUPP || rc == -ERANGE || rc == -ENODATA || rc == -ENOTDIR ||
+           rc == -EISDIR;
+}
+
+/* Count one call of type op on object path that returned rc after t0 (a
+ * negative rc is an error), and log one line per unexpected failure: the
+ * operation, the object and the errno, never contents or credentials
+ * (rate limited per call site by log.c). */
+static long long count(struct mpfs_backend *b, int op, const char *path, int64_t t0,
+                       long long rc)
+{
+    struct mpfs_backend_counters *c = &b->counters;
+    atomic_fetch_add_explicit(&c->calls[op], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->ns[op], (uint64_t)(mpfs_now_ns() - t0), memory_order_relaxed);
+    if (rc < 0) {
+        atomic_fetch_add_explicit(&c->errors[op], 1, memory_order_relaxed);
+        if (!expected(rc) && mpfs_log_level >= MPFS_LOG_WARN) {
+            char p[160];
+            mpfs_warn("%s %s '%s' failed: %s", b->kind, mpfs_bop_name(op),
+                      mpfs_log_short(p, sizeof(p), path ? path : ""), strerror((int)-rc));
+        }
+    }
+    return rc;
+}
+
+#define COUNTED(op, path, expr)                                                \
+    do {                                                                       \
+        int64_t t0_ = mpfs_now_ns();                                           \
+        return count(b, (op), (path), t0_, (long long)(expr));                 \
+    } while (0)
+
+const char *mpfs_bop_name(int op)
+{
+    static const char *const names[MPFS_BOP_N] = {
+        "stat", "list", "read", "put", "pwrite", "remove", "rename",
+        "mkdir", "rmdir", "link", "setattr", "xattr", "other"};
+    return op >= 0 && op < MPFS_BOP_N ? names[op] : "?";
+}
+
 int mpfs_backend_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out)
 {
     memset(out, 0, sizeof(*out));
-    return b->ops->stat(b, path, out);
+    COUNTED(MPFS_BOP_STAT, path, b->ops->stat(b, path, out));
 }
 
 int mpfs_backend_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
 {
-    return b->ops->list(b, dir, fn, arg);
+    COUNTED(MPFS_BOP_LIST, dir, b->ops->list(b, dir, fn, arg));
 }
 
 ssize_t mpfs_backend_read(struct mpfs_backend *b, const char *path, const char *version,
                           void *buf, size_t len, uint64_t off)
 {
-    return b->ops->read(b, path, version, buf, len, off);
+    int64_t t0 = mpfs_now_ns();
+    ssize_t n = b->ops->read(b, path, version, buf, len, off);
+    if (n > 0)
+        atomic_fetch_add_explicit(&b->counters.bytes_read, (uint64_t)n, memory_order_relaxed);
+    return (ssize_t)count(b, MPFS_BOP_READ, path, t0, n);
 }
 
 int mpfs_backend_put(struct mpfs_backend *b, const char *path, int fd, uint64_t size,
@@ -36,50 +89,58 @@ int mpfs_backend_put(struct mpfs_backend *b, const char *path, int fd, uint64_t 
     static const struct mpfs_put_opts none;
     if (out)
         memset(out, 0, sizeof(*out));
-    return b->ops->put(b, path, fd, size, opts ? opts : &none, out);
+    int64_t t0 = mpfs_now_ns();
+    int rc = b->ops->put(b, path, fd, size, opts ? opts : &none, out);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&b->counters.bytes_written, size, memory_order_relaxed);
+    return (int)count(b, MPFS_BOP_PUT, path, t0, rc);
 }
 
 ssize_t mpfs_backend_pwrite(struct mpfs_backend *b, const char *path, const void *buf,
                             size_t len, uint64_t off)
 {
-    return CALL_OPT(pwrite, path, buf, len, off);
+    int64_t t0 = mpfs_now_ns();
+    ssize_t n = CALL_OPT(pwrite, path, buf, len, off);
+    if (n > 0)
+        atomic_fetch_add_explicit(&b->counters.bytes_written, (uint64_t)n, memory_order_relaxed);
+    return (ssize_t)count(b, MPFS_BOP_PWRITE, path, t0, n);
 }
 
 int mpfs_backend_remove(struct mpfs_backend *b, const char *path)
 {
-    return b->ops->remove(b, path);
+    COUNTED(MPFS_BOP_REMOVE, path, b->ops->remove(b, path));
 }
 
 int mpfs_backend_rename(struct mpfs_backend *b, const char *from, const char *to,
                         unsigned flags)
 {
-    return CALL_OPT(rename, from, to, flags);
+    COUNTED(MPFS_BOP_RENAME, from, CALL_OPT(rename, from, to, flags));
 }
 
 int mpfs_backend_mkdir(struct mpfs_backend *b, const char *path, uint32_t mode)
 {
-    return b->ops->mkdir(b, path, mode);
+    COUNTED(MPFS_BOP_MKDIR, path, b->ops->mkdir(b, path, mode));
 }
 
 int mpfs_backend_rmdir(struct mpfs_backend *b, const char *path)
 {
-    return b->ops->rmdir(b, path);
+    COUNTED(MPFS_BOP_RMDIR, path, b->ops->rmdir(b, path));
 }
 
 int mpfs_backend_symlink(struct mpfs_backend *b, const char *target, const char *path)
 {
-    return CALL_OPT(symlink, target, path);
+    COUNTED(MPFS_BOP_LINK, path, CALL_OPT(symlink, target, path));
 }
 
 ssize_t mpfs_backend_readlink(struct mpfs_backend *b, const char *path, char *buf,
                               size_t size)
 {
-    return CALL_OPT(readlink, path, buf, size);
+    COUNTED(MPFS_BOP_LINK, path, CALL_OPT(readlink, path, buf, size));
 }
 
 int mpfs_backend_link(struct mpfs_backend *b, const char *existing, const char *newpath)
 {
-    return CALL_OPT(link, existing, newpath);
+    COUNTED(MPFS_BOP_LINK, newpath, CALL_OPT(link, existing, newpath));
 }
 
 int mpfs_backend_setattr(struct mpfs_backend *b, const char *path,
@@ -88,14 +149,14 @@ int mpfs_backend_setattr(struct mpfs_backend *b, const char *path,
 {
     if (out)
         memset(out, 0, sizeof(*out));
-    return CALL_OPT(setattr, path, attr, to_set, out);
+    COUNTED(MPFS_BOP_SETATTR, path, CALL_OPT(setattr, path, attr, to_set, out));
 }
 
 int mpfs_backend_statfs(struct mpfs_backend *b, struct statvfs *out)
 {
     memset(out, 0, sizeof(*out));
     if (b->ops->statfs)
-        return b->ops->statfs(b, out);
+        COUNTED(MPFS_BOP_OTHER, "", b->ops->statfs(b, out));
     /* Object stores have no capacity to report: a large synthetic total,
      * as s3fs and mountpoint-s3 do, so df and free-space checks pass. */
     out->f_bsize = 4096;
@@ -113,30 +174,30 @@ int mpfs_backend_statfs(struct mpfs_backend *b, struct statvfs *out)
 ssize_t mpfs_backend_getxattr(struct mpfs_backend *b, const char *path, const char *name,
                               void *buf, size_t size)
 {
-    return CALL_OPT(getxattr, path, name, buf, size);
+    COUNTED(MPFS_BOP_XATTR, path, CALL_OPT(getxattr, path, name, buf, size));
 }
 
 int mpfs_backend_setxattr(struct mpfs_backend *b, const char *path, const char *name,
                           const void *value, size_t size)
 {
-    return CALL_OPT(setxattr, path, name, value, size);
+    COUNTED(MPFS_BOP_XATTR, path, CALL_OPT(setxattr, path, name, value, size));
 }
 
 ssize_t mpfs_backend_listxattr(struct mpfs_backend *b, const char *path, char *buf,
                                size_t size)
 {
-    return CALL_OPT(listxattr, path, buf, size);
+    COUNTED(MPFS_BOP_XATTR, path, CALL_OPT(listxattr, path, buf, size));
 }
 
 int mpfs_backend_removexattr(struct mpfs_backend *b, const char *path, const char *name)
 {
-    return CALL_OPT(removexattr, path, name);
+    COUNTED(MPFS_BOP_XATTR, path, CALL_OPT(removexattr, path, name));
 }
 
 int mpfs_backend_list_tree(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn,
                            void *arg)
 {
-    return CALL_OPT(list_tree, dir, fn, arg);
+    COUNTED(MPFS_BOP_LIST, dir, CALL_OPT(list_tree, dir, fn, arg));
 }
 
 ssize_t mpfs_backend_pwrite_if(struct mpfs_backend *b, const char *path, const void *buf,

@@ -33,6 +33,7 @@
 #define MPFS_BACKENDS_BACKEND_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -273,6 +274,22 @@ struct mpfs_backend_ops {
 };
 
 /* Base of every backend handle; embedded first. */
+/* Requests by type, counted by the wrappers below (the one place every
+ * call passes), for `mpfs stats`. */
+enum mpfs_bop {
+    MPFS_BOP_STAT, MPFS_BOP_LIST, MPFS_BOP_READ, MPFS_BOP_PUT, MPFS_BOP_PWRITE,
+    MPFS_BOP_REMOVE, MPFS_BOP_RENAME, MPFS_BOP_MKDIR, MPFS_BOP_RMDIR, MPFS_BOP_LINK,
+    MPFS_BOP_SETATTR, MPFS_BOP_XATTR, MPFS_BOP_OTHER, MPFS_BOP_N
+};
+const char *mpfs_bop_name(int op);
+
+struct mpfs_backend_counters {
+    atomic_uint_fast64_t calls[MPFS_BOP_N];
+    atomic_uint_fast64_t errors[MPFS_BOP_N];
+    atomic_uint_fast64_t ns[MPFS_BOP_N]; /* total time in the call */
+    atomic_uint_fast64_t bytes_read, bytes_written;
+};
+
 struct mpfs_backend {
     const struct mpfs_backend_ops *ops;
     const char *kind;   /* "s3", "nfs", "mem", "fault" */
@@ -284,6 +301,7 @@ struct mpfs_backend {
      * the prefix and the marker's '/'); 0 = no limit known.  The fs layer
      * refuses longer paths with -ENAMETOOLONG before creating anything. */
     size_t path_max;
+    struct mpfs_backend_counters counters; /* zeroed with the handle */
 };
 
 /* Wrappers: callers use these, never b->ops directly. */

@@ -10,6 +10,7 @@
 #define MPFS_BASE_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,5 +41,19 @@ int mpfs_name_is_valid(const char *name, size_t len);
 /* Full write/read of a file descriptor; return 0 or -errno. */
 int mpfs_write_all(int fd, const void *buf, size_t len, off_t off);
 ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off);
+
+/* "12.0 MiB": bytes in binary units for people.  Returns buf. */
+const char *mpfs_fmt_bytes(char *buf, size_t len, double v);
+
+/* Send all of buf on a socket (no SIGPIPE); 0 or -errno. */
+int mpfs_send_all(int fd, const void *buf, size_t len);
+/* The loop of a small server thread: wait for a connection on lfd or for
+ * stopfd to become readable.  Returns the accepted fd (close-on-exec, with
+ * timeout_s receive and send timeouts), or -ECANCELED once stopfd fires. */
+int mpfs_accept_until(int lfd, int stopfd, int timeout_s);
+
+/* Write text for a man page: '-' and '\\' escaped, and a leading '.' or
+ * '\'' guarded so roff does not take the line for a request. */
+void mpfs_fputs_roff(FILE *out, const char *s);
 
 #endif

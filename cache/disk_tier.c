@@ -35,7 +35,6 @@
  */
 #include "cache/disk_tier.h"
 
-#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +50,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cache/eviction.h"
@@ -199,7 +199,7 @@ static void index_unlink(struct mpfs_disk_tier *d, struct disk_entry *e)
 {
     struct disk_entry **pp = &d->buckets[bucket_of(d, e->lo)];
     while (*pp != e) {
-        assert(*pp);
+        MPFS_ASSERT(*pp);
         pp = &(*pp)->hnext;
     }
     *pp = e->hnext;

@@ -8,9 +8,9 @@
  */
 #include "cache/eviction.h"
 
-#include <assert.h>
 #include <stdlib.h>
 
+#include "base/check.h"
 #include "base/util.h"
 
 #define SLOT_NONE UINT32_MAX
@@ -38,7 +38,7 @@ static void list_unlink(struct mpfs_evict_list *l, struct mpfs_evict_node *n)
     n->prev->next = n->next;
     n->next->prev = n->prev;
     n->prev = n->next = NULL;
-    assert(l->bytes >= n->bytes && l->count > 0);
+    MPFS_ASSERT(l->bytes >= n->bytes && l->count > 0);
     l->bytes -= n->bytes;
     l->count--;
 }
@@ -113,7 +113,7 @@ static void ghost_unlink_slot(struct mpfs_evict_ghost *g, uint32_t slot)
         }
         pp = &g->chain[*pp];
     }
-    assert(!"ghost slot not in its chain");
+    MPFS_ASSERT(!"ghost slot not in its chain");
 }
 
 static int64_t ghost_find(const struct mpfs_evict_ghost *g, uint64_t id)
@@ -418,7 +418,7 @@ void mpfs_evict_insert_main(struct mpfs_evict *e, struct mpfs_evict_node *n)
 
 static void forget(struct mpfs_evict_node *n)
 {
-    assert(n->grp && n->grp->nodes > 0);
+    MPFS_ASSERT(n->grp && n->grp->nodes > 0);
     n->grp->nodes--;
     atomic_store_explicit(&n->queue, MPFS_EVQ_NONE, memory_order_relaxed);
 }
@@ -426,7 +426,7 @@ static void forget(struct mpfs_evict_node *n)
 void mpfs_evict_remove(struct mpfs_evict *e, struct mpfs_evict_node *n)
 {
     uint8_t q = atomic_load_explicit(&n->queue, memory_order_relaxed);
-    assert(q == MPFS_EVQ_SMALL || q == MPFS_EVQ_MAIN || q == MPFS_EVQ_HELD);
+    MPFS_ASSERT(q == MPFS_EVQ_SMALL || q == MPFS_EVQ_MAIN || q == MPFS_EVQ_HELD);
     if (q == MPFS_EVQ_HELD) {
         list_unlink(&e->held, n);
         n->grp->held_bytes -= n->bytes;

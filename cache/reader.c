@@ -26,7 +26,6 @@
  */
 #include "cache/reader.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -34,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cache/pattern.h"
@@ -152,7 +152,7 @@ static void table_insert(struct mpfs_prefetcher *p, struct rec *x)
  * the record is provably alive until the last one goes). */
 static void rec_release(struct rec *x, unsigned n)
 {
-    assert(x->refs >= n);
+    MPFS_ASSERT(x->refs >= n);
     x->refs -= n;
     if (x->refs == 0) {
         mpfs_cache_buf_put(x->buf);
@@ -201,7 +201,7 @@ static void owner_detach(struct mpfs_prefetcher *p, struct rec *x)
     x->onext->oprev = x->oprev;
     x->onext = x->oprev = NULL;
     x->owner = NULL;
-    assert(p->mem_used >= x->len);
+    MPFS_ASSERT(p->mem_used >= x->len);
     p->mem_used -= x->len;
 }
 
@@ -387,7 +387,7 @@ void mpfs_prefetcher_free(struct mpfs_prefetcher *p)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    assert(p->nreaders == 0 && "free every reader before its prefetcher");
+    MPFS_ASSERT(p->nreaders == 0 && "free every reader before its prefetcher");
     p->stop = 1;
     pthread_cond_broadcast(&p->work_cond);
     pthread_mutex_unlock(&p->lock);
@@ -406,6 +406,7 @@ void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     out->memory = p->mem_used;
+    out->readers = (uint64_t)p->nreaders;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -547,8 +548,14 @@ void mpfs_reader_free(struct mpfs_reader *r)
         pthread_cond_wait(&p->state_cond, &p->lock);
     }
     struct rec *left = detach_recs(r, NULL);
-    assert(r->owned.onext == &r->owned);
+    MPFS_ASSERT(r->owned.onext == &r->owned);
     p->nreaders--;
+    p->stats.ra_issued += atomic_load(&r->prefetch_issued);
+    p->stats.ra_used += atomic_load(&r->prefetch_used);
+    if (r->pat.sequential)
+        p->stats.closed_sequential++;
+    else
+        p->stats.closed_random++;
     pthread_mutex_unlock(&p->lock);
     release_recs(r, left);
 

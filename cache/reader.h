@@ -100,6 +100,12 @@ struct mpfs_prefetcher_stats {
     uint64_t jobs_run, jobs_failed, readahead_deferred; /* deferred: queue or memory full */
     uint64_t waits;  /* reads that waited on another fetch of the same unit */
     uint64_t memory; /* prefetched-but-unread bytes now */
+    /* for `mpfs stats` (ops): readers (open files) now, and totals of the
+     * readers freed so far: readahead units issued and used, and the
+     * access class each was in when it closed */
+    uint64_t readers;
+    uint64_t ra_issued, ra_used;
+    uint64_t closed_sequential, closed_random;
 };
 void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher_stats *out);
 

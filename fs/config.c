@@ -76,8 +76,16 @@ static const struct opt table[] = {
     {"foreground", T_BOOL, O(foreground), "0", "stay in the foreground (-f)"},
     {"debug_fuse", T_BOOL, O(debug_fuse), "0", "log every FUSE request (-d)"},
     {"log_level", T_STR, O(log_level), "warn", "error | warn | info | debug"},
+    {"log_max", T_SIZE, O(log_max), "16M",
+     "the daemon's log <cache_dir>/mpfs.log is rotated past this size (3 old files kept)"},
     {"threads", T_INT, O(threads), "16", "most FUSE worker threads"},
     {"fsname", T_STR, O(fsname), NULL, "name shown in /proc/mounts"},
+    {"metrics_port", T_INT, O(metrics_port), "0",
+     "serve the counters of 'mpfs stats' in the Prometheus text format on 127.0.0.1:PORT "
+     "(0: off)"},
+    {"mountpoint", T_STR, O(mountpoint), NULL,
+     "where to mount when no MOUNTPOINT argument is given (a config file per mount: "
+     "/etc/mpfs/NAME.conf, mpfs@NAME.service)"},
 };
 
 static const char *const mount_only_opts[] = {
@@ -338,6 +346,10 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "timeouts must be positive");
         return -EINVAL;
     }
+    if (c->metrics_port < 0 || c->metrics_port > 65535) {
+        snprintf(err, errlen, "metrics_port must be 0..65535");
+        return -EINVAL;
+    }
     if (c->uid < 0)
         c->uid = (int)getuid();
     if (c->gid < 0)
@@ -410,4 +422,30 @@ void mpfs_config_print_help(FILE *out)
         fprintf(out, "    %-18s %s%s%s%s\n", o->name, o->help, o->def ? " [" : "",
                 o->def ? o->def : "", o->def ? "]" : "");
     }
+}
+
+void mpfs_config_print_man(FILE *out)
+{
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++) {
+        const struct opt *o = &table[i];
+        fputs(".TP\n\\fB", out);
+        mpfs_fputs_roff(out, o->name);
+        fputs("\\fR", out);
+        if (o->type != T_BOOL)
+            fputs("=\\fIVALUE\\fR", out);
+        fputc('\n', out);
+        mpfs_fputs_roff(out, o->help);
+        if (o->def) {
+            fputs(" [", out);
+            mpfs_fputs_roff(out, o->def);
+            fputc(']', out);
+        }
+        fputc('\n', out);
+    }
+}
+
+void mpfs_config_print_names(FILE *out)
+{
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++)
+        fprintf(out, "%s%s\n", table[i].name, table[i].type == T_BOOL ? "" : "=");
 }

@@ -60,8 +60,11 @@ struct mpfs_config {
     int foreground;
     int debug_fuse;
     char *log_level;
+    uint64_t log_max;     /* rotate the daemon's log past this many bytes */
     int threads;          /* max FUSE worker threads */
     char *fsname;
+    char *mountpoint;     /* from a config file; the MOUNTPOINT argument wins */
+    int metrics_port;     /* Prometheus text on 127.0.0.1:port, 0 = off */
 };
 
 void mpfs_config_init(struct mpfs_config *c);
@@ -79,5 +82,9 @@ int mpfs_config_load_file(struct mpfs_config *c, const char *path, char *err, si
 int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen);
 void mpfs_config_print(const struct mpfs_config *c, FILE *out);
 void mpfs_config_print_help(FILE *out);
+/* The same table as roff ".TP" entries, for the generated mpfs(1). */
+void mpfs_config_print_man(FILE *out);
+/* One option name per line ("name=" when it takes a value): shell completion. */
+void mpfs_config_print_names(FILE *out);
 
 #endif

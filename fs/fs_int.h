@@ -113,6 +113,7 @@ struct mpfs_fs {
     char *lostfound_dir;
     atomic_uint_fast64_t staging_bytes;
     atomic_uint conflict_serial;
+    atomic_uint_fast64_t invalidations; /* entries invalidated (invalidate.c) */
 
     pthread_mutex_t lock;         /* inode table; see the ranking above */
     struct mpfs_node **buckets;

@@ -16,6 +16,9 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/ctl.h"
+#include "fs/stats.h"
+#include "fs/virt.h"
 #include "fs/vfs.h"
 
 #include <errno.h>
@@ -34,6 +37,11 @@
  * worth threading through every call. */
 static struct mpfs_fs *g_fs;
 static double g_neg_ttl;
+/* The control socket (fs/ctl.c); its path is the root's "user.mpfs.ctl"
+ * xattr, so clients find it from the mount point. */
+static struct mpfs_ctl *g_ctl;
+static struct mpfs_metrics *g_metrics;
+#define CTL_XATTR "user.mpfs.ctl"
 
 /* ------------------------------------------------------- invalidations */
 
@@ -113,8 +121,14 @@ static void *inval_thread(void *arg)
 
 /* ------------------------------------------------------------ replies */
 
+/* Set by reply_err when a request fails, read by the timing wrappers
+ * (one request per worker thread at a time). */
+static __thread int t_failed;
+
 static void reply_err(fuse_req_t req, int rc)
 {
+    if (rc != 0)
+        t_failed = 1;
     fuse_reply_err(req, rc < 0 ? -rc : rc);
 }
 
@@ -175,8 +189,130 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
+/* ------------------------------------------------ the .mpfs directory */
+
+/* Requests for the virtual inodes of fs/virt.c.  An open virtual file's
+ * fh points to its rendered content, so every ino-taking handler below
+ * that would use H(fi) checks mpfs_virt_is() first. */
+struct vopen {
+    char *data;
+    size_t len;
+};
+
+static void virt_reply_entry(fuse_req_t req, uint64_t ino)
+{
+    struct fuse_entry_param fe;
+    memset(&fe, 0, sizeof(fe));
+    fe.ino = ino;
+    mpfs_virt_stat(ino, getuid(), getgid(), &fe.attr);
+    fe.attr_timeout = 1;
+    fe.entry_timeout = 1;
+    fuse_reply_entry(req, &fe);
+}
+
+static void virt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
+    int acc = fi->flags & O_ACCMODE;
+    if (!f) {
+        reply_err(req, -EISDIR);
+        return;
+    }
+    if ((acc != O_RDONLY && !f->write) || (acc != O_WRONLY && !f->render)) {
+        reply_err(req, -EACCES);
+        return;
+    }
+    struct vopen *v = mpfs_xcalloc(1, sizeof(*v));
+    if (acc == O_RDONLY)
+        v->data = mpfs_virt_render(g_fs, ino, &v->len);
+    fi->fh = (uint64_t)(uintptr_t)v;
+    fi->direct_io = 1; /* the size is not known before the content is */
+    if (fuse_reply_open(req, fi) != 0) {
+        free(v->data);
+        free(v);
+    }
+}
+
+static void virt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
+    if (!v->data || (uint64_t)off >= v->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    fuse_reply_buf(req, v->data + off, MPFS_MIN(size, v->len - (size_t)off));
+}
+
+static void virt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size)
+{
+    const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
+    int rc = f && f->write ? f->write(g_fs, buf, size) : -EBADF;
+    if (rc < 0)
+        reply_err(req, rc);
+    else
+        fuse_reply_write(req, size);
+}
+
+static void virt_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+    struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
+    if (v) {
+        free(v->data);
+        free(v);
+    }
+    reply_err(req, 0);
+}
+
+static void virt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+    char *buf = mpfs_xmalloc(size);
+    size_t used = 0;
+    for (;; off++) {
+        const struct mpfs_virt_file *f = off >= 2 ? mpfs_virt_at((size_t)(off - 2)) : NULL;
+        if (off >= 2 && !f)
+            break;
+        const char *name = off == 0 ? "." : off == 1 ? ".." : f->name;
+        uint64_t vino = off == 0 ? ino : off == 1 ? FUSE_ROOT_ID : mpfs_virt_ino((size_t)(off - 2));
+        struct fuse_entry_param fe;
+        memset(&fe, 0, sizeof(fe));
+        if (off >= 2) {
+            mpfs_virt_stat(vino, getuid(), getgid(), &fe.attr);
+            fe.ino = vino;
+            fe.attr_timeout = fe.entry_timeout = 1;
+        } else {
+            fe.attr.st_ino = vino;
+            fe.attr.st_mode = S_IFDIR;
+        }
+        size_t need;
+        if (plus && off >= 2)
+            need = fuse_add_direntry_plus(req, buf + used, size - used, name, &fe, off + 1);
+        else if (plus)
+            need = fuse_add_direntry_plus(req, buf + used, size - used, name,
+                                          &(struct fuse_entry_param){.attr = fe.attr}, off + 1);
+        else
+            need = fuse_add_direntry(req, buf + used, size - used, name, &fe.attr, off + 1);
+        if (need > size - used)
+            break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    if (parent == FUSE_ROOT_ID && strcmp(name, MPFS_VIRT_DIR_NAME) == 0) {
+        virt_reply_entry(req, MPFS_VIRT_DIR_INO);
+        return;
+    }
+    if (parent == MPFS_VIRT_DIR_INO) {
+        uint64_t vino = mpfs_virt_lookup(name);
+        if (vino)
+            virt_reply_entry(req, vino);
+        else
+            reply_err(req, -ENOENT);
+        return;
+    }
     struct mpfs_entry e;
     int rc = mpfs_vfs_lookup(g_fs, parent, name, &e);
     if (rc == -ENOENT) {
@@ -192,6 +328,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    if (mpfs_virt_is(ino)) {
+        fuse_reply_none(req); /* constant inodes: nothing to count */
+        return;
+    }
     mpfs_vfs_forget(g_fs, ino, nlookup);
     fuse_reply_none(req);
 }
@@ -199,12 +339,19 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
     for (size_t i = 0; i < count; i++)
-        mpfs_vfs_forget(g_fs, forgets[i].ino, forgets[i].nlookup);
+        if (!mpfs_virt_is(forgets[i].ino))
+            mpfs_vfs_forget(g_fs, forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        struct stat vst;
+        mpfs_virt_stat(ino, getuid(), getgid(), &vst);
+        fuse_reply_attr(req, &vst, 1);
+        return;
+    }
     (void)fi;
     struct stat st;
     double timeout;
@@ -218,6 +365,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, -EPERM);
+        return;
+    }
     int set = 0;
     if (to_set & FUSE_SET_ATTR_MODE)
         set |= MPFS_SETATTR_MODE;
@@ -325,6 +476,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        virt_open(req, ino, fi);
+        return;
+    }
     struct mpfs_handle *h = NULL;
     int keep = 0;
     int rc = mpfs_vfs_open(g_fs, ino, fi->flags, &h, &keep);
@@ -394,51 +549,75 @@ static void rbuf_put(char *b)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_read(req, size, off, fi);
+        return;
+    }
     char *buf = rbuf_get();
     if (size > MAX_IO)
         size = MAX_IO;
     ssize_t rc = mpfs_vfs_read(g_fs, H(fi), buf, size, off);
-    if (rc < 0)
+    if (rc < 0) {
         reply_err(req, (int)rc);
-    else
+    } else {
+        mpfs_stats_fuse_bytes(0, (uint64_t)rc);
         fuse_reply_buf(req, buf, (size_t)rc);
+    }
     rbuf_put(buf);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_write(req, ino, buf, size);
+        return;
+    }
     ssize_t rc = mpfs_vfs_write(g_fs, H(fi), buf, size, off);
-    if (rc < 0)
+    if (rc < 0) {
         reply_err(req, (int)rc);
-    else
+    } else {
+        mpfs_stats_fuse_bytes(1, (uint64_t)rc);
         fuse_reply_write(req, (size_t)rc);
+    }
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     reply_err(req, mpfs_vfs_flush(g_fs, H(fi)));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        virt_release(req, fi);
+        return;
+    }
     mpfs_vfs_release(g_fs, H(fi));
     reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     (void)datasync;
     reply_err(req, mpfs_vfs_fsync(g_fs, H(fi)));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    if (mpfs_virt_is(ino)) {
+        fi->fh = 0;
+        fuse_reply_open(req, fi);
+        return;
+    }
     struct mpfs_dirhandle *d = NULL;
     int rc = mpfs_vfs_opendir(g_fs, ino, &d);
     if (rc < 0) {
@@ -454,6 +633,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, int plus)
 {
+    if (mpfs_virt_is(ino)) {
+        virt_readdir(req, ino, size, off, plus);
+        return;
+    }
     struct mpfs_dirhandle *d = (struct mpfs_dirhandle *)(uintptr_t)fi->fh;
     char *buf = mpfs_xmalloc(size);
     size_t used = 0;
@@ -512,7 +695,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (mpfs_virt_is(ino)) {
+        reply_err(req, 0);
+        return;
+    }
     mpfs_vfs_releasedir(g_fs, (struct mpfs_dirhandle *)(uintptr_t)fi->fh);
     reply_err(req, 0);
 }
@@ -555,7 +741,17 @@ static void reply_xattr(fuse_req_t req, ssize_t rc, const char *buf, size_t size
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     char *buf = size ? mpfs_xmalloc(size) : NULL;
-    ssize_t rc = mpfs_vfs_getxattr(g_fs, ino, name, buf, size);
+    ssize_t rc;
+    const char *ctl = mpfs_ctl_path(g_ctl);
+    if (ino == FUSE_ROOT_ID && ctl && strcmp(name, CTL_XATTR) == 0) {
+        rc = (ssize_t)strlen(ctl);
+        if (size && (size_t)rc > size)
+            rc = -ERANGE;
+        else if (size)
+            memcpy(buf, ctl, (size_t)rc);
+    } else {
+        rc = mpfs_vfs_getxattr(g_fs, ino, name, buf, size);
+    }
     reply_xattr(req, rc, buf, size);
     free(buf);
 }
@@ -573,38 +769,93 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     reply_err(req, mpfs_vfs_removexattr(g_fs, ino, name));
 }
 
+/* ------------------------------------------------------------ timing */
+
+/* Each handler answers its request before it returns (the vfs is
+ * synchronous), so timing the call times the request. */
+#define TIMED(op, fop, params, ...)                                            \
+    static void t_##op params                                                  \
+    {                                                                          \
+        int64_t t0 = mpfs_now_ns();                                            \
+        t_failed = 0;                                                          \
+        op_##op(__VA_ARGS__);                                                  \
+        mpfs_stats_fuse(fop, mpfs_now_ns() - t0, t_failed);                    \
+    }
+
+typedef struct fuse_file_info ffi;
+TIMED(lookup, MPFS_FOP_LOOKUP, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(getattr, MPFS_FOP_GETATTR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(setattr, MPFS_FOP_SETATTR, (fuse_req_t r, fuse_ino_t i, struct stat *a, int t, ffi *fi),
+      r, i, a, t, fi)
+TIMED(readlink, MPFS_FOP_READLINK, (fuse_req_t r, fuse_ino_t i), r, i)
+TIMED(mknod, MPFS_FOP_MKNOD, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, dev_t d),
+      r, p, n, m, d)
+TIMED(mkdir, MPFS_FOP_MKDIR, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m), r, p, n, m)
+TIMED(unlink, MPFS_FOP_UNLINK, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(rmdir, MPFS_FOP_RMDIR, (fuse_req_t r, fuse_ino_t p, const char *n), r, p, n)
+TIMED(symlink, MPFS_FOP_SYMLINK, (fuse_req_t r, const char *l, fuse_ino_t p, const char *n),
+      r, l, p, n)
+TIMED(rename, MPFS_FOP_RENAME,
+      (fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f),
+      r, p, n, np, nn, f)
+TIMED(link, MPFS_FOP_LINK, (fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char *nn),
+      r, i, np, nn)
+TIMED(open, MPFS_FOP_OPEN, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(create, MPFS_FOP_CREATE, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, ffi *fi),
+      r, p, n, m, fi)
+TIMED(read, MPFS_FOP_READ, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(write, MPFS_FOP_WRITE,
+      (fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o, ffi *fi), r, i, b, s, o, fi)
+TIMED(flush, MPFS_FOP_FLUSH, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(release, MPFS_FOP_RELEASE, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(fsync, MPFS_FOP_FSYNC, (fuse_req_t r, fuse_ino_t i, int d, ffi *fi), r, i, d, fi)
+TIMED(opendir, MPFS_FOP_OPENDIR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(readdir, MPFS_FOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(readdirplus, MPFS_FOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, ffi *fi),
+      r, i, s, o, fi)
+TIMED(releasedir, MPFS_FOP_RELEASEDIR, (fuse_req_t r, fuse_ino_t i, ffi *fi), r, i, fi)
+TIMED(statfs, MPFS_FOP_STATFS, (fuse_req_t r, fuse_ino_t i), r, i)
+TIMED(setxattr, MPFS_FOP_XATTR,
+      (fuse_req_t r, fuse_ino_t i, const char *n, const char *v, size_t s, int f),
+      r, i, n, v, s, f)
+TIMED(getxattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, const char *n, size_t s), r, i, n, s)
+TIMED(listxattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, size_t s), r, i, s)
+TIMED(removexattr, MPFS_FOP_XATTR, (fuse_req_t r, fuse_ino_t i, const char *n), r, i, n)
+
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
-    .lookup = op_lookup,
+    .lookup = t_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .open = op_open,
-    .create = op_create,
-    .read = op_read,
-    .write = op_write,
-    .flush = op_flush,
-    .release = op_release,
-    .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
+    .getattr = t_getattr,
+    .setattr = t_setattr,
+    .readlink = t_readlink,
+    .mknod = t_mknod,
+    .mkdir = t_mkdir,
+    .unlink = t_unlink,
+    .rmdir = t_rmdir,
+    .symlink = t_symlink,
+    .rename = t_rename,
+    .link = t_link,
+    .open = t_open,
+    .create = t_create,
+    .read = t_read,
+    .write = t_write,
+    .flush = t_flush,
+    .release = t_release,
+    .fsync = t_fsync,
+    .opendir = t_opendir,
+    .readdir = t_readdir,
+    .readdirplus = t_readdirplus,
+    .releasedir = t_releasedir,
     .fsyncdir = op_fsyncdir,
-    .statfs = op_statfs,
-    .setxattr = op_setxattr,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
-    .removexattr = op_removexattr,
+    .statfs = t_statfs,
+    .setxattr = t_setxattr,
+    .getxattr = t_getxattr,
+    .listxattr = t_listxattr,
+    .removexattr = t_removexattr,
 };
 
 /* ------------------------------------------------------------- running */
@@ -719,6 +970,12 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     struct mpfs_notifier n = {.ctx = NULL, .inval_inode = notify_inode,
                               .inval_entry = notify_entry};
     mpfs_fs_start(fs, &n);
+    char cerr[512];
+    if (mpfs_ctl_start(fs, mp, &g_ctl, cerr, sizeof(cerr)) < 0)
+        mpfs_warn("%s; mpfs ctl/stats will not work for this mount", cerr);
+    if (cfg->metrics_port > 0 &&
+        mpfs_metrics_start(fs, cfg->metrics_port, &g_metrics, cerr, sizeof(cerr)) < 0)
+        mpfs_warn("%s; no Prometheus metrics for this mount", cerr);
     mpfs_info("mounted %s at %s (mode %s)", cfg->fsname, mp, cfg->mode);
     report(status_fd, "OK");
     if (status_fd >= 0)
@@ -734,6 +991,10 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     fuse_loop_cfg_destroy(lc);
 
     mpfs_info("unmounting %s", mp);
+    mpfs_ctl_stop(g_ctl);
+    g_ctl = NULL;
+    mpfs_metrics_stop(g_metrics);
+    g_metrics = NULL;
     pthread_mutex_lock(&inv.lock);
     inv.stop = 1;
     pthread_cond_signal(&inv.cond);

@@ -9,10 +9,10 @@
  */
 #include "fs/fs_int.h"
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -135,7 +135,7 @@ void mpfs_node_maybe_drop_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     struct mpfs_node **pp = &fs->buckets[slot(fs, n->ino)];
     while (*pp && *pp != n)
         pp = &(*pp)->hnext;
-    assert(*pp == n);
+    MPFS_ASSERT(*pp == n);
     *pp = n->hnext;
     fs->nnodes--;
     node_free(fs, n);

@@ -148,4 +148,23 @@ int mpfs_vfs_setxattr(struct mpfs_fs *fs, uint64_t ino, const char *name, const 
 ssize_t mpfs_vfs_listxattr(struct mpfs_fs *fs, uint64_t ino, char *buf, size_t size);
 int mpfs_vfs_removexattr(struct mpfs_fs *fs, uint64_t ino, const char *name);
 
+/* Operations (fs/invalidate.c, fs/flush.c; used by the control channel).
+ *
+ * Forget what this node knows of dataset path (relative, "" = the root) and,
+ * with recursive, of its subtree: index entries are marked unconfirmed and
+ * listings expired (inode numbers kept), cache blocks dropped, the kernel's
+ * pages, attributes and dentries invalidated; the next access revalidates.
+ * Entries with uncommitted writes are left alone.  -ENOENT if a directory on
+ * the way is not indexed (nothing of it is cached). */
+int mpfs_vfs_invalidate(struct mpfs_fs *fs, const char *path, int recursive);
+/* Drop every cached block (RAM and disk tiers) of every indexed file and
+ * the kernel's pages; the index stays.  *files: how many entries visited. */
+int mpfs_vfs_drop_cache(struct mpfs_fs *fs, uint64_t *files);
+/* Commit every file with staged data now; failed(arg, path, -errno) for
+ * each one that fails.  Returns 0 or the first failure; *committed counts
+ * the successes. */
+typedef void (*mpfs_flush_failed_fn)(void *arg, const char *path, int err);
+int mpfs_vfs_flush_all(struct mpfs_fs *fs, mpfs_flush_failed_fn failed, void *arg,
+                       uint64_t *committed);
+
 #endif

@@ -396,7 +396,9 @@ rgw gc processor max time = 15
 [client.rgw.gw]
 # tcp_nodelay: without it beast sends headers and a small body in two
 # segments and the second waits for the client's delayed ACK (~40 ms per
-# small GET or LIST; `mpfs probe` measured 44 ms to the first byte)
+# small GET or LIST; 'mpfs probe' measured 44 ms to the first byte).
+# (This text is an unquoted heredoc: no backquotes or command substitutions
+# in comments, the shell would run them.)
 rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
 rgw data = $STATE/rgw
 admin socket = $STATE/run/\$cluster-\$name.asok
@@ -504,6 +506,98 @@ cleanup_stale() {
   fi
 }
 
+# The holder: a process owning a private mount namespace (inside the netns)
+# with $STATE/vrun bound over /run.  unshare copies every mount that exists
+# at that moment, FUSE mounts of the host included; a copy keeps the FUSE
+# connection open, so a daemon unmounted on the host would keep running (and
+# its mount point stay busy) until this store goes down.  So the holder
+# lazily detaches every FUSE mount from its copy before anything else joins
+# it; mounts made on the host later are not propagated (private).
+# shellcheck disable=SC2016  # expanded by the inner sh
+HOLDER_SH='echo $$ >"$2" && mount --bind "$1" /run &&
+  awk '"'"'{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) ~ /^fuse/) print $5; break } }'"'"' \
+    /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$(printf "%b" "$m")" || exit 1; done &&
+  exec sleep infinity'
+
+start_holder() {
+  setsid ip netns exec "$NS" unshare -m --propagation private \
+    sh -c "$HOLDER_SH" sh "$STATE/vrun" "$PIDS/holder.pid" </dev/null >>"$STATE/log/holder.out" 2>&1 9>&- &
+  disown "$!"
+  record_pid holder
+}
+
+# One function per daemon: start it and wait until it answers.  Used by the
+# first `up` and to restart a daemon that died (see restart_dead).
+start_moto() {
+  start moto "${MOTO_CMD[@]}" -H 127.0.0.1 -p "$MOTO_PORT"
+  ts "moto started (${MOTO_CMD[*]})"
+}
+# moto keeps its buckets in memory: (re)create ours once it answers
+moto_bucket() {
+  wait_for "moto $MOTO_ENDPOINT" 60 "$(daemon_logs moto)" \
+    nsnet curl -s -o /dev/null --max-time 5 "$MOTO_ENDPOINT/"
+  timeout 60 nsenter --net="$NETNS_PATH" -- s3cmd -c "$STATE/s3cfg-moto" mb "s3://$MOTO_BUCKET" >/dev/null
+  ts "moto bucket $MOTO_BUCKET created"
+}
+start_mon() {
+  start mon.a ceph-mon -c "$STATE/ceph.conf" -f -i a
+  wait_for "ceph mon quorum" 60 "$(daemon_logs mon.a)" \
+    nsnet ceph -c "$STATE/ceph.conf" --connect-timeout 3 mon stat
+}
+start_osd() {
+  start osd.0 ceph-osd -c "$STATE/ceph.conf" -f -i 0
+  wait_for "ceph osd.0 up" 90 "$(daemon_logs osd.0)" \
+    sh -c "nsenter --net='$NETNS_PATH' -- ceph -c '$STATE/ceph.conf' --connect-timeout 3 osd dump | grep -q '^osd.0 up'"
+}
+start_rgw() {
+  start rgw.gw radosgw -c "$STATE/ceph.conf" -f -n client.rgw.gw
+  wait_for "radosgw $S3_ENDPOINT" 120 "$(daemon_logs rgw.gw)" \
+    nsnet curl -sf -o /dev/null --max-time 5 "$S3_ENDPOINT/"
+}
+start_rpcbind() {
+  # rpcbind must run in the holder (private /run); `rpcbind -h 127.0.0.1`
+  # crashes, the netns only has lo anyway.
+  start rpcbind rpcbind -f -w
+  wait_for "rpcbind" 20 "$(daemon_logs rpcbind)" nsx rpcinfo -p 127.0.0.1
+}
+start_ganesha() {
+  start ganesha ganesha.nfsd -F -f "$STATE/ganesha.conf" -L "$STATE/log/ganesha.log" \
+    -p "$STATE/run/ganesha.nfsd.pid" -N NIV_EVENT
+  wait_for "ganesha registered (rpcinfo nfs v3)" 120 "$(daemon_logs ganesha)" \
+    nsx rpcinfo -t 127.0.0.1 nfs 3
+  # clients use the netns *network* only (host mount namespace), like mpfs
+  wait_for "NFS $NFS_BUCKET_URL" 60 "$(daemon_logs ganesha)" check_nfs "$NFS_BUCKET_URL"
+  wait_for "NFS $NFS_POSIX_URL" 30 "$(daemon_logs ganesha)" check_nfs "$NFS_POSIX_URL"
+  wait_for "NFS $NFS_ROOT_URL" 30 "$(daemon_logs ganesha)" check_nfs "$NFS_ROOT_URL"
+}
+
+# A store that was up (marker, up.ok, our netns, the holder alive) with some
+# daemons dead: restart just those, in start order, keeping the state dir
+# (the data).  Prints what it restarted; fails if nothing was dead (then the
+# store is unhealthy for another reason and starts over) or a restart fails.
+restart_dead() {
+  local n dead=()
+  [ -e "$MARKER" ] && [ -e "$STATE/up.ok" ] && netns_exists &&
+    [ "$(cat "$OWNER_FILE" 2>/dev/null)" = "$STATE" ] && pid_of holder >/dev/null || return 1
+  for n in "${ALL_DAEMONS[@]}"; do pid_of "$n" >/dev/null || dead+=("$n"); done
+  [ ${#dead[@]} -gt 0 ] || return 1
+  ts "daemons not running: ${dead[*]}: restarting them (state dir kept)"
+  export CEPH_CONF="$STATE/ceph.conf"
+  WAIT_FOR_HOOK=check_started
+  for n in "${dead[@]}"; do
+    rm -f "$PIDS/$n.pid" "$PIDS/$n.stime"
+    case $n in
+      moto) find_moto; start_moto; moto_bucket ;;
+      mon.a) start_mon ;;
+      osd.0) start_osd ;;
+      rgw.gw) start_rgw ;;
+      rpcbind) start_rpcbind ;;
+      ganesha) start_ganesha ;;
+    esac
+  done
+  wait_for "status (S3, NFS x3, moto)" 60 "" status_checks quiet
+}
+
 up_failed() {
   local rc=$?
   trap - EXIT
@@ -524,6 +618,11 @@ cmd_up() {
   fi
   if netns_owned_elsewhere; then
     die "netns $NS is in use by the live stack in $(cat "$OWNER_FILE"); use MPFS_NS=<other name>"
+  fi
+  # a subshell: a failed wait exits it, and then we start over
+  if (restart_dead); then
+    ts "stack up again ($STATE, netns $NS)"
+    return 0
   fi
   if [ -e "$STATE" ] || netns_exists || [ -e "$NETNS_PATH" ]; then
     ts "found a stale or unhealthy stack: cleaning up"
@@ -546,19 +645,13 @@ cmd_up() {
   ip netns add "$NS"
   printf '%s\n' "$STATE" >"$OWNER_FILE"
   ip netns exec "$NS" ip link set lo up
-  # shellcheck disable=SC2016  # expanded by the inner sh
-  setsid ip netns exec "$NS" unshare -m --propagation private \
-    sh -c 'echo $$ >"$2" && mount --bind "$1" /run && exec sleep infinity' \
-    sh "$STATE/vrun" "$PIDS/holder.pid" </dev/null >>"$STATE/log/holder.out" 2>&1 9>&- &
-  disown "$!"
-  record_pid holder
+  start_holder
   WAIT_FOR_HOOK=check_started
   wait_for "netns $NS + mount-ns holder (pid $(holder_pid))" 10 "$STATE/log/holder.out" \
     sh -c "[ \"\$(cat /proc/$(holder_pid)/comm)\" = sleep ]"
 
   # ---- moto (independent of ceph: start it first, it boots in parallel)
-  start moto "${MOTO_CMD[@]}" -H 127.0.0.1 -p "$MOTO_PORT"
-  ts "moto started (${MOTO_CMD[*]})"
+  start_moto
 
   # ---- ceph mon
   local fsid osd_uuid osd_secret osd_id C
@@ -573,9 +666,7 @@ cmd_up() {
   monmaptool --create --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' --fsid "$fsid" "$STATE/monmap" >/dev/null
   ceph-mon "${C[@]}" --mkfs -i a --monmap "$STATE/monmap" --keyring "$STATE/mon.keyring" \
     >"$STATE/log/mon-mkfs.out" 2>&1 || { tail_logs "$STATE/log/mon-mkfs.out"; die "ceph-mon --mkfs"; }
-  start mon.a ceph-mon "${C[@]}" -f -i a
-  wait_for "ceph mon quorum" 60 "$(daemon_logs mon.a)" \
-    nsnet ceph "${C[@]}" --connect-timeout 3 mon stat
+  start_mon
 
   # ---- ceph osd (memstore). `ceph-osd --mkfs --mkkey` fails ("failed to
   # fetch mon config"): register the key first, write the keyring, then mkfs.
@@ -588,18 +679,14 @@ cmd_up() {
   ceph-authtool --create-keyring "$STATE/osd.0/keyring" --name osd.0 --add-key "$osd_secret" >/dev/null
   timeout 120 nsenter --net="$NETNS_PATH" -- ceph-osd "${C[@]}" -i 0 --mkfs --osd-uuid "$osd_uuid" \
     >"$STATE/log/osd-mkfs.out" 2>&1 || { tail_logs "$STATE/log/osd-mkfs.out"; die "ceph-osd --mkfs"; }
-  start osd.0 ceph-osd "${C[@]}" -f -i 0
-  wait_for "ceph osd.0 up" 90 "$(daemon_logs osd.0)" \
-    sh -c "nsenter --net='$NETNS_PATH' -- ceph -c '$STATE/ceph.conf' --connect-timeout 3 osd dump | grep -q '^osd.0 up'"
+  start_osd
 
   # ---- radosgw + user + bucket
   timeout 60 nsenter --net="$NETNS_PATH" -- ceph "${C[@]}" auth get-or-create client.rgw.gw \
     mon 'allow rw' osd 'allow rwx' mgr 'allow rw' >>"$STATE/keyring"
   timeout 60 nsenter --net="$NETNS_PATH" -- ceph "${C[@]}" auth get-or-create client.rgw.nfs \
     mon 'allow rw' osd 'allow rwx' mgr 'allow rw' >>"$STATE/keyring"
-  start rgw.gw radosgw "${C[@]}" -f -n client.rgw.gw
-  wait_for "radosgw $S3_ENDPOINT" 120 "$(daemon_logs rgw.gw)" \
-    nsnet curl -sf -o /dev/null --max-time 5 "$S3_ENDPOINT/"
+  start_rgw
   timeout 120 nsenter --net="$NETNS_PATH" -- radosgw-admin "${C[@]}" user create --uid=test \
     --display-name="Test User" --access-key="$AK" --secret-key="$SK" >"$STATE/user.json" 2>"$STATE/log/radosgw-admin.out" ||
     { tail_logs "$STATE/log/radosgw-admin.out"; die "radosgw-admin user create"; }
@@ -612,25 +699,13 @@ cmd_up() {
     -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X DELETE "$S3_ENDPOINT/$BUCKET/.mpfs-warmup"
   ts "bucket $BUCKET created"
 
-  # ---- rpcbind + ganesha. rpcbind must run in the holder (private /run);
-  # `rpcbind -h 127.0.0.1` crashes, the netns only has lo anyway.
-  start rpcbind rpcbind -f -w
-  wait_for "rpcbind" 20 "$(daemon_logs rpcbind)" nsx rpcinfo -p 127.0.0.1
+  # ---- rpcbind + ganesha
+  start_rpcbind
   write_ganesha_conf
-  start ganesha ganesha.nfsd -F -f "$STATE/ganesha.conf" -L "$STATE/log/ganesha.log" \
-    -p "$STATE/run/ganesha.nfsd.pid" -N NIV_EVENT
-  wait_for "ganesha registered (rpcinfo nfs v3)" 120 "$(daemon_logs ganesha)" \
-    nsx rpcinfo -t 127.0.0.1 nfs 3
-  # clients use the netns *network* only (host mount namespace), like mpfs
-  wait_for "NFS $NFS_BUCKET_URL" 60 "$(daemon_logs ganesha)" check_nfs "$NFS_BUCKET_URL"
-  wait_for "NFS $NFS_POSIX_URL" 30 "$(daemon_logs ganesha)" check_nfs "$NFS_POSIX_URL"
-  wait_for "NFS $NFS_ROOT_URL" 30 "$(daemon_logs ganesha)" check_nfs "$NFS_ROOT_URL"
+  start_ganesha
 
   # ---- moto bucket
-  wait_for "moto $MOTO_ENDPOINT" 60 "$(daemon_logs moto)" \
-    nsnet curl -s -o /dev/null --max-time 5 "$MOTO_ENDPOINT/"
-  timeout 60 nsenter --net="$NETNS_PATH" -- s3cmd -c "$STATE/s3cfg-moto" mb "s3://$MOTO_BUCKET" >/dev/null
-  ts "moto bucket $MOTO_BUCKET created"
+  moto_bucket
 
   wait_for "status (S3, NFS x3, moto)" 30 "" status_checks quiet
   : >"$STATE/up.ok"
@@ -739,4 +814,5 @@ main() {
   esac
 }
 
-main "$@"
+# sourced by the script tests (tests/ops/) to call one function: no main
+[ "${MPFS_STACK_SOURCE_ONLY:-0}" = 1 ] || main "$@"

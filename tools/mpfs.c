@@ -13,10 +13,14 @@
  * the terminal with a non-zero exit status.
  */
 #include "base/log.h"
+#include "base/logfile.h"
 #include "base/util.h"
 #include "fs/config.h"
 #include "fs/fuse_ll.h"
+#include "tools/ctl.h"
 #include "tools/probe.h"
+#include "tools/stats.h"
+#include "tools/warmup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,47 +33,179 @@
 
 #define MPFS_VERSION_STRING "0.1.0"
 
+/* The command line's text, as data: --help and the generated man page
+ * (mpfs --man, built into mpfs.1 at build time) print the same rows, and the
+ * -o options come from the one config table (fs/config.c). */
+static const char *const synopsis[] = {
+    "mpfs mount [--s3 s3://BUCKET[/PREFIX]] [--nfs nfs://HOST/EXPORT[/PATH]] "
+    "[--config FILE] [-o OPT[=VAL],...] [-f] [-d] [MOUNTPOINT]",
+    "mpfs SOURCE MOUNTPOINT [-o OPT[=VAL],...]",
+    "mpfs probe [--s3 ...] [--nfs ...] [-o ...]",
+    "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | log-level LEVEL",
+    "mpfs stats MOUNTPOINT [--watch] [--interval S] [--count N] [--raw]",
+    "mpfs warmup PATH... [--list FILE] [--jobs N] [--force]",
+    "mpfs --help | --version | --man | --list-options",
+};
+
+static const char *const synopsis_note[] = {
+    "",
+    "the form mount(8) uses for fuse.mpfs lines in /etc/fstab",
+    "print capabilities and measured costs",
+    "talk to the daemon serving MOUNTPOINT (root or the mounting user): status; forget a path "
+    "(or a subtree with -r) so the next access revalidates; commit every pending write; "
+    "empty the block cache; change the log level. PATH is absolute under MOUNTPOINT, or "
+    "relative to it",
+    "live counters of the mount: FUSE operations with latency, backend requests per side and "
+    "type, bytes, cache hits by tier, staging, memory; --watch prints per-second rates, --raw "
+    "the name/value lines",
+    "read files or directory trees (or the paths listed in FILE) into the block cache with N "
+    "parallel readers (8); refuses up front (exit 3) a request larger than cache_ram + "
+    "cache_disk unless --force; an interrupted run resumed later fetches only what is missing",
+    "",
+};
+
+struct flag {
+    const char *name;
+    const char *help;
+};
+
+static const struct flag mount_flags[] = {
+    {"--s3 URL", "the S3 side (same as -o s3=URL)"},
+    {"--nfs URL", "the NFS side, NFSv3 (same as -o nfs=URL)"},
+    {"--endpoint URL", "S3 endpoint (same as -o s3_endpoint=URL)"},
+    {"--config FILE", "'key = value' lines with the options below"},
+    {"-o OPTS", "comma-separated options below"},
+    {"-f", "stay in the foreground"},
+    {"-d", "foreground, debug log and every FUSE request"},
+    {"--print-config", "print the effective configuration (secrets redacted)"},
+    {"--man", "print this manual as a man page (roff)"},
+    {"--list-options", "print the option names (shell completion)"},
+};
+
+static const char modes_text[] =
+    "Give both sides for dual mode (the same dataset as a bucket and an export: metadata and "
+    "bulk data each go where they are best), or one side for an S3-only or NFS-only mount.";
+
+static const char creds_text[] =
+    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION and "
+    "AWS_ENDPOINT_URL from the environment, or an AWS credentials file "
+    "(AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials) with -o s3_profile=. Secrets are never "
+    "taken from options or logged.";
+
+static const char unmount_text[] =
+    "fusermount3 -u MOUNTPOINT (or umount as root), or SIGTERM/SIGINT to the daemon.";
+
+static const char boot_text[] =
+    "/etc/fstab: a line of type fuse.mpfs (mount(8) runs mount.fuse3, which runs mpfs SOURCE "
+    "MOUNTPOINT -o OPTIONS). systemd: one config file per mount, /etc/mpfs/NAME.conf with "
+    "'mountpoint = ...', then systemctl enable --now mpfs@NAME.";
+
+static const char *const examples[] = {
+    "mpfs mount --s3 s3://data/imagenet --nfs nfs://filer/export/imagenet /mnt/in",
+    "mpfs mount --s3 s3://ckpt -o policy='runs:fresh',cache_ram=1G /mnt/ckpt",
+    "fstab: s3://data /mnt/data fuse.mpfs nfs=nfs://filer/export,_netdev 0 0",
+};
+
+/* Word-wrap text at 78 columns with the given indent. */
+static void wrap(FILE *out, const char *text, int indent)
+{
+    int col = 0;
+    const char *p = text;
+    while (*p) {
+        size_t w = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)w > 78) {
+            fputc('\n', out);
+            col = 0;
+        }
+        if (col == 0) {
+            col = fprintf(out, "%*s", indent, "");
+        } else {
+            fputc(' ', out);
+            col++;
+        }
+        col += fprintf(out, "%.*s", (int)w, p);
+        p += w;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', out);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "mpfs %s - mount a dataset served over S3 and NFS as one POSIX filesystem\n"
-            "\n"
-            "usage:\n"
-            "  mpfs mount [--s3 s3://BUCKET[/PREFIX]] [--nfs nfs://HOST/EXPORT[/PATH]]\n"
-            "             [--config FILE] [-o OPT[=VAL],...] [-f] [-d] MOUNTPOINT\n"
-            "  mpfs SOURCE MOUNTPOINT [-o OPT[=VAL],...]     (fstab: type fuse.mpfs)\n"
-            "  mpfs probe [--s3 ...] [--nfs ...] [-o ...]   print capabilities and costs\n"
-            "  mpfs --help | --version\n"
-            "\n"
-            "modes: give both sides for dual mode (the same dataset as a bucket and an\n"
-            "export: metadata and bulk data each go where they are best), or one side\n"
-            "for an S3-only or NFS-only mount.\n"
-            "\n"
-            "mount flags:\n"
-            "  --s3 URL           the S3 side (same as -o s3=URL)\n"
-            "  --nfs URL          the NFS side, NFSv3 (same as -o nfs=URL)\n"
-            "  --endpoint URL     S3 endpoint (same as -o s3_endpoint=URL)\n"
-            "  --config FILE      'key = value' lines with the options below\n"
-            "  -o OPTS            comma-separated options below\n"
-            "  -f                 stay in the foreground\n"
-            "  -d                 foreground, debug log and every FUSE request\n"
-            "  --print-config     print the effective configuration (secrets redacted)\n"
-            "\n"
-            "options (-o, --config; defaults in brackets):\n",
+            "mpfs %s - mount a dataset served over S3 and NFS as one POSIX filesystem\n\nusage:\n",
             MPFS_VERSION_STRING);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(synopsis); i++) {
+        wrap(out, synopsis[i], 2);
+        if (*synopsis_note[i]) {
+            char *note = mpfs_xasprintf("(%s)", synopsis_note[i]);
+            wrap(out, note, 6);
+            free(note);
+        }
+    }
+    fputs("\nmodes:\n", out);
+    wrap(out, modes_text, 2);
+    fputs("\nmount flags:\n", out);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(mount_flags); i++)
+        fprintf(out, "  %-18s %s\n", mount_flags[i].name, mount_flags[i].help);
+    fputs("\noptions (-o, --config; defaults in brackets):\n", out);
     mpfs_config_print_help(out);
-    fprintf(out,
-            "\n"
-            "credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n"
-            "AWS_REGION and AWS_ENDPOINT_URL from the environment, or an AWS credentials\n"
-            "file (AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials) with -o s3_profile=.\n"
-            "Secrets are never taken from options or logged.\n"
-            "\n"
-            "unmount: fusermount3 -u MOUNTPOINT (or umount as root), or SIGTERM/SIGINT.\n"
-            "examples:\n"
-            "  mpfs mount --s3 s3://data/imagenet --nfs nfs://filer/export/imagenet /mnt/in\n"
-            "  mpfs mount --s3 s3://ckpt -o policy='runs:fresh',cache_ram=1G /mnt/ckpt\n"
-            "  fstab: s3://data /mnt/data fuse.mpfs nfs=nfs://filer/export,_netdev 0 0\n");
+    fputs("\ncredentials:\n", out);
+    wrap(out, creds_text, 2);
+    fputs("\nmount at boot:\n", out);
+    wrap(out, boot_text, 2);
+    fputs("\nunmount:\n", out);
+    wrap(out, unmount_text, 2);
+    fputs("\nexamples:\n", out);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(examples); i++)
+        fprintf(out, "  %s\n", examples[i]);
+}
+
+static void roff_section(FILE *out, const char *title, const char *text)
+{
+    fprintf(out, ".SH %s\n", title);
+    mpfs_fputs_roff(out, text);
+    fputc('\n', out);
+}
+
+static void man(FILE *out)
+{
+    fprintf(out, ".TH MPFS 1 \"\" \"mpfs %s\" \"User Commands\"\n", MPFS_VERSION_STRING);
+    fputs(".SH NAME\nmpfs \\- mount a dataset served over S3 and NFS as one POSIX filesystem\n"
+          ".SH SYNOPSIS\n", out);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(synopsis); i++) {
+        fputs(".PP\n", out);
+        mpfs_fputs_roff(out, synopsis[i]);
+        fputc('\n', out);
+        if (*synopsis_note[i]) {
+            fputs(".br\n(", out);
+            mpfs_fputs_roff(out, synopsis_note[i]);
+            fputs(")\n", out);
+        }
+    }
+    roff_section(out, "DESCRIPTION", modes_text);
+    fputs(".SH FLAGS\n", out);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(mount_flags); i++) {
+        fputs(".TP\n\\fB", out);
+        mpfs_fputs_roff(out, mount_flags[i].name);
+        fputs("\\fR\n", out);
+        mpfs_fputs_roff(out, mount_flags[i].help);
+        fputc('\n', out);
+    }
+    fputs(".SH OPTIONS\nGiven with \\fB\\-o\\fR or as \\fIkey = value\\fR lines in a "
+          "\\fB\\-\\-config\\fR file; defaults in brackets.\n", out);
+    mpfs_config_print_man(out);
+    roff_section(out, "CREDENTIALS", creds_text);
+    roff_section(out, "MOUNT AT BOOT", boot_text);
+    roff_section(out, "UNMOUNT", unmount_text);
+    fputs(".SH EXAMPLES\n", out);
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(examples); i++) {
+        fputs(".PP\n", out);
+        mpfs_fputs_roff(out, examples[i]);
+        fputc('\n', out);
+    }
+    fputs(".SH SEE ALSO\nfusermount3(1), mount.fuse3(8), fstab(5), systemd.service(5)\n", out);
 }
 
 struct cli {
@@ -106,6 +242,12 @@ static int parse(struct cli *c, int argc, char **argv)
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--man")) {
+            man(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--list-options")) {
+            mpfs_config_print_names(stdout);
             exit(0);
         } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
             printf("mpfs %s\n", MPFS_VERSION_STRING);
@@ -174,6 +316,8 @@ static int parse(struct cli *c, int argc, char **argv)
     if (mpfs_config_finish(&c->cfg, err, sizeof(err)) < 0)
         return die_usage(err);
     mpfs_log_set_level_name(c->cfg.log_level);
+    if (!c->mountpoint)
+        c->mountpoint = c->cfg.mountpoint;
     if (!c->mountpoint && !c->probe && !c->print_config)
         return die_usage("no mount point given");
     return 0;
@@ -216,22 +360,18 @@ static int daemonize(int *status_fd)
     return 0;
 }
 
-/* After mounting, the daemon's log goes to <cache_dir>/mpfs.log. */
+/* After mounting, the daemon's log goes to <cache_dir>/mpfs.log, rotated
+ * past log_max (base/logfile.h). */
 static void redirect_output(const struct mpfs_config *cfg)
 {
     char *log = mpfs_xasprintf("%s/mpfs.log", cfg->cache_dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
         dup2(null, 1);
-        if (fd < 0)
+        if (mpfs_log_to_file(log, cfg->log_max, 3) < 0)
             dup2(null, 2);
         close(null);
-    }
-    if (fd >= 0) {
-        dup2(fd, 2);
-        close(fd);
     }
     free(log);
 }
@@ -247,6 +387,18 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         rc = 2;
+        goto out;
+    }
+    if (strcmp(argv[1], "ctl") == 0) {
+        rc = mpfs_ctl_main(argc - 1, argv + 1);
+        goto out;
+    }
+    if (strcmp(argv[1], "stats") == 0) {
+        rc = mpfs_stats_main(argc - 1, argv + 1);
+        goto out;
+    }
+    if (strcmp(argv[1], "warmup") == 0) {
+        rc = mpfs_warmup_main(argc - 1, argv + 1);
         goto out;
     }
     rc = parse(&c, argc, argv);

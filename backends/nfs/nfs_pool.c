@@ -37,10 +37,10 @@
  */
 #include "backends/nfs/nfs_int.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -90,7 +90,7 @@ void mpfs_nfs_pool_free(struct mpfs_nfs_pool *p)
         return;
     }
     /* Every connection must be back: a busy one would be used after free. */
-    assert(p->live == p->nidle);
+    MPFS_ASSERT(p->live == p->nidle);
     for (unsigned i = 0; i < p->nidle; i++) {
         p->ops->destroy(p->arg, p->idle[i]);
     }
@@ -190,7 +190,7 @@ void mpfs_nfs_pool_put(struct mpfs_nfs_pool *p, void *conn, int broken)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    assert(p->nidle < p->size);
+    MPFS_ASSERT(p->nidle < p->size);
     p->idle[p->nidle++] = conn;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);

@@ -267,6 +267,7 @@ static void resp_reset(struct mpfs_s3_resp *rs)
     rs->status = 0;
     rs->err = 0;
     rs->curl_rc = 0;
+    rs->hung = 0;
     rs->code[0] = '\0';
     rs->message[0] = '\0';
     rs->detail[0] = '\0';
@@ -709,6 +710,11 @@ static int attempt(struct mpfs_s3 *s, struct conn *c, struct mpfs_s3_req *rq,
     c->errbuf[0] = '\0';
     CURLcode cc = curl_easy_perform(e);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &rs->status);
+    /* pretransfer > 0: connected (or reused) and the request went out, so
+     * a timeout means the server sat on it, not that it was unreachable */
+    curl_off_t pre = 0;
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    rs->hung = cc == CURLE_OPERATION_TIMEDOUT && pre > 0 && rs->status == 0;
     if (cc == CURLE_WRITE_ERROR && x.overflow) {
         cc = CURLE_OK;
     }
@@ -826,7 +832,7 @@ int mpfs_s3_http_do(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_re
                 continue;
             }
         }
-        if (!retry || rq->no_retry || n >= s->max_retries) {
+        if (!retry || rq->no_retry || n >= s->max_retries || (rq->hang_is_final && rs->hung)) {
             break;
         }
         char why[512];

@@ -66,6 +66,11 @@ struct mpfs_s3_req {
     int want_meta; /* collect x-amz-meta-* and standard headers */
     int bulk;      /* large transfer: low-speed limit, not a total timeout */
     int no_retry;  /* fail on the first error (probes) */
+    /* An attempt that connected and then timed out waiting for the answer
+     * ends the request: the mount-time check, so an endpoint that accepts
+     * connections and never answers fails the mount within connect_timeout
+     * + one request_timeout instead of (retries + 1) times that. */
+    int hang_is_final;
     int quiet;     /* expected failures: do not log them */
 };
 
@@ -75,6 +80,7 @@ struct mpfs_s3_resp {
     int curl_rc;
     int attempts;
     int local;     /* the failure is ours (the upload source), not the store's */
+    int hung;      /* the last attempt was sent, then timed out with no answer */
     char code[64]; /* S3 <Code>, "" if none */
     char message[256];
     char detail[256];            /* transport error text (curl's), "" if none */

@@ -789,6 +789,7 @@ static int check_bucket(struct mpfs_s3 *s, char *err, size_t errlen)
     rq.query = query;
     rq.xml = &xml;
     rq.quiet = 1;
+    rq.hang_is_final = 1;
     mpfs_s3_resp_init(&rs);
     int rc = mpfs_s3_http_do(s, &rq, &rs);
     mpfs_s3_resp_describe(&rs, why, sizeof(why));
@@ -801,6 +802,13 @@ static int check_bucket(struct mpfs_s3 *s, char *err, size_t errlen)
                      s->endpoint, s->bucket);
             rc = -EPROTO;
         }
+    } else if (rs.hung) {
+        snprintf(err, errlen,
+                 "S3 endpoint %s accepted the connection but sent no answer to the listing of "
+                 "bucket '%s' within %d ms (connect_timeout %d + request_timeout %d ms): "
+                 "is an S3 server listening there, and is it up?",
+                 s->endpoint, s->bucket, s->connect_timeout_ms + s->request_timeout_ms,
+                 s->connect_timeout_ms, s->request_timeout_ms);
     } else if (rs.curl_rc != 0) {
         snprintf(err, errlen, "cannot reach S3 endpoint %s: %s (%s, %d attempt%s)", s->endpoint,
                  strerror(-rc), why, rs.attempts, rs.attempts == 1 ? "" : "s");

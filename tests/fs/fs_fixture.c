@@ -6,9 +6,9 @@
 #include "backends/fault.h"
 
 #include "backends/mem.h"
+#include "base/check.h"
 #include "base/util.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,16 +93,18 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     struct stat shm;
     const char *tmp = stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) ? "/dev/shm" : "/tmp";
     snprintf(f->dir, sizeof(f->dir), "%s/mpfs-fx-XXXXXX", tmp);
-    if (!mkdtemp(f->dir))
-        abort();
+    char *dir = mkdtemp(f->dir);
+    MPFS_ASSERT(dir != NULL);
     mpfs_config_init(&f->cfg);
     char err[256];
     char *opts = mpfs_xasprintf("mode=%s,s3=s3://mem,nfs=nfs://mem/x,cache_dir=%s,"
                                 "cache_disk=0,cache_ram=16M%s%s",
                                 strcmp(mode, "dualview") ? mode : "dual", f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
-    assert(mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err)) == 0);
+    int rc = mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err));
+    MPFS_ASSERT(rc == 0);
     free(opts);
-    assert(mpfs_config_finish(&f->cfg, err, sizeof(err)) == 0);
+    rc = mpfs_config_finish(&f->cfg, err, sizeof(err));
+    MPFS_ASSERT(rc == 0);
     if (strcmp(mode, "dualview") == 0) {
         f->s3 = mpfs_mem_dual_new(&f->nfs);
     } else {

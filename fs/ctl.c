@@ -1,0 +1,374 @@
+/*
+ * ctl.c - the control channel's server; see ctl.h for the protocol.
+ *
+ * Design: one accept thread polls the listening socket and a stop pipe;
+ * each accepted connection is served by its own detached thread (at most
+ * MAX_CONN at once, beyond that the request is refused with EBUSY), so a
+ * long `flush` does not block `stats --watch`.  A request line must arrive
+ * within REQ_TIMEOUT_S.
+ *
+ * Locking: c->lock guards only the count of connection threads (stop waits
+ * for it to reach zero).  Commands call the vfs operations, which take the
+ * fs locks themselves; nothing here is held across them.
+ */
+#include "fs/ctl.h"
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fs/fs_int.h"
+#include "fs/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_CONN 8
+#define REQ_TIMEOUT_S 10
+#define REQ_MAX 4096
+
+struct mpfs_ctl {
+    struct mpfs_fs *fs;
+    char *path;
+    char *mountpoint;
+    int lfd;
+    int stop_pipe[2];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int nconn;
+};
+
+struct conn {
+    struct mpfs_ctl *c;
+    int fd;
+};
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+
+static void cmd_status(struct mpfs_ctl *c, FILE *out)
+{
+    struct mpfs_fs *fs = c->fs;
+    const struct mpfs_config *cfg = &fs->cfg;
+    struct mpfs_cache_stats cs;
+    mpfs_cache_get_stats(fs->cache, &cs);
+    char a[32], b[32];
+    fprintf(out, "mountpoint     %s\n", c->mountpoint);
+    fprintf(out, "pid            %d\n", (int)getpid());
+    fprintf(out, "mode           %s%s\n", cfg->mode, cfg->read_only ? " (read-only)" : "");
+    if (cfg->s3)
+        fprintf(out, "s3             %s at %s\n", cfg->s3,
+                cfg->s3_endpoint ? cfg->s3_endpoint : "(AWS_ENDPOINT_URL / AWS)");
+    if (cfg->nfs)
+        fprintf(out, "nfs            %s\n", cfg->nfs);
+    fprintf(out, "cache_dir      %s\n", cfg->cache_dir);
+    mpfs_fmt_bytes(a, sizeof(a), (double)cs.ram_bytes);
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->cache_ram);
+    fprintf(out, "cache_ram      %s of %s\n", a, b);
+    mpfs_fmt_bytes(a, sizeof(a), (double)cs.disk_bytes);
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->cache_disk);
+    fprintf(out, "cache_disk     %s of %s\n", a, b);
+    mpfs_fmt_bytes(a, sizeof(a), (double)(uint64_t)atomic_load(&fs->staging_bytes));
+    mpfs_fmt_bytes(b, sizeof(b), (double)cfg->staging_max);
+    fprintf(out, "staging        %s of %s (written, not yet committed)\n", a, b);
+    pthread_mutex_lock(&fs->lock);
+    size_t nodes = fs->nnodes;
+    pthread_mutex_unlock(&fs->lock);
+    fprintf(out, "inodes         %zu in memory\n", nodes);
+    fprintf(out, "invalidations  %llu\n",
+            (unsigned long long)atomic_load(&fs->invalidations));
+    fprintf(out, "log_level      %s\n", level_names[mpfs_log_level & 3]);
+    char routes[4096];
+    mpfs_fs_describe(fs, routes, sizeof(routes));
+    fprintf(out, "routes (probed at mount):\n%s", routes);
+}
+
+struct flush_out {
+    FILE *out;
+    int failed;
+};
+
+static void flush_failed(void *arg, const char *path, int err)
+{
+    struct flush_out *fo = arg;
+    fprintf(fo->out, "failed %s: %s\n", path, strerror(-err));
+    fo->failed++;
+}
+
+/* Run one request; writes output lines to out, returns 0 or -errno with a
+ * message in msg. */
+static int run(struct mpfs_ctl *c, char *line, FILE *out, char *msg, size_t msglen)
+{
+    char *arg = strchr(line, ' ');
+    if (arg)
+        *arg++ = '\0';
+    if (strcmp(line, "status") == 0) {
+        cmd_status(c, out);
+        return 0;
+    }
+    if (strcmp(line, "invalidate") == 0) {
+        int recursive = 0;
+        if (arg && strncmp(arg, "-r ", 3) == 0) {
+            recursive = 1;
+            arg += 3;
+        } else if (arg && strcmp(arg, "-r") == 0) {
+            recursive = 1;
+            arg = "";
+        }
+        if (!arg) {
+            snprintf(msg, msglen, "usage: invalidate [-r] PATH");
+            return -EINVAL;
+        }
+        int rc = mpfs_vfs_invalidate(c->fs, arg, recursive);
+        if (rc < 0) {
+            snprintf(msg, msglen, "invalidate '%.300s': %s", arg, strerror(-rc));
+            return rc;
+        }
+        mpfs_info("ctl: invalidated '%s'%s", arg, recursive ? " and below" : "");
+        fprintf(out, "invalidated %s%s\n", *arg ? arg : "/", recursive ? " (recursive)" : "");
+        return 0;
+    }
+    if (strcmp(line, "stats") == 0) {
+        mpfs_stats_report(c->fs, out);
+        return 0;
+    }
+    if (strcmp(line, "flush") == 0) {
+        struct flush_out fo = {.out = out};
+        uint64_t done = 0;
+        int rc = mpfs_vfs_flush_all(c->fs, flush_failed, &fo, &done);
+        fprintf(out, "committed %llu file%s\n", (unsigned long long)done, done == 1 ? "" : "s");
+        if (rc < 0) {
+            snprintf(msg, msglen, "%d file%s could not be committed", fo.failed,
+                     fo.failed == 1 ? "" : "s");
+            return rc;
+        }
+        return 0;
+    }
+    if (strcmp(line, "drop-cache") == 0) {
+        struct mpfs_cache_stats before, after;
+        mpfs_cache_get_stats(c->fs->cache, &before);
+        uint64_t files = 0;
+        int rc = mpfs_vfs_drop_cache(c->fs, &files);
+        mpfs_cache_get_stats(c->fs->cache, &after);
+        char a[32], b[32];
+        mpfs_fmt_bytes(a, sizeof(a), (double)before.ram_bytes + before.disk_bytes);
+        mpfs_fmt_bytes(b, sizeof(b), (double)after.ram_bytes + after.disk_bytes);
+        fprintf(out, "cache %s -> %s (%llu entries visited)\n", a, b, (unsigned long long)files);
+        if (rc < 0)
+            snprintf(msg, msglen, "drop-cache: %s", strerror(-rc));
+        return rc;
+    }
+    if (strcmp(line, "log-level") == 0) {
+        if (!arg || mpfs_log_set_level_name(arg) < 0) {
+            snprintf(msg, msglen, "log-level needs one of error, warn, info, debug");
+            return -EINVAL;
+        }
+        mpfs_warn("ctl: log level set to %s", arg);
+        fprintf(out, "log_level %s\n", arg);
+        return 0;
+    }
+    snprintf(msg, msglen, "unknown command '%.64s' (status, invalidate, flush, drop-cache, log-level)",
+             line);
+    return -EINVAL;
+}
+
+static int peer_allowed(int fd, uid_t *uid)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+        return 0;
+    *uid = cr.uid;
+    return cr.uid == 0 || cr.uid == geteuid();
+}
+
+static void serve(struct mpfs_ctl *c, int fd)
+{
+    char req[REQ_MAX];
+    char msg[512] = "";
+    uid_t uid = (uid_t)-1;
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    int rc;
+    if (!f)
+        return;
+    size_t used = 0;
+    char *nl = NULL;
+    while (!nl && used < sizeof(req) - 1) {
+        ssize_t n = recv(fd, req + used, sizeof(req) - 1 - used, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        req[used] = '\0';
+        nl = strchr(req, '\n');
+    }
+    /* the request is read first even from a refused peer: closing with
+     * unread data would reset the connection before it sees the answer */
+    if (!peer_allowed(fd, &uid)) {
+        mpfs_warn("ctl: refused a request from uid %d (only root and uid %d may use %s)", (int)uid,
+                  (int)geteuid(), c->path);
+        snprintf(msg, sizeof(msg), "permission denied: uid %d is neither root nor the mount's owner",
+                 (int)uid);
+        rc = -EPERM;
+        goto reply;
+    }
+    if (!nl) {
+        snprintf(msg, sizeof(msg), "no request line within %d s", REQ_TIMEOUT_S);
+        rc = -EPROTO;
+        goto reply;
+    }
+    *nl = '\0';
+    rc = run(c, req, f, msg, sizeof(msg));
+reply:
+    if (rc < 0)
+        fprintf(f, "ERR %d %s\n", -rc, msg);
+    else
+        fputs("OK\n", f);
+    fclose(f);
+    mpfs_send_all(fd, out, outlen);
+    free(out);
+}
+
+static void *conn_thread(void *arg)
+{
+    struct conn *k = arg;
+    struct mpfs_ctl *c = k->c;
+    serve(c, k->fd);
+    close(k->fd);
+    free(k);
+    pthread_mutex_lock(&c->lock);
+    c->nconn--;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+static void *accept_thread(void *arg)
+{
+    struct mpfs_ctl *c = arg;
+    for (;;) {
+        int fd = mpfs_accept_until(c->lfd, c->stop_pipe[0], REQ_TIMEOUT_S);
+        if (fd < 0)
+            break; /* stopped (or poll failed: nothing to serve with) */
+        pthread_mutex_lock(&c->lock);
+        int full = c->nconn >= MAX_CONN;
+        if (!full)
+            c->nconn++;
+        pthread_mutex_unlock(&c->lock);
+        if (full) {
+            static const char busy[] = "ERR 16 too many control requests at once\n";
+            mpfs_send_all(fd, busy, sizeof(busy) - 1);
+            close(fd);
+            continue;
+        }
+        struct conn *k = mpfs_xcalloc(1, sizeof(*k));
+        k->c = c;
+        k->fd = fd;
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, conn_thread, k) != 0) {
+            close(fd);
+            free(k);
+            pthread_mutex_lock(&c->lock);
+            c->nconn--;
+            pthread_mutex_unlock(&c->lock);
+        }
+        pthread_attr_destroy(&at);
+    }
+    return NULL;
+}
+
+int mpfs_ctl_start(struct mpfs_fs *fs, const char *mountpoint, struct mpfs_ctl **out, char *err,
+                   size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char *path = mpfs_xasprintf("%s/ctl.sock", fs->cfg.cache_dir);
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "control socket path %s is longer than %zu bytes (use a shorter "
+                 "cache_dir)", path, sizeof(sa.sun_path) - 1);
+        free(path);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "control socket: %s", strerror(e));
+        free(path);
+        return -e;
+    }
+    unlink(path); /* a stale socket of a previous daemon (the index lock
+                     proves no other daemon uses this cache_dir now) */
+    mode_t old = umask(0177); /* created 0600, never briefly wider */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc == 0)
+        rc = chmod(path, 0600);
+    if (rc == 0)
+        rc = listen(fd, 16);
+    if (rc < 0) {
+        int e = errno;
+        snprintf(err, errlen, "control socket %s: %s", path, strerror(e));
+        close(fd);
+        unlink(path);
+        free(path);
+        return -e;
+    }
+    struct mpfs_ctl *c = mpfs_xcalloc(1, sizeof(*c));
+    c->fs = fs;
+    c->path = path;
+    c->mountpoint = mpfs_xstrdup(mountpoint);
+    c->lfd = fd;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pipe2(c->stop_pipe, O_CLOEXEC) < 0 || pthread_create(&c->thread, NULL, accept_thread, c)) {
+        snprintf(err, errlen, "control socket: cannot start its thread");
+        close(fd);
+        unlink(path);
+        free(c->mountpoint);
+        free(path);
+        free(c);
+        return -EAGAIN;
+    }
+    *out = c;
+    return 0;
+}
+
+const char *mpfs_ctl_path(const struct mpfs_ctl *c)
+{
+    return c ? c->path : NULL;
+}
+
+void mpfs_ctl_stop(struct mpfs_ctl *c)
+{
+    if (!c)
+        return;
+    ssize_t w = write(c->stop_pipe[1], "x", 1);
+    (void)w;
+    pthread_join(c->thread, NULL);
+    close(c->lfd);
+    unlink(c->path);
+    pthread_mutex_lock(&c->lock);
+    while (c->nconn > 0)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    close(c->stop_pipe[0]);
+    close(c->stop_pipe[1]);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c->mountpoint);
+    free(c->path);
+    free(c);
+}
