@@ -78,6 +78,8 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
     mpfs_fmt_bytes(a, sizeof(a), (double)(uint64_t)atomic_load(&fs->staging_bytes));
     mpfs_fmt_bytes(b, sizeof(b), (double)cfg->staging_max);
     fprintf(out, "staging        %s of %s (written, not yet committed)\n", a, b);
+    fprintf(out, "journal        %zu file(s) staged, not yet on the store\n",
+            mpfs_writeback_pending(fs));
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
     pthread_mutex_unlock(&fs->lock);

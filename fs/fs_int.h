@@ -218,6 +218,8 @@ void mpfs_writeback_kick(struct mpfs_fs *fs);
 /* Commit (or rescue) every journal record no live node owns.  Returns the
  * number of records left for a later retry. */
 size_t mpfs_writeback_replay(struct mpfs_fs *fs);
+/* Files whose staged data is not on the store yet (journal records). */
+size_t mpfs_writeback_pending(struct mpfs_fs *fs);
 /* Move a staging file to lost+found under a name derived from path; logs
  * both.  Returns the new location (caller frees) or NULL. */
 char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char *path,

@@ -144,6 +144,7 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
 
     fprintf(out, "staging.bytes %llu\n", (unsigned long long)atomic_load(&fs->staging_bytes));
     fprintf(out, "staging.budget %llu\n", (unsigned long long)fs->cfg.staging_max);
+    fprintf(out, "journal.files %zu\n", mpfs_writeback_pending(fs));
     fprintf(out, "invalidations %llu\n", (unsigned long long)atomic_load(&fs->invalidations));
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
@@ -234,6 +235,8 @@ void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
             (unsigned long long)ps.closed_sequential, (unsigned long long)ps.closed_random);
     fprintf(out, "# TYPE mpfs_staging_bytes gauge\nmpfs_staging_bytes %llu\n",
             (unsigned long long)atomic_load(&fs->staging_bytes));
+    fprintf(out, "# TYPE mpfs_journal_files gauge\nmpfs_journal_files %zu\n",
+            mpfs_writeback_pending(fs));
     fprintf(out, "# TYPE mpfs_invalidations_total counter\nmpfs_invalidations_total %llu\n",
             (unsigned long long)atomic_load(&fs->invalidations));
     fprintf(out, "# TYPE mpfs_resident_memory_bytes gauge\nmpfs_resident_memory_bytes %llu\n",

@@ -268,6 +268,20 @@ size_t mpfs_writeback_replay(struct mpfs_fs *fs)
     return r.left;
 }
 
+static int count_one(void *arg, const struct mpfs_journal_rec *rec)
+{
+    (void)rec;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+size_t mpfs_writeback_pending(struct mpfs_fs *fs)
+{
+    size_t n = 0;
+    mpfs_journal_each(fs->index, count_one, &n);
+    return n;
+}
+
 /* -------------------------------------------------------------- thread */
 
 static void *wb_main(void *arg)

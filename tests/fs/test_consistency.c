@@ -303,6 +303,7 @@ static void test_failed_commit_retried(void **state)
     assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "later", 0644, O_WRONLY, NULL, &e, &h), 0);
     assert_int_equal(mpfs_vfs_write(f->fs, h, "eventually", 10, 0), 10);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), -EIO);
+    assert_int_equal(mpfs_writeback_pending(f->fs), 1);
     mpfs_vfs_release(f->fs, h);
     char buf[16];
     assert_int_equal(fx_read_file(f, "later", buf, sizeof(buf)), 10);
@@ -311,6 +312,9 @@ static void test_failed_commit_retried(void **state)
         usleep(20000);
     assert_int_equal(backend_get(f->s3, "later", buf, sizeof(buf)), 10);
     assert_memory_equal(buf, "eventually", 10);
+    for (int i = 0; i < 150 && mpfs_writeback_pending(f->fs) != 0; i++)
+        usleep(20000);
+    assert_int_equal(mpfs_writeback_pending(f->fs), 0);
     fixture_free(f);
 }
 

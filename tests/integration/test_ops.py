@@ -275,8 +275,10 @@ class Stats(unittest.TestCase):
     def test_counters_move(self):
         s0 = raw_stats(self.m.mnt)
         for k in ("fuse.read.count", "fuse.bytes_read", "cache.hits", "cache.misses",
-                  "cache.ram_budget", "staging.bytes", "memory.rss_bytes", "backend.s3.bytes_read"):
+                  "cache.ram_budget", "staging.bytes", "journal.files", "memory.rss_bytes",
+                  "backend.s3.bytes_read"):
             self.assertIn(k, s0)
+        self.assertEqual(s0["journal.files"], 0)
         self.assertEqual(s0["cache.ram_budget"], 256 << 20)
         self.assertGreater(s0["memory.rss_bytes"], 1 << 20)
         self.assertEqual(direct_read(self.m.path("f.bin")), self.data)
