@@ -426,8 +426,9 @@ static void op_commit(struct model *m, struct mhandle *h, int close)
 static void op_unlink(struct model *m, int i)
 {
     int hi = handle_on(m, i);
-    if (hi >= 0 && m->h[hi].gone)
-        hi = -1; /* its file is gone; the name is another file's */
+    if (hi >= 0 && (m->h[hi].gone || m->h[hi].conflict >= 0))
+        hi = -1; /* its file is gone, or its data belongs to its conflict
+                    copy: the name is another file's */
     int pending_new = hi >= 0 && m->h[hi].dirty && !m->h[hi].base_exists &&
                       !m->h[hi].unlinked_here && m->h[hi].conflict < 0;
     int rc = mpfs_vfs_unlink(m->f->fs, MPFS_ROOT_INO, nm(i));
