@@ -24,7 +24,7 @@
  * copy, and every later commit of that open file goes to the same copy.
  * Data of a file unlinked here dies with its last handle.
  *
- * Environment: MPFS_MODEL_SEEDS (sequences per mode, default 30),
+ * Environment: MPFS_MODEL_SEEDS (sequences per mode, default 60),
  * MPFS_MODEL_STEPS (steps per sequence, default 60), MPFS_MODEL_SEED=S and
  * MPFS_MODEL_MODE=s3|nfs|dualview to replay one sequence (a failure prints
  * both).  Modes: s3 and nfs over one in-memory store each; dualview over
@@ -579,7 +579,7 @@ static void run_mode(const char *mode)
             run_sequence((unsigned)strtoul(one, NULL, 10), mode, steps);
         return;
     }
-    int seeds = env_int("MPFS_MODEL_SEEDS", 30);
+    int seeds = env_int("MPFS_MODEL_SEEDS", 60);
     for (int s = 1; s <= seeds; s++)
         run_sequence((unsigned)s, mode, steps);
 }
