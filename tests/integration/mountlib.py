@@ -125,17 +125,8 @@ class Mount:
 
     def daemon_pid(self):
         """PID of the mpfs daemon serving this mount point, or None."""
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if argv and argv[0].endswith(b"mpfs") and self.mnt.encode() in argv:
-                return int(d)
-        return None
+        pids = daemon_pids(self.mnt)
+        return pids[0] if pids else None
 
     def mounted(self):
         with open("/proc/mounts") as f:
@@ -163,6 +154,22 @@ class Mount:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+def daemon_pids(needle):
+    """PIDs of mpfs processes whose command line contains needle."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"mpfs") and any(needle.encode() in a for a in cmd):
+            out.append(int(p))
+    return out
 
 
 def unique_prefix(tag):

@@ -29,22 +29,6 @@ def mounted(mnt):
         return any(line.split()[1] == mnt for line in f)
 
 
-def daemon_pids(needle):
-    """PIDs of mpfs processes whose command line contains needle."""
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"mpfs") and any(needle.encode() in a for a in cmd):
-            out.append(int(p))
-    return out
-
-
 def ctl(mnt, *args, check=True, **kw):
     p = ml.run([ml.MPFS, "ctl", mnt] + list(args), check=False, **kw)
     if check and p.returncode != 0:
@@ -727,7 +711,7 @@ class Install(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr.decode())  # forking: exit 0 == mounted
             self.assertTrue(mounted(mnt))
             self.assertEqual(sorted(os.listdir(mnt)), ["hello.txt"])
-            pids = daemon_pids(conf)
+            pids = ml.daemon_pids(conf)
             self.assertEqual(len(pids), 1, pids)
             os.kill(pids[0], signal.SIGTERM)  # what `systemctl stop` sends
             self.assertTrue(ml.wait_until(lambda: not mounted(mnt), 30), "SIGTERM did not unmount")
