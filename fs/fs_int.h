@@ -133,6 +133,7 @@ struct mpfs_fs {
     pthread_cond_t wb_cond;
     int wb_stop, wb_started, wb_kicked;
     size_t wb_orphans;            /* journal records with no node, left to retry */
+    int abandoned;                /* mpfs_fs_abandon(): leave every file as a crash would */
     pthread_t wb_thread;
 };
 

@@ -136,12 +136,15 @@ static int named_by_record(void *arg, const struct mpfs_journal_rec *rec)
     return strcmp(rec->staging, (const char *)arg) == 0;
 }
 
-/* Staging files of a previous run that no journal record names (the
- * journal replay took care of the others) go to lost+found: never lose
- * them. */
-static void rescue_staging(struct mpfs_fs *fs, const char *staging, const char *lostfound)
+/* Staging files of a previous run that no journal record names.  Every
+ * uncommitted change is journaled before it is staged, so with the
+ * journal intact such a file holds nothing the store lacks (a crash came
+ * after its commit, before its cleanup): it is deleted.  If the index (and
+ * with it the journal) was rebuilt, nothing vouches for them: they go to
+ * lost+found, never lost. */
+static void clean_staging(struct mpfs_fs *fs, int journal_lost)
 {
-    DIR *d = opendir(staging);
+    DIR *d = opendir(fs->staging_dir);
     if (!d)
         return;
     struct dirent *de;
@@ -150,13 +153,14 @@ static void rescue_staging(struct mpfs_fs *fs, const char *staging, const char *
             continue;
         if (mpfs_journal_each(fs->index, named_by_record, de->d_name) == 1)
             continue; /* pending: the background retry commits it */
-        char *from = mpfs_xasprintf("%s/%s", staging, de->d_name);
-        char *to = mpfs_xasprintf("%s/%s", lostfound, de->d_name);
+        char *from = mpfs_xasprintf("%s/%s", fs->staging_dir, de->d_name);
+        char *to = mpfs_xasprintf("%s/%s", fs->lostfound_dir, de->d_name);
         struct stat st;
-        if (stat(from, &st) == 0 && st.st_size == 0) {
+        if (!journal_lost || (stat(from, &st) == 0 && st.st_size == 0)) {
             unlink(from);
         } else if (rename(from, to) == 0) {
-            mpfs_warn("found uncommitted data of a previous run: saved as %s", to);
+            mpfs_warn("found staged data of a previous run that no journal names (the "
+                      "index was rebuilt): saved as %s", to);
         }
         free(from);
         free(to);
@@ -292,7 +296,7 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
         mpfs_info("metadata index starts empty%s%s", ierr[0] ? ": " : "", ierr);
     /* staged data of a previous run: commit what the journal names */
     fs->wb_orphans = mpfs_writeback_replay(fs);
-    rescue_staging(fs, fs->staging_dir, fs->lostfound_dir);
+    clean_staging(fs, rebuilt);
 
     /* One memory budget for the data path (cache/budget.h). */
     uint64_t limit = cfg->memory_limit;
@@ -394,6 +398,7 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
     if (!fs)
         return;
     mpfs_writeback_stop(fs);
+    fs->abandoned = crashed;
     if (fs->index && !crashed)
         commit_all(fs);
     mpfs_refresher_stop(fs);

@@ -236,6 +236,32 @@ static void test_crash_replays_journal(void **state)
     fixture_free(f);
 }
 
+/* A crash after an fsync, with the file still open: its staging file
+ * holds committed data only, so the next mount deletes it instead of
+ * "rescuing" it to lost+found (seen through the real mount). */
+static void test_crash_after_fsync_leaves_no_rescue(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    struct mpfs_entry e;
+    struct mpfs_handle *h;
+    assert_int_equal(mpfs_vfs_create(f->fs, MPFS_ROOT_INO, "synced", 0644, O_WRONLY, NULL, &e,
+                                     &h), 0);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "durable", 7, 0), 7);
+    assert_int_equal(mpfs_vfs_fsync(f->fs, h), 0);
+    free(h);
+    fixture_crash_remount(f);
+    char buf[16];
+    assert_int_equal(backend_get(f->s3, "synced", buf, sizeof(buf)), 7);
+    char *lf = mpfs_xasprintf("%s/lost+found", f->dir);
+    char *st = mpfs_xasprintf("%s/staging", f->dir);
+    assert_int_equal(count_dir(lf), 0);
+    assert_int_equal(count_dir(st), 0);
+    free(lf);
+    free(st);
+    fixture_free(f);
+}
+
 /* A crash right after the commit reached the store but before the journal
  * knew: the replay recognises its own bytes (no conflict copy). */
 static void test_crash_after_upload_is_not_a_conflict(void **state)
@@ -459,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_open_unlinked_stays_readable),
         cmocka_unit_test(test_crash_replays_journal),
         cmocka_unit_test(test_crash_after_upload_is_not_a_conflict),
+        cmocka_unit_test(test_crash_after_fsync_leaves_no_rescue),
         cmocka_unit_test(test_rejected_commit_rescued_by_path),
         cmocka_unit_test(test_failed_commit_retried),
         cmocka_unit_test(test_unmount_keeps_uncommitted),
