@@ -140,7 +140,7 @@ static int base_for(struct mpfs_fs *fs, const struct mpfs_commit_req *r,
 static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
                      struct mpfs_commit_result *res)
 {
-    char base[MPFS_VERSION_MAX];
+    char base[MPFS_VERSION_MAX] = "";
     int pre = r->conflict_path || r->is_new ? 0 : base_for(fs, r, b, base, sizeof(base));
     if (pre < 0 && pre != -ESTALE && pre != -ENOENT)
         return pre;
