@@ -68,6 +68,15 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
                 cfg->s3_endpoint ? cfg->s3_endpoint : "(AWS_ENDPOINT_URL / AWS)");
     if (cfg->nfs)
         fprintf(out, "nfs            %s\n", cfg->nfs);
+    char caps[512];
+    if (fs->s3) {
+        mpfs_backend_caps_str(fs->s3->caps, caps, sizeof(caps));
+        fprintf(out, "s3_caps        %s\n", caps);
+    }
+    if (fs->nfs) {
+        mpfs_backend_caps_str(fs->nfs->caps, caps, sizeof(caps));
+        fprintf(out, "nfs_caps       %s\n", caps);
+    }
     fprintf(out, "cache_dir      %s\n", cfg->cache_dir);
     mpfs_fmt_bytes(a, sizeof(a), (double)cs.ram_bytes);
     mpfs_fmt_bytes(b, sizeof(b), (double)cfg->cache_ram);

@@ -79,6 +79,9 @@ class Ctl(unittest.TestCase):
         self.assertIn(f"s3://{ml.BUCKET}/{self.prefix}", st["s3"])
         self.assertEqual(st["cache_dir"], self.m.cache)
         self.assertIn("of 256.0 MiB", st["cache_ram"])
+        self.assertIn("cond-put", st["s3_caps"])  # probed on radosgw at mount
+        self.assertNotIn("nfs_caps", st)
+        self.assertEqual(st["journal"].split()[0], "0")
         out = ctl(self.mnt, "status").stdout.decode()
         self.assertIn("routes (probed at mount):", out)
         self.assertRegex(out, r"read-sequential\s+-> s3")
