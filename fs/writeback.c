@@ -174,12 +174,18 @@ static int owned_by_live_node(struct mpfs_fs *fs, uint64_t ino)
 {
     pthread_mutex_lock(&fs->lock);
     struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n)
+        n->nopen++; /* pin: a forget may drop it while we wait for wlock */
     pthread_mutex_unlock(&fs->lock);
     if (!n)
         return 0;
     pthread_mutex_lock(&n->wlock);
     int owned = n->wf && n->wf->journaled;
     pthread_mutex_unlock(&n->wlock);
+    pthread_mutex_lock(&fs->lock);
+    n->nopen--;
+    mpfs_node_maybe_drop_locked(fs, n);
+    pthread_mutex_unlock(&fs->lock);
     return owned;
 }
 
