@@ -44,15 +44,15 @@ KiB, MiB = 1 << 10, 1 << 20
 
 
 class Mpfs(Client):
-    def __init__(self, mode, opts=""):
-        super().__init__(f"mpfs-{mode}")
-        self.mode, self.opts = mode, opts
+    def __init__(self, mode, opts="", binary=None, tag=""):
+        super().__init__(f"mpfs-{mode}{tag}")
+        self.mode, self.opts, self.binary = mode, opts, binary or MPFS
 
     def mount(self, fresh=True):
         if self.cache:
             shutil.rmtree(self.cache, ignore_errors=True)
         self.cache = tempfile.mkdtemp(prefix="bench-cache-")
-        args = [MPFS, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", EP]
+        args = [self.binary, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", EP]
         if self.mode == "dual":
             args += ["--nfs", f"{NFS_BUCKET_URL}/{PREFIX}"]
         o = f"cache_dir={self.cache}" + (f",{self.opts}" if self.opts else "")
@@ -228,26 +228,32 @@ def guarded(c, label, fn, empty):
 
 def run_client(c, a, rnd):
     r = {}
+    m = set(a.measures.split(","))
 
     def body():
         c.mount()
         big = os.path.join(c.mnt, "seq", "big.bin")
-        r["ttfb_ms"] = ttfb(c.mnt)
-        j = fio(["--rw=randread", "--bs=4k", "--runtime=3", "--time_based"], big)
-        r["rand_cold_p50_ms"] = j["clat_ns"]["percentile"]["50.000000"] / 1e6
+        if "ttfb" in m:
+            r["ttfb_ms"] = ttfb(c.mnt)
+        if "rand" in m:
+            j = fio(["--rw=randread", "--bs=4k", "--runtime=3", "--time_based"], big)
+            r["rand_cold_p50_ms"] = j["clat_ns"]["percentile"]["50.000000"] / 1e6
         c.umount()
         c.mount()
         pid = c.pid()
-        r["seq_cold_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
-        r["seq_warm_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
-        r["rand_qd1_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5", "--time_based"],
-                                 big)["iops"]
-        r["rand_4j_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5", "--time_based",
-                                 "--numjobs=4", "--group_reporting"], big)["iops"]
-        small = [os.path.join(c.mnt, "small", f"f{i:05d}") for i in range(a.nsmall)]
-        random.Random(rnd).shuffle(small)
-        r["small_cold_fps"] = read_files(small)
-        r["small_warm_fps"] = read_files(small)
+        if "seq" in m:
+            r["seq_cold_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+            r["seq_warm_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+        if "rand" in m:
+            r["rand_qd1_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5",
+                                      "--time_based"], big)["iops"]
+            r["rand_4j_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5", "--time_based",
+                                     "--numjobs=4", "--group_reporting"], big)["iops"]
+        if "small" in m:
+            small = [os.path.join(c.mnt, "small", f"f{i:05d}") for i in range(a.nsmall)]
+            random.Random(rnd).shuffle(small)
+            r["small_cold_fps"] = read_files(small)
+            r["small_warm_fps"] = read_files(small)
         r["peak_rss_mb"] = (proc_field(pid, "status", "VmHWM") or 0) / 1024
         c.umount()
         return r
@@ -308,6 +314,11 @@ def main():
     ap.add_argument("--cache", default="832M", help="cache budget of the training run")
     ap.add_argument("--clients", default="mpfs-dual,mpfs-s3,s3fs,rclone,passthrough")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--measures", default="ttfb,rand,seq,small,training",
+                    help="subset of ttfb,rand,seq,small,training")
+    ap.add_argument("--mpfs-base", default=None,
+                    help="another mpfs binary (e.g. the build before a change), run in the "
+                         "same rounds as the contender mpfs-s3-base")
     a = ap.parse_args()
     s3 = S3(EP, AK or None, SK or None)
     seed(s3, a)
@@ -317,6 +328,8 @@ def main():
         "s3fs": lambda t: S3fsDp(),
         "rclone": lambda t: RcloneDp(a.cache if t else None),
         "passthrough": lambda t: Passthrough(build_passthrough(), local_copy(s3, a)),
+        "mpfs-s3-base": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else "",
+                                       binary=a.mpfs_base, tag="-base"),
     }
     names = a.clients.split(",")
     res = {n: {} for n in names}
@@ -328,8 +341,8 @@ def main():
             print(f"round {rnd + 1}/{a.rounds}: {n}", file=sys.stderr)
             for k, v in run_client(makers[n](False), a, rnd).items():
                 res[n].setdefault(k, []).append(v)
-    train = {}
-    for n in names:
+    train = {n: [] for n in names}
+    for n in (names if "training" in a.measures.split(",") else []):
         print(f"training: {n}", file=sys.stderr)
         train[n] = run_training(makers[n](True), a)
     med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in res.items()}
@@ -346,6 +359,8 @@ def main():
     print(f"| measure (median of {a.rounds}) | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for k, title, fmt in rows:
+        if not any(k in med[n] for n in names):
+            continue
         print(f"| {title} | " + " | ".join(
             (fmt % med[n][k]) if k in med[n] else "—" for n in names) + " |")
     d_mib = a.nsmall * 128 / 1024

@@ -74,6 +74,7 @@ struct job {
 struct mpfs_prefetcher {
     struct mpfs_cache *cache;
     size_t bs, small, max_request, max_readahead;
+    size_t small_file, first_fetch;
     uint64_t mem_limit;
 
     pthread_mutex_t lock;
@@ -109,7 +110,8 @@ struct mpfs_reader {
     int jobs;         /* queued + running */
 
     atomic_uint_fast64_t bytes_from_cache, bytes_fetched, prefetch_issued, prefetch_used,
-        fetch_calls, demand_fetches;
+        fetch_calls, demand_fetches, first_fetches;
+    atomic_int fetch_first; /* mpfs_reader_fetch_first: the next read must fetch */
 };
 
 /* ---- keys, table, records (p->lock held unless said) ----------------- */
@@ -354,6 +356,8 @@ struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
     p->small = cfg->small_block ? cfg->small_block : (128u << 10);
     p->mem_limit = cfg->max_prefetch_memory ? cfg->max_prefetch_memory : (512ull << 20);
     p->nthreads = cfg->prefetch_threads > 0 ? cfg->prefetch_threads : 4;
+    p->small_file = cfg->small_file ? cfg->small_file : (256u << 10);
+    p->first_fetch = cfg->first_fetch ? cfg->first_fetch : (64u << 10);
     /* Units must tile a block, and requests whole blocks. */
     if (p->small > p->bs || p->bs % p->small != 0) {
         mpfs_warn("reader: small_block %zu does not divide the block size %zu; using %zu", p->small,
@@ -574,6 +578,7 @@ void mpfs_reader_get_stats(struct mpfs_reader *r, struct mpfs_reader_stats *out)
     out->prefetch_used = atomic_load(&r->prefetch_used);
     out->fetch_calls = atomic_load(&r->fetch_calls);
     out->demand_fetches = atomic_load(&r->demand_fetches);
+    out->first_fetches = atomic_load(&r->first_fetches);
     pthread_mutex_lock(&r->lock);
     out->mode_switches = r->pat.mode_switches;
     out->sequential = r->pat.sequential;
@@ -793,6 +798,30 @@ static ssize_t serve_from_rec(struct mpfs_reader *r, struct rec *x, void *dst, s
     return (ssize_t)m;
 }
 
+/* One fetch in the caller's thread into b, counted (fetch_calls, *kind,
+ * bytes); anything but exactly len bytes is an error: more is a broken
+ * callback, less means the file is shorter than its size (changed). */
+static ssize_t fetch_exact(struct mpfs_reader *r, struct mpfs_cache_buf *b, size_t len,
+                           uint64_t off, atomic_uint_fast64_t *kind)
+{
+    ssize_t got = r->fetch(r->ctx, mpfs_cache_buf_data(b), len, off);
+    atomic_fetch_add(&r->fetch_calls, 1);
+    atomic_fetch_add(kind, 1);
+    if (got > 0) {
+        atomic_fetch_add(&r->bytes_fetched, (uint64_t)got);
+    }
+    if (got > (ssize_t)len) {
+        return -EIO; /* a broken fetch callback; never trust its buffer */
+    }
+    if (got >= 0 && (size_t)got < len) {
+        mpfs_warn("reader %.*s: read of %zu bytes at %" PRIu64 " got %zd: file shorter than "
+                  "its size %" PRIu64 ", treating as changed",
+                  (int)r->file_len, r->file, len, off, got, r->size);
+        return -ESTALE;
+    }
+    return got;
+}
+
 /* Fetch units [first, first+n) of size usize in the caller's thread, with
  * records registered (p->lock held on entry, released).  Inserts them into
  * the cache, wakes waiters, copies [pos, min(end, run end)) to dst.
@@ -817,22 +846,8 @@ static ssize_t demand_fetch(struct mpfs_reader *r, uint64_t flag, uint64_t first
 
     size_t len = (size_t)(run_end - run_off);
     struct mpfs_cache_buf *b = mpfs_cache_buf_new(len);
-    ssize_t got = r->fetch(r->ctx, mpfs_cache_buf_data(b), len, run_off);
-    atomic_fetch_add(&r->fetch_calls, 1);
-    atomic_fetch_add(&r->demand_fetches, 1);
-    if (got > 0) {
-        atomic_fetch_add(&r->bytes_fetched, (uint64_t)got);
-    }
+    ssize_t got = fetch_exact(r, b, len, run_off, &r->demand_fetches);
     ssize_t rc;
-    if (got > (ssize_t)len) {
-        got = -EIO; /* a broken fetch callback; never trust its buffer */
-    }
-    if (got >= 0 && (size_t)got < len) {
-        mpfs_warn("reader %.*s: read of %zu bytes at %" PRIu64 " got %zd: file shorter than "
-                  "its size %" PRIu64 ", treating as changed",
-                  (int)r->file_len, r->file, len, run_off, got, r->size);
-        got = -ESTALE;
-    }
     if (got < 0) {
         rc = got;
     } else {
@@ -867,6 +882,52 @@ static ssize_t demand_fetch(struct mpfs_reader *r, uint64_t flag, uint64_t first
         free(recs);
     }
     return rc;
+}
+
+/* Answer a small read of a cold block of a larger file: queue the whole
+ * block in the background (unless it is cached or in flight by now), then
+ * fetch [pos, pos + first_fetch) (4 KiB aligned, at least to end) in the
+ * caller's thread and copy [pos, end) from it.  The first range is not a
+ * unit and is not cached; only the block is.  -EAGAIN (nothing fetched)
+ * if the block could not be queued: a read must never be answered by a
+ * small range when nothing will fetch the block it is in, or every
+ * following small read would be a small fetch too. */
+static ssize_t first_range(struct mpfs_reader *r, void *dst, uint64_t pos, uint64_t end,
+                           int must_queue)
+{
+    struct mpfs_prefetcher *p = r->p;
+    uint64_t bstart = pos / p->bs * p->bs;
+    pthread_mutex_lock(&r->lock);
+    int rc = issue_readahead(r, bstart, p->bs);
+    pthread_mutex_unlock(&r->lock);
+    if (rc != 0 && must_queue) {
+        return rc;
+    }
+    uint64_t lo = pos & ~(uint64_t)4095;
+    uint64_t hi = MPFS_MAX(end, lo + p->first_fetch);
+    hi = MPFS_MIN(r->size, (hi + 4095) & ~(uint64_t)4095);
+    size_t len = (size_t)(hi - lo);
+    struct mpfs_cache_buf *b = mpfs_cache_buf_new(len);
+    ssize_t got = fetch_exact(r, b, len, lo, &r->first_fetches);
+    if (got >= 0) {
+        uint64_t m = MPFS_MIN(end, hi) - pos;
+        memcpy(dst, (unsigned char *)mpfs_cache_buf_data(b) + (pos - lo), (size_t)m);
+        got = (ssize_t)m;
+    }
+    mpfs_cache_buf_put(b);
+    return got;
+}
+
+/* Is [pos, end) a small read of a full block of a file that is not
+ * small, so that a first range answers it sooner than the block? */
+static int wants_first_range(const struct mpfs_reader *r, uint64_t flag, size_t usize,
+                             uint64_t pos, uint64_t end)
+{
+    const struct mpfs_prefetcher *p = r->p;
+    uint64_t bstart = pos / p->bs * p->bs;
+    uint64_t blen = MPFS_MIN(r->size, bstart + p->bs) - bstart;
+    return flag == 0 && usize == p->bs && r->size > p->small_file && end - pos < p->bs / 4 &&
+           blen > 2 * p->first_fetch && p->nthreads > 0;
 }
 
 /* Serve [pos, end) starting with unit `unit` (key space `flag`, size
@@ -936,6 +997,14 @@ static ssize_t serve_unit(struct mpfs_reader *r, uint64_t flag, size_t usize, vo
             }
             cnt++;
         }
+        if (cnt == 1 && wants_first_range(r, flag, usize, pos, end)) {
+            pthread_mutex_unlock(&p->lock);
+            ssize_t m = first_range(r, dst, pos, end, 1);
+            if (m != -EAGAIN) {
+                return m;
+            }
+            pthread_mutex_lock(&p->lock); /* not queued: fetch the block now */
+        }
         return demand_fetch(r, flag, idx, cnt, usize, dst, pos, end);
     }
 }
@@ -977,6 +1046,29 @@ static ssize_t serve_random(struct mpfs_reader *r, void *dst, uint64_t pos, uint
     return serve_unit(r, SUB_FLAG, p->small, dst, pos, frame_end);
 }
 
+void mpfs_reader_fetch_first(struct mpfs_reader *r)
+{
+    atomic_store(&r->fetch_first, 1);
+}
+
+/* The read after mpfs_reader_fetch_first: fetch what [pos, end) starts
+ * with, ignoring the cache and other fetches in flight (their data may
+ * predate the open).  Returns bytes served from the start of the read. */
+static ssize_t fetch_first(struct mpfs_reader *r, void *dst, uint64_t pos, uint64_t end)
+{
+    struct mpfs_prefetcher *p = r->p;
+    if (wants_first_range(r, 0, p->bs, pos, end)) {
+        return first_range(r, dst, pos, end, 0);
+    }
+    /* the whole file when it is small (one block), else the blocks the
+     * read covers, as one request */
+    uint64_t idx = pos / p->bs;
+    uint64_t last = (end - 1) / p->bs;
+    size_t cnt = (size_t)MPFS_MIN(last - idx + 1, MPFS_MAX((uint64_t)1, p->max_request / p->bs));
+    pthread_mutex_lock(&p->lock);
+    return demand_fetch(r, 0, idx, cnt, p->bs, dst, pos, end);
+}
+
 ssize_t mpfs_reader_read(struct mpfs_reader *r, void *buf, size_t len, uint64_t off)
 {
     if (off >= r->size || len == 0) {
@@ -984,12 +1076,20 @@ ssize_t mpfs_reader_read(struct mpfs_reader *r, void *buf, size_t len, uint64_t 
     }
     uint64_t end = off + MPFS_MIN((uint64_t)len, r->size - off);
     int sequential = plan(r, off, (size_t)(end - off));
+    uint64_t pos = off;
+    if (atomic_load(&r->fetch_first)) {
+        ssize_t n = fetch_first(r, buf, off, end);
+        if (n < 0) {
+            return n;
+        }
+        atomic_store(&r->fetch_first, 0);
+        pos += (uint64_t)n;
+    }
     /* Full blocks also for a read at offset 0 (most reads from the start
      * go on to read the whole file: one request for a sample file instead
      * of several sub-blocks) and for files of one block or less (the
      * block is the whole file). */
     int full = sequential || off == 0 || r->size <= r->p->bs;
-    uint64_t pos = off;
     while (pos < end) {
         ssize_t n = full ? serve_unit(r, 0, r->p->bs, (char *)buf + (pos - off), pos, end)
                          : serve_random(r, (char *)buf + (pos - off), pos, end);

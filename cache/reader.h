@@ -15,6 +15,12 @@
  *      unit, however many readers want it); else by a demand fetch in the
  *      caller's thread, coalescing the missing units of the request.
  *
+ * First byte: a small read (under a quarter block) of a cold block of a
+ * file larger than small_file fetches only [read, read + first_fetch) to
+ * answer at once, and queues the whole block behind it (it is not
+ * in the cache until that arrives); a file of at most small_file bytes is
+ * one request for the whole object.
+ *
  * Units: sequential reads use full cache blocks (block_size, 1 MiB).
  * Random reads first look for the full block, then use small sub-blocks
  * (small_block, 128 KiB, in their own key space) so a 4 KiB read fetches
@@ -58,6 +64,12 @@ struct mpfs_reader_config {
     /* added beyond the original brief: */
     size_t small_block;           /* random-mode unit, default 128 KiB */
     uint64_t max_prefetch_memory; /* prefetched-but-unread bytes, all readers; default 512 MiB */
+    /* added for issue 8 (first byte, small files): */
+    size_t small_file; /* files up to this size (and one block) are fetched whole, in one
+                        * request, by their first read; default 256 KiB */
+    size_t first_fetch; /* a small read of a cold block of a larger file fetches
+                         * [read, read + first_fetch) to answer it while the whole block
+                         * is fetched in the background; default 64 KiB */
 };
 
 struct mpfs_prefetcher;
@@ -80,6 +92,16 @@ struct mpfs_reader *mpfs_reader_new(struct mpfs_prefetcher *p, const char *file,
 /* NULL is a no-op.  Unread prefetched blocks go into the cache. */
 void mpfs_reader_free(struct mpfs_reader *r);
 
+/* Make the next read fetch from the store, never serving it from the
+ * cache or from a fetch another reader started: its success then proves
+ * the reader's version current at that moment (close-to-open confirmed by
+ * the fetch, consistency/policy.h MPFS_OPEN_BY_FETCH).  That read fetches
+ * the whole file if it is small, else the block(s) it needs, or, for a
+ * small read of a larger block, a first range sized to the read.  Its
+ * errors are returned as usual (-ESTALE: the version changed); the mode
+ * ends with the first successful fetch. */
+void mpfs_reader_fetch_first(struct mpfs_reader *r);
+
 /* Returns bytes (short only at EOF), or -errno. */
 ssize_t mpfs_reader_read(struct mpfs_reader *r, void *buf, size_t len, uint64_t off);
 
@@ -93,6 +115,7 @@ struct mpfs_reader_stats {
     /* added beyond the original brief: */
     uint64_t fetch_calls; /* fetch callbacks made for this reader */
     uint64_t demand_fetches;
+    uint64_t first_fetches; /* first ranges fetched to answer a small read of a cold block */
 };
 void mpfs_reader_get_stats(struct mpfs_reader *r, struct mpfs_reader_stats *out);
 

@@ -146,3 +146,12 @@ int mpfs_policy_open_revalidate(const struct mpfs_policy *p, int64_t seen_ns, in
     int64_t age = now_wall - seen_ns;
     return seen_ns == 0 || age < 0 || age > MPFS_POLICY_CTO_GRACE_NS;
 }
+
+enum mpfs_open_check mpfs_policy_open_check(const struct mpfs_policy *p, int64_t seen_ns,
+                                            int64_t now_wall, int fetch_confirms)
+{
+    if (!mpfs_policy_open_revalidate(p, seen_ns, now_wall))
+        return MPFS_OPEN_TRUST;
+    /* a name never confirmed (seen_ns 0) has no version to pin a fetch to */
+    return fetch_confirms && seen_ns != 0 ? MPFS_OPEN_BY_FETCH : MPFS_OPEN_CONFIRM;
+}

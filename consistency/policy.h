@@ -78,4 +78,23 @@ int mpfs_policy_negative_fresh(const struct mpfs_policy *p, int64_t listed_ns,
 #define MPFS_POLICY_CTO_GRACE_NS 200000000LL
 int mpfs_policy_open_revalidate(const struct mpfs_policy *p, int64_t seen_ns, int64_t now_wall);
 
+/* How open() keeps close-to-open.  A version must be confirmed by a store
+ * request made after the open began; it need not be a HEAD of its own.
+ * When the handle's first read is bound to be a fetch from the store,
+ * pinned to the version (S3 If-Match: 412 if it changed), that fetch is
+ * the confirmation: a cold file then costs one GET, not a HEAD and a GET.
+ * The caller says whether that holds (fetch_confirms): the kernel keeps
+ * no pages of the file across this open (so every read reaches mpfs), the
+ * side that issued the version fails pinned reads of another version, and
+ * the handle's first read will be made to fetch (cache/reader.h
+ * mpfs_reader_fetch_first).  A first fetch that finds another version
+ * re-reads the attributes and re-pins the handle before serving. */
+enum mpfs_open_check {
+    MPFS_OPEN_TRUST = 0,    /* no confirmation (immutable, cto off, just confirmed) */
+    MPFS_OPEN_CONFIRM = 1,  /* confirm the version before open returns (HEAD/GETATTR) */
+    MPFS_OPEN_BY_FETCH = 2, /* the handle's first fetch, pinned, confirms it */
+};
+enum mpfs_open_check mpfs_policy_open_check(const struct mpfs_policy *p, int64_t seen_ns,
+                                            int64_t now_wall, int fetch_confirms);
+
 #endif

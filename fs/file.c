@@ -514,7 +514,33 @@ static struct mpfs_handle *handle_new(struct mpfs_fs *fs, struct mpfs_node *n, i
     h->flags = flags;
     h->writable = (flags & O_ACCMODE) != O_RDONLY;
     pthread_mutex_init(&h->rlock, NULL);
+    pthread_mutex_init(&h->confirm_lock, NULL);
     return h;
+}
+
+static void handle_free(struct mpfs_handle *h)
+{
+    pthread_mutex_destroy(&h->rlock);
+    pthread_mutex_destroy(&h->confirm_lock);
+    free(h);
+}
+
+/* Can the first read of a read-only handle on n confirm its version
+ * (consistency/policy.h, MPFS_OPEN_BY_FETCH)?  Only if every read reaches
+ * mpfs (the kernel keeps no pages across this open: it never opened this
+ * version), there is something to read (a size-0 file makes no read) and
+ * the side that issued the version fails a pinned read of another one.
+ * fs->lock held. */
+static int fetch_confirms_locked(struct mpfs_fs *fs, const struct mpfs_node *n, int flags)
+{
+    if ((flags & O_ACCMODE) != O_RDONLY || !S_ISREG(n->attr.mode) || n->attr.size == 0 ||
+        !n->attr.version[0] || mpfs_version_same(n->open_version, n->attr.version))
+        return 0;
+    int side = n->source == MPFS_INDEX_SRC_S3 || n->source == MPFS_INDEX_SRC_NFS
+                   ? n->source
+                   : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
+    struct mpfs_backend *issuer = side_backend(fs, side);
+    return issuer && (issuer->caps & MPFS_CAP_PINNED_READ);
 }
 
 /* Attach (or create) the shared write state for a writable handle.
@@ -570,6 +596,7 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
     char *name = n->name ? mpfs_xstrdup(n->name) : NULL;
     uint8_t source = n->source;
     int64_t seen = n->seen_wall;
+    int fetch_confirms = fetch_confirms_locked(fs, n, flags);
     pthread_mutex_unlock(&fs->lock);
 
     pthread_mutex_lock(&n->wlock);
@@ -578,9 +605,12 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
 
     int rc = 0;
     const struct mpfs_policy *pol = path ? mpfs_fs_policy(fs, path) : NULL;
-    /* Close-to-open, unless this node's own staged data is the truth. */
-    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL &&
-        mpfs_policy_open_revalidate(pol, seen, mpfs_wall_ns())) {
+    /* Close-to-open, unless this node's own staged data is the truth; a
+     * cold read-only open leaves it to its first fetch (no HEAD). */
+    enum mpfs_open_check check = MPFS_OPEN_TRUST;
+    if (path && !staged && source != MPFS_INDEX_SRC_LOCAL)
+        check = mpfs_policy_open_check(pol, seen, mpfs_wall_ns(), fetch_confirms);
+    if (check == MPFS_OPEN_CONFIRM) {
         struct mpfs_attr a;
         rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
         if (rc == 0) {
@@ -621,6 +651,10 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         node_pin(fs, n, &h->pin);
         pthread_mutex_lock(&fs->lock);
         *keep_cache = staged || mpfs_version_same(n->open_version, n->attr.version);
+        if (check == MPFS_OPEN_BY_FETCH) {
+            *keep_cache = 0; /* every read must reach the confirming fetch */
+            atomic_store(&h->confirm, 1);
+        }
         changed = !*keep_cache && n->open_version[0];
         snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
         pthread_mutex_unlock(&fs->lock);
@@ -631,10 +665,8 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         }
     }
     if (rc < 0) {
-        if (h) {
-            pthread_mutex_destroy(&h->rlock);
-            free(h);
-        }
+        if (h)
+            handle_free(h);
         pthread_mutex_lock(&fs->lock);
         n->nopen--;
         mpfs_node_maybe_drop_locked(fs, n);
@@ -793,6 +825,117 @@ static ssize_t fetch(void *ctx, void *buf, size_t len, uint64_t off)
     return rc;
 }
 
+static struct mpfs_reader *handle_reader(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    pthread_mutex_lock(&h->rlock);
+    if (!h->reader) {
+        char *path = mpfs_node_path(fs, h->node->ino);
+        h->reader = mpfs_reader_new(fs->prefetch, path ? path : "", h->version, h->size,
+                                    fetch, h);
+        free(path);
+        if (h->reader && atomic_load(&h->confirm))
+            mpfs_reader_fetch_first(h->reader);
+    }
+    struct mpfs_reader *r = h->reader;
+    pthread_mutex_unlock(&h->rlock);
+    return r;
+}
+
+/* A read of the handle's pinned version through its reader. */
+static ssize_t handle_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,
+                           off_t off)
+{
+    if ((uint64_t)off >= h->size)
+        return 0;
+    struct mpfs_reader *r = handle_reader(fs, h);
+    if (!r)
+        return -ENOMEM;
+    size_t want = (size_t)MPFS_MIN((uint64_t)len, h->size - (uint64_t)off);
+    return mpfs_reader_read(r, buf, want, (uint64_t)off);
+}
+
+/* The version the handle was opened on is no longer current (its
+ * confirming fetch failed its pin): what open would have done had it
+ * asked, now.  Re-read the attributes, record them, pin the handle to
+ * the new version with a new reader, and have the kernel drop what it
+ * knows of the old one (size, pages).  Caller holds h->confirm_lock, so
+ * no other read of h runs (they all wait for the confirmation). */
+static int repin(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    struct mpfs_node *n = h->node;
+    pthread_mutex_lock(&fs->lock);
+    char *path = mpfs_node_path_locked(fs, n->ino);
+    uint64_t parent = n->parent;
+    char *name = mpfs_xstrdup(n->name ? n->name : "");
+    pthread_mutex_unlock(&fs->lock);
+    struct mpfs_backend *meta = fs->router.route[MPFS_R_META];
+    struct mpfs_attr a;
+    int rc = path ? mpfs_backend_stat(meta, path, &a) : -ESTALE;
+    if (rc == 0 && S_ISDIR(a.mode))
+        rc = -EISDIR;
+    if (rc == 0) {
+        mpfs_fs_record(fs, n->ino, parent, name, &a, mpfs_source_of(fs, meta));
+        mpfs_reader_free(h->reader);
+        pthread_mutex_lock(&h->rlock);
+        h->reader = NULL;
+        pthread_mutex_unlock(&h->rlock);
+        pthread_mutex_lock(&fs->lock);
+        snprintf(h->version, sizeof(h->version), "%s", n->attr.version);
+        h->size = n->attr.size;
+        snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
+        pthread_mutex_unlock(&fs->lock);
+        struct mpfs_pin pin;
+        node_pin(fs, n, &pin);
+        pthread_mutex_lock(&h->rlock);
+        h->pin = pin;
+        pthread_mutex_unlock(&h->rlock);
+        if (fs->notify.inval_inode)
+            fs->notify.inval_inode(fs->notify.ctx, n->ino);
+    }
+    free(path);
+    free(name);
+    return rc;
+}
+
+/* Confirm the handle's version with a stat; re-pin if it changed. */
+static int repin_if_changed(struct mpfs_fs *fs, struct mpfs_handle *h)
+{
+    char *path = mpfs_node_path(fs, h->node->ino);
+    if (!path)
+        return -ESTALE;
+    int rc = still_current(fs, path, h->version);
+    free(path);
+    return rc == -ESTALE ? repin(fs, h) : rc;
+}
+
+/* The first read of a handle opened with MPFS_OPEN_BY_FETCH: its fetch,
+ * pinned to the version the open saw, confirms that version (or finds
+ * that it changed: then re-pin and read the new one).  A read the fetch
+ * cannot confirm (at or past the size the open saw: the file may have
+ * grown) confirms the way open would have, with a stat. */
+static ssize_t confirming_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf,
+                               size_t len, off_t off)
+{
+    ssize_t rc;
+    if ((uint64_t)off >= h->size || len == 0) {
+        rc = repin_if_changed(fs, h);
+        if (rc < 0)
+            return rc;
+    } else {
+        rc = handle_read(fs, h, buf, len, off);
+        if (rc != -ESTALE) {
+            if (rc >= 0)
+                atomic_store(&h->confirm, 0);
+            return rc;
+        }
+        rc = repin(fs, h);
+        if (rc < 0)
+            return rc;
+    }
+    atomic_store(&h->confirm, 0);
+    return handle_read(fs, h, buf, len, off);
+}
+
 ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size_t len,
                       off_t off)
 {
@@ -809,21 +952,17 @@ ssize_t mpfs_vfs_read(struct mpfs_fs *fs, struct mpfs_handle *h, void *buf, size
     }
     pthread_mutex_unlock(&n->wlock);
 
-    if ((uint64_t)off >= h->size)
-        return 0;
-    pthread_mutex_lock(&h->rlock);
-    if (!h->reader) {
-        char *path = mpfs_node_path(fs, n->ino);
-        h->reader = mpfs_reader_new(fs->prefetch, path ? path : "", h->version, h->size,
-                                    fetch, h);
-        free(path);
+    if (atomic_load(&h->confirm)) {
+        /* one confirming read at a time; the others wait for its outcome */
+        pthread_mutex_lock(&h->confirm_lock);
+        if (atomic_load(&h->confirm)) {
+            ssize_t rc = confirming_read(fs, h, buf, len, off);
+            pthread_mutex_unlock(&h->confirm_lock);
+            return rc;
+        }
+        pthread_mutex_unlock(&h->confirm_lock);
     }
-    struct mpfs_reader *r = h->reader;
-    pthread_mutex_unlock(&h->rlock);
-    if (!r)
-        return -ENOMEM;
-    size_t want = (size_t)MPFS_MIN((uint64_t)len, h->size - (uint64_t)off);
-    return mpfs_reader_read(r, buf, want, (uint64_t)off);
+    return handle_read(fs, h, buf, len, off);
 }
 
 /* --------------------------------------------------------------- write */
@@ -928,12 +1067,11 @@ void mpfs_vfs_release(struct mpfs_fs *fs, struct mpfs_handle *h)
     pthread_mutex_unlock(&n->wlock);
 
     mpfs_reader_free(h->reader);
-    pthread_mutex_destroy(&h->rlock);
     pthread_mutex_lock(&fs->lock);
     n->nopen--;
     mpfs_node_maybe_drop_locked(fs, n);
     pthread_mutex_unlock(&fs->lock);
-    free(h);
+    handle_free(h);
 }
 
 /* ------------------------------------------------------------- setattr */

@@ -83,6 +83,11 @@ struct mpfs_handle {
     struct mpfs_pin pin;            /* the version reads are pinned to, per side */
     int direct_io;                  /* bypass the kernel page cache (set at open) */
     struct mpfs_fs *fs;
+    /* close-to-open left to the first fetch (MPFS_OPEN_BY_FETCH): set at
+     * open, cleared by the first read that fetched; reads wait on
+     * confirm_lock while it is set */
+    atomic_int confirm;
+    pthread_mutex_t confirm_lock;
 };
 
 struct mpfs_dirhandle {

@@ -161,6 +161,73 @@ static void test_conflict_keeps_both(void **state)
     fixture_free(f);
 }
 
+/* Close-to-open on a cold file costs one GET, no HEAD: the GET, pinned to
+ * the version the listing showed, is the confirmation (issue 8).  The
+ * listing is older than the grace after a lookup, so open must confirm. */
+static void test_cold_open_one_get(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    size_t len = 128 << 10;
+    char *data = malloc(len), *buf = malloc(2 * len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (char)(i * 7 + 3);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", data, len), 0);
+    char *l = fx_list(f, "d");
+    free(l);
+    usleep(300 * 1000); /* past MPFS_POLICY_CTO_GRACE_NS */
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(fx_read_file(f, "d/s", buf, 2 * len), (ssize_t)len);
+    assert_memory_equal(buf, data, len);
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.stats, 0);
+    assert_int_equal(st.reads, 1);
+    assert_int_equal(st.bytes_read, len);
+    free(data);
+    free(buf);
+    fixture_free(f);
+}
+
+/* ... and keeps close-to-open: a file replaced by someone else after the
+ * listing is read in its new version (content and size) by the next open,
+ * although the open itself asked nothing. */
+static void test_cold_open_sees_new_version(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "old content", 11), 0);
+    char *l = fx_list(f, "d");
+    free(l);
+    usleep(300 * 1000);
+    const char *v2 = "the new, longer content";
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", v2, strlen(v2)), 0);
+    mpfs_mem_reset_stats(f->s3);
+    char buf[64];
+    assert_int_equal(fx_read_file(f, "d/s", buf, sizeof(buf)), (ssize_t)strlen(v2));
+    assert_memory_equal(buf, v2, strlen(v2));
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.stats, 1); /* the pinned GET failed: then a stat */
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "d/s", &e), 0);
+    assert_int_equal(e.st.st_size, strlen(v2));
+    /* the same, the new version shorter, read one byte at a time */
+    usleep(300 * 1000);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "v3", 2), 0);
+    assert_int_equal(fx_lookup_path(f, "d/s", &e), 0);
+    struct mpfs_handle *h;
+    int keep = 1;
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_RDONLY, &h, &keep), 0);
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, 1, 0), 1);
+    assert_int_equal(buf[0], 'v');
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 1), 1);
+    assert_int_equal(buf[0], '3');
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 2), 0);
+    mpfs_vfs_release(f->fs, h);
+    fixture_free(f);
+}
+
 static void test_remount_served_from_index(void **state)
 {
     (void)state;
@@ -400,6 +467,8 @@ int main(void)
         cmocka_unit_test_prestate(test_setattr_chmod_truncate, (void *)nfs),
         cmocka_unit_test(test_staging_full_enospc),
         cmocka_unit_test(test_xattrs),
+        cmocka_unit_test(test_cold_open_one_get),
+        cmocka_unit_test(test_cold_open_sees_new_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

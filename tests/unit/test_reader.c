@@ -451,6 +451,12 @@ static void test_version_separation(void **state)
     uint64_t calls = atomic_load(&a->calls);
     struct mpfs_reader *u1 = mpfs_reader_new(e.pf, "mem:ver", "", a->size, fake_fetch, a);
     read_check(u1, a, 0, 64 * KiB); /* etag-a's blocks are not used */
+    assert_true(atomic_load(&a->calls) > calls);
+    /* (a first range and its block in the background: wait for the block) */
+    mpfs_reader_free(u1);
+    u1 = mpfs_reader_new(e.pf, "mem:ver", "", a->size, fake_fetch, a);
+    calls = atomic_load(&a->calls);
+    read_check(u1, a, 0, 1 * MiB);
     read_check(u1, a, 0, 64 * KiB); /* cached within the open */
     assert_int_equal(atomic_load(&a->calls), calls + 1);
     mpfs_reader_free(u1);
@@ -459,6 +465,87 @@ static void test_version_separation(void **state)
     mpfs_reader_free(u2);
     fake_free(a);
     fake_free(b);
+    env_close(&e);
+}
+
+/* Time to first byte (issue 8): a 1-byte read of a cold 1 MiB object
+ * fetches at most 64 KiB first; the block follows in the background and
+ * serves the rest of the object with no further fetch. */
+static void test_first_byte_small_fetch(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 64 * MiB, NULL);
+    struct fake_file *f = fake_new(1 * MiB, 21);
+    struct mpfs_reader *r = mpfs_reader_new(e.pf, "mem:ttfb", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 1);
+    assert_true(f->nlog >= 1);
+    /* the first call to complete answered the read; the log is in call
+     * order, and the small range is the one the read waits for */
+    int small = 0;
+    for (size_t i = 0; i < f->nlog; i++) {
+        small += f->log[i].off == 0 && f->log[i].len <= 64 * KiB;
+    }
+    assert_int_equal(small, 1);
+    for (uint64_t off = 0; off < f->size; off += 128 * KiB) {
+        read_check(r, f, off, 128 * KiB);
+    }
+    assert_int_equal(atomic_load(&f->calls), 2); /* the first range + the block */
+    assert_int_equal(atomic_load(&f->bytes), 64 * KiB + 1 * MiB);
+    struct mpfs_reader_stats st;
+    mpfs_reader_get_stats(r, &st);
+    assert_int_equal(st.first_fetches, 1);
+    mpfs_reader_free(r);
+    fake_free(f);
+    env_close(&e);
+}
+
+/* A small file (<= 256 KiB) is fetched whole by its first read, however
+ * small: one request per sample file. */
+static void test_small_file_one_fetch(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 64 * MiB, NULL);
+    struct fake_file *f = fake_new(200 * KiB, 22);
+    struct mpfs_reader *r = mpfs_reader_new(e.pf, "mem:small", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 1);
+    read_check(r, f, 4096, 128 * KiB);
+    read_check(r, f, 132 * KiB, 128 * KiB);
+    assert_int_equal(atomic_load(&f->calls), 1);
+    assert_int_equal(f->log[0].len, 200 * KiB);
+    mpfs_reader_free(r);
+    fake_free(f);
+    env_close(&e);
+}
+
+/* mpfs_reader_fetch_first: the next read fetches although the cache
+ * holds the block (its success confirms the version); a failed fetch
+ * keeps the mode; after the first success the cache serves again. */
+static void test_fetch_first(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 64 * MiB, NULL);
+    struct fake_file *f = fake_new(128 * KiB, 23);
+    struct mpfs_reader *r = mpfs_reader_new(e.pf, "mem:ff", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 128 * KiB);
+    mpfs_reader_free(r);
+    assert_int_equal(atomic_load(&f->calls), 1);
+    r = mpfs_reader_new(e.pf, "mem:ff", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 128 * KiB); /* cached */
+    assert_int_equal(atomic_load(&f->calls), 1);
+    mpfs_reader_fetch_first(r);
+    atomic_store(&f->stale, 1);
+    char buf[16];
+    assert_int_equal(mpfs_reader_read(r, buf, sizeof(buf), 0), -ESTALE);
+    atomic_store(&f->stale, 0);
+    read_check(r, f, 64 * KiB, 1); /* still fetches */
+    assert_int_equal(atomic_load(&f->calls), 3);
+    read_check(r, f, 0, 128 * KiB); /* the mode ended */
+    assert_int_equal(atomic_load(&f->calls), 3);
+    mpfs_reader_free(r);
+    fake_free(f);
     env_close(&e);
 }
 
@@ -550,6 +637,9 @@ int main(void)
         cmocka_unit_test(test_version_separation),
         cmocka_unit_test(test_free_with_fetches_in_flight),
         cmocka_unit_test(test_second_epoch_from_disk),
+        cmocka_unit_test(test_first_byte_small_fetch),
+        cmocka_unit_test(test_small_file_one_fetch),
+        cmocka_unit_test(test_fetch_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
