@@ -133,6 +133,11 @@ struct mpfs_fs {
     int rq_started;
     pthread_t rq_thread;
 
+    /* lookups in a directory never listed walk it once (meta.c) */
+    pthread_mutex_t walk_lock;
+    uint64_t walk_failed[8];      /* recent parents whose walk failed: HEAD instead */
+    unsigned walk_failed_pos;
+
     /* background commit retry (writeback.c) */
     pthread_mutex_t wb_lock;
     pthread_cond_t wb_cond;

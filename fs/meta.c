@@ -446,6 +446,37 @@ static void store_owner(struct mpfs_fs *fs, struct mpfs_backend *b, const char *
     a->valid |= MPFS_ATTR_OWNER | MPFS_ATTR_MODE;
 }
 
+/* A name looked up in a directory never listed (a loader opening sample
+ * files by names it got elsewhere): index the directory's subtree with the
+ * flat walk, once (one LIST per 1,000 keys, at most tree_walk_keys keys),
+ * instead of a HEAD per name.  One walk at a time (concurrent lookups in
+ * the same directory wait for it and then find it listed); a walk that
+ * failed (too big, no flat listing) is not retried for that directory
+ * while it is among the last few that failed.  Returns 1 if the
+ * directory is listed now. */
+static int walk_unlisted_parent(struct mpfs_fs *fs, uint64_t parent)
+{
+    if (fs->cfg.tree_walk_keys <= 0)
+        return 0;
+    pthread_mutex_lock(&fs->walk_lock);
+    struct mpfs_index_dir d;
+    int listed = mpfs_index_dir_get(fs->index, parent, &d) == 0 && d.listed_ns != 0;
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(fs->walk_failed) / sizeof(fs->walk_failed[0]); i++)
+        failed |= fs->walk_failed[i] == parent;
+    if (!listed && !failed) {
+        char *dpath = mpfs_node_path(fs, parent);
+        int rc = dpath ? mpfs_fs_refresh_tree(fs, parent, dpath, (size_t)fs->cfg.tree_walk_keys)
+                       : -ESTALE;
+        free(dpath);
+        listed = rc == 0;
+        if (!listed)
+            fs->walk_failed[fs->walk_failed_pos++ % 8] = parent;
+    }
+    pthread_mutex_unlock(&fs->walk_lock);
+    return listed;
+}
+
 int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
                     struct mpfs_entry *e)
 {
@@ -466,8 +497,10 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
     const struct mpfs_policy *pol = mpfs_fs_policy(fs, path);
     int64_t now = mpfs_wall_ns();
     struct mpfs_index_entry ie;
-    int irc = mpfs_index_get(fs->index, parent, name, &ie);
+    int walked = 0;
     struct mpfs_attr a;
+again:;
+    int irc = mpfs_index_get(fs->index, parent, name, &ie);
 
     /* The index keeps one copy of a hard-linked file's attributes per name
      * (a link count changed through another name is not in this one) and no
@@ -481,10 +514,15 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
     }
     if (irc == -ENOENT) {
         struct mpfs_index_dir d;
-        if (mpfs_index_dir_get(fs->index, parent, &d) == 0 &&
-            mpfs_policy_negative_fresh(pol, d.listed_ns, now)) {
+        int have = mpfs_index_dir_get(fs->index, parent, &d) == 0;
+        if (have && mpfs_policy_negative_fresh(pol, d.listed_ns, now)) {
             free(path);
             return -ENOENT;
+        }
+        if (!walked && (!have || d.listed_ns == 0) && walk_unlisted_parent(fs, parent)) {
+            walked = 1;
+            now = mpfs_wall_ns();
+            goto again;
         }
     }
     rc = mpfs_backend_stat(meta(fs), path, &a);

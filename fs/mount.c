@@ -238,6 +238,7 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     pthread_cond_init(&fs->rq_cond, NULL);
     pthread_mutex_init(&fs->wb_lock, NULL);
     pthread_cond_init(&fs->wb_cond, NULL);
+    pthread_mutex_init(&fs->walk_lock, NULL);
     atomic_init(&fs->staging_bytes, 0);
     atomic_init(&fs->conflict_serial, 0);
     mpfs_nodes_init(fs);
@@ -416,6 +417,7 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
     pthread_cond_destroy(&fs->rq_cond);
     pthread_mutex_destroy(&fs->wb_lock);
     pthread_cond_destroy(&fs->wb_cond);
+    pthread_mutex_destroy(&fs->walk_lock);
     free(fs);
 }
 

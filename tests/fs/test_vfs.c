@@ -228,6 +228,35 @@ static void test_cold_open_sees_new_version(void **state)
     fixture_free(f);
 }
 
+/* Files opened by name in a directory never listed (a loader with its
+ * own file list): the first lookup walks the directory once; no HEAD per
+ * name, one GET per file (issue 8). */
+static void test_unlisted_dir_lookups_walk_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    for (int i = 0; i < 50; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "d/f%02d", i);
+        assert_int_equal(mpfs_mem_put_raw(f->s3, key, key, strlen(key)), 0);
+    }
+    mpfs_mem_reset_stats(f->s3);
+    for (int i = 0; i < 50; i += 5) {
+        char key[32], buf[32];
+        snprintf(key, sizeof(key), "d/f%02d", i);
+        assert_int_equal(fx_read_file(f, key, buf, sizeof(buf)), (ssize_t)strlen(key));
+        assert_memory_equal(buf, key, strlen(key));
+    }
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "d/nothere", &e), -ENOENT); /* from the walk */
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.stats, 0); /* "d" too came from the walk (of the root) */
+    assert_int_equal(st.lists, 1);
+    assert_int_equal(st.reads, 10);
+    fixture_free(f);
+}
+
 static void test_remount_served_from_index(void **state)
 {
     (void)state;
@@ -468,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_staging_full_enospc),
         cmocka_unit_test(test_xattrs),
         cmocka_unit_test(test_cold_open_one_get),
+        cmocka_unit_test(test_unlisted_dir_lookups_walk_once),
         cmocka_unit_test(test_cold_open_sees_new_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
