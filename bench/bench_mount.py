@@ -157,7 +157,7 @@ def seq_read(path):
     subprocess.run([sys.executable, "-c", code, path], check=True, timeout=900)
 
 
-def run_client(c, s3, rnd):
+def run_client(c, s3, rnd, ls_only=False):
     r = {}
     try:
         c.mount(fresh=True)
@@ -167,6 +167,8 @@ def run_client(c, s3, rnd):
         c.mount(fresh=False)
         r["ls_remount"] = timed(lambda: ls_l(f"{c.mnt}/flat"))
         c.umount()
+        if ls_only:
+            return r
         c.mount(fresh=False)
         r["stat_10k"] = timed(lambda: stat_all(f"{c.mnt}/flat", NFILES))
         tag = f"new-{c.name}-{rnd}-{os.getpid()}"
@@ -202,6 +204,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", default="mpfs-dual,mpfs-s3,s3fs,rclone")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--ls-only", action="store_true", help="only the three `ls -l` rows")
     a = ap.parse_args()
     s3 = S3(EP)
     seed(s3)
@@ -215,7 +218,7 @@ def main():
         raw["nfs_cat_512m"].append(nfs_cat_time())
         for c in clients:
             print(f"round {rnd + 1}/{a.rounds}: {c.name}", file=sys.stderr)
-            for k, v in run_client(c, s3, rnd).items():
+            for k, v in run_client(c, s3, rnd, a.ls_only).items():
                 results[c.name].setdefault(k, []).append(v)
     med = {c: {k: statistics.median(v) for k, v in r.items()} for c, r in results.items()}
     rawmed = {k: statistics.median(v) for k, v in raw.items()}
@@ -226,6 +229,8 @@ def main():
     names = [c.name for c in clients]
     print(f"| operation (median of {a.rounds}, seconds) | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
+    if a.ls_only:
+        ops = ops[:3]
     for k, title in ops:
         print(f"| {title} | " + " | ".join(f"{med[n].get(k, float('nan')):.3f}" for n in names) + " |")
     print(f"| raw: curl GET of the 512 MiB shard | {rawmed['curl_get_512m']:.3f} |" + " |" * (len(names) - 1))

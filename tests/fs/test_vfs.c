@@ -197,6 +197,7 @@ static void test_cold_open_sees_new_version(void **state)
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
     assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "old content", 11), 0);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "e/t", "tt", 2), 0);
     char *l = fx_list(f, "d");
     free(l);
     usleep(300 * 1000);
@@ -225,6 +226,17 @@ static void test_cold_open_sees_new_version(void **state)
     assert_int_equal(buf[0], '3');
     assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 2), 0);
     mpfs_vfs_release(f->fs, h);
+    /* deleted by someone else after the listing: the open asks nothing,
+     * its first read finds nothing */
+    assert_int_equal(fx_lookup_path(f, "e/t", &e), 0);
+    usleep(300 * 1000);
+    assert_int_equal(mpfs_mem_remove_raw(f->s3, "e/t"), 0);
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(mpfs_vfs_open(f->fs, e.ino, O_RDONLY, &h, &keep), 0);
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), -ENOENT);
+    mpfs_vfs_release(f->fs, h);
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.stats, 0);
     fixture_free(f);
 }
 
