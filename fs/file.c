@@ -879,6 +879,7 @@ static int repin(struct mpfs_fs *fs, struct mpfs_handle *h)
         pthread_mutex_lock(&h->rlock);
         h->reader = NULL;
         pthread_mutex_unlock(&h->rlock);
+        uint64_t old_size = h->size;
         pthread_mutex_lock(&fs->lock);
         snprintf(h->version, sizeof(h->version), "%s", n->attr.version);
         h->size = n->attr.size;
@@ -889,8 +890,17 @@ static int repin(struct mpfs_fs *fs, struct mpfs_handle *h)
         pthread_mutex_lock(&h->rlock);
         h->pin = pin;
         pthread_mutex_unlock(&h->rlock);
-        if (fs->notify.inval_inode)
-            fs->notify.inval_inode(fs->notify.ctx, n->ino);
+        /* The kernel took the old size with the lookup: a longer new
+         * version would end there unless the size is asked again before
+         * the read that reaches it, so its attributes go now.  A shorter
+         * one the kernel learns from the short read itself, and only if
+         * nothing invalidated the attributes while that read ran. */
+        if (h->size > old_size) {
+            if (fs->notify.inval_attr)
+                fs->notify.inval_attr(fs->notify.ctx, n->ino);
+            else if (fs->notify.inval_inode)
+                fs->notify.inval_inode(fs->notify.ctx, n->ino);
+        }
     }
     free(path);
     free(name);

@@ -137,6 +137,8 @@ struct mpfs_fs {
     pthread_mutex_t walk_lock;
     uint64_t walk_failed[8];      /* recent parents whose walk failed: HEAD instead */
     unsigned walk_failed_pos;
+    int64_t walk_stamps[16];      /* listed_ns of recent walks made for a lookup */
+    unsigned walk_stamps_pos;
 
     /* background commit retry (writeback.c) */
     pthread_mutex_t wb_lock;

@@ -86,6 +86,17 @@ static void notify_entry(void *ctx, uint64_t parent, const char *name)
     inval_push(parent, name);
 }
 
+/* Attributes only (offset -1): no page is locked, so unlike a page
+ * invalidation this is done at once, from the thread answering a read. */
+static void notify_attr(void *ctx, uint64_t ino)
+{
+    (void)ctx;
+    int rc = fuse_lowlevel_notify_inval_inode(inv.se, ino, -1, 0);
+    if (rc < 0 && rc != -ENOENT)
+        mpfs_debug("kernel invalidation of the attributes of %llu failed: %s",
+                   (unsigned long long)ino, strerror(-rc));
+}
+
 static void *inval_thread(void *arg)
 {
     (void)arg;
@@ -968,7 +979,7 @@ int mpfs_fuse_run(const struct mpfs_config *cfg, const char *mountpoint, int sta
     pthread_create(&inv.thread, NULL, inval_thread, NULL);
     inv.started = 1;
     struct mpfs_notifier n = {.ctx = NULL, .inval_inode = notify_inode,
-                              .inval_entry = notify_entry};
+                              .inval_entry = notify_entry, .inval_attr = notify_attr};
     mpfs_fs_start(fs, &n);
     char cerr[512];
     if (mpfs_ctl_start(fs, mp, &g_ctl, cerr, sizeof(cerr)) < 0)

@@ -453,7 +453,13 @@ static void store_owner(struct mpfs_fs *fs, struct mpfs_backend *b, const char *
  * the same directory wait for it and then find it listed); a walk that
  * failed (too big, no flat listing) is not retried for that directory
  * while it is among the last few that failed.  Returns 1 if the
- * directory is listed now. */
+ * directory is listed now.
+ *
+ * Such a walk answers for the names it found, never for the names it did
+ * not: a name missing from it is still asked of the store (as before),
+ * because a lookup must not start the neg_ttl during which a file someone
+ * just created is reported absent (only a listing the user asked for
+ * does).  Its directories are recognised by their listing stamp. */
 static int walk_unlisted_parent(struct mpfs_fs *fs, uint64_t parent)
 {
     if (fs->cfg.tree_walk_keys <= 0)
@@ -469,12 +475,25 @@ static int walk_unlisted_parent(struct mpfs_fs *fs, uint64_t parent)
         int rc = dpath ? mpfs_fs_refresh_tree(fs, parent, dpath, (size_t)fs->cfg.tree_walk_keys)
                        : -ESTALE;
         free(dpath);
-        listed = rc == 0;
-        if (!listed)
+        listed = rc == 0 && mpfs_index_dir_get(fs->index, parent, &d) == 0 && d.listed_ns;
+        if (listed)
+            fs->walk_stamps[fs->walk_stamps_pos++ % 16] = d.listed_ns;
+        else
             fs->walk_failed[fs->walk_failed_pos++ % 8] = parent;
     }
     pthread_mutex_unlock(&fs->walk_lock);
     return listed;
+}
+
+/* Was a listing stamped listed_ns made by walk_unlisted_parent()? */
+static int walked_for_lookup(struct mpfs_fs *fs, int64_t listed_ns)
+{
+    int found = 0;
+    pthread_mutex_lock(&fs->walk_lock);
+    for (size_t i = 0; i < sizeof(fs->walk_stamps) / sizeof(fs->walk_stamps[0]); i++)
+        found |= fs->walk_stamps[i] == listed_ns;
+    pthread_mutex_unlock(&fs->walk_lock);
+    return found;
 }
 
 int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
@@ -515,7 +534,8 @@ again:;
     if (irc == -ENOENT) {
         struct mpfs_index_dir d;
         int have = mpfs_index_dir_get(fs->index, parent, &d) == 0;
-        if (have && mpfs_policy_negative_fresh(pol, d.listed_ns, now)) {
+        if (have && mpfs_policy_negative_fresh(pol, d.listed_ns, now) &&
+            !walked_for_lookup(fs, d.listed_ns)) {
             free(path);
             return -ENOENT;
         }

@@ -51,6 +51,11 @@ struct mpfs_notifier {
     void (*inval_inode)(void *ctx, uint64_t ino);
     /* drop the dentry name in directory parent */
     void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
+    /* drop the cached attributes (not the pages) of ino before returning:
+     * safe while answering a read of ino (no page lock is taken), so the
+     * kernel asks for the new size before it takes the old one for EOF.
+     * May be NULL. */
+    void (*inval_attr)(void *ctx, uint64_t ino);
 };
 
 /* Open everything the configuration names: backends (probing their

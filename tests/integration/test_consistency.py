@@ -149,5 +149,42 @@ class Consistency(unittest.TestCase):
         self.assertEqual(os.stat(os.path.join(self.p(""), "r007")).st_ino, st_before.st_ino)
 
 
+
+class ColdOpenConfirmedByFetch(unittest.TestCase):
+    """Close-to-open without a HEAD at open (issue 8): the first open of a
+    version asks nothing and its first GET, pinned to the version the
+    listing showed, confirms it.  A file replaced after the listing is then
+    read whole in its new version, longer or shorter than the size the
+    kernel took with the lookup, and a cold file costs one GET."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.prefix = ml.unique_prefix("coldopen")
+        cls.m = ml.Mount("s3", cls.prefix).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.cleanup()
+        ml.s3_delete_prefix(cls.prefix + "/")
+
+    def test_replaced_after_listing(self):
+        cases = [(b"short", b"a much longer new version; " * 400),
+                 (b"x" * 10000, b"tiny"),
+                 (os.urandom(300 << 10), os.urandom(2 << 20))]
+        for i, (old, new) in enumerate(cases):
+            key = f"{self.prefix}/r/f{i}"
+            ml.s3_put(key, old)
+            p = self.m.path(f"r/f{i}")
+            self.assertTrue(ml.wait_until(lambda: os.path.exists(p), 10))
+            self.assertEqual(os.stat(p).st_size, len(old))  # the kernel has the old size
+            time.sleep(0.3)  # past the grace after a lookup: the open must confirm
+            ml.s3_put(key, new)
+            with open(p, "rb") as f:
+                got = f.read()
+            self.assertEqual(len(got), len(new), f"case {i}")
+            self.assertTrue(got == new, f"case {i}: wrong bytes")
+            self.assertEqual(os.stat(p).st_size, len(new))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
