@@ -12,17 +12,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 import mountlib as ml  # noqa: E402
 
 
-class Consistency(unittest.TestCase):
+class MountCase(unittest.TestCase):
+    """One mount of mode MODE on a fresh prefix per class (no tests)."""
+    MODE, TAG = "dual", "cons"
+
     @classmethod
     def setUpClass(cls):
-        cls.prefix = ml.unique_prefix("cons")
-        cls.m = ml.Mount("dual", cls.prefix).start()
+        cls.prefix = ml.unique_prefix(cls.TAG)
+        cls.m = ml.Mount(cls.MODE, cls.prefix).start()
 
     @classmethod
     def tearDownClass(cls):
         cls.m.cleanup()
         ml.s3_delete_prefix(cls.prefix + "/")
 
+
+class Consistency(MountCase):
     def key(self, name):
         return f"{self.prefix}/{self._testMethodName}/{name}"
 
@@ -150,22 +155,13 @@ class Consistency(unittest.TestCase):
 
 
 
-class ColdOpenConfirmedByFetch(unittest.TestCase):
+class ColdOpenConfirmedByFetch(MountCase):
     """Close-to-open without a HEAD at open (issue 8): the first open of a
     version asks nothing and its first GET, pinned to the version the
     listing showed, confirms it.  A file replaced after the listing is then
     read whole in its new version, longer or shorter than the size the
-    kernel took with the lookup, and a cold file costs one GET."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.prefix = ml.unique_prefix("coldopen")
-        cls.m = ml.Mount("s3", cls.prefix).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.m.cleanup()
-        ml.s3_delete_prefix(cls.prefix + "/")
+    kernel took with the lookup."""
+    MODE, TAG = "s3", "coldopen"
 
     def test_replaced_after_listing(self):
         cases = [(b"short", b"a much longer new version; " * 400),
