@@ -617,6 +617,7 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
             pthread_mutex_lock(&fs->lock);
             struct mpfs_attr old = n->attr;
             pthread_mutex_unlock(&fs->lock);
+            mpfs_attr_keep_precise_times(&a, &old);
             if (mpfs_version_same(a.version, old.version) || !(a.valid & MPFS_ATTR_MODE)) {
                 if ((old.valid & MPFS_ATTR_MODE) && !(a.valid & MPFS_ATTR_MODE) &&
                     mpfs_version_same(a.version, old.version)) {

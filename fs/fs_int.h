@@ -192,6 +192,13 @@ void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink);
 int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
+
+/* fresh and old describe the same version: keep old's times where fresh
+ * has the same second with less precision (an S3 listing gives
+ * milliseconds, a HEAD whole seconds).  Otherwise every HEAD after a
+ * listing would move the mtime back and forth, and the kernel, which
+ * drops a file's pages when its mtime changes, would re-read it. */
+void mpfs_attr_keep_precise_times(struct mpfs_attr *fresh, const struct mpfs_attr *old);
 /* Merge a complete listing of directory ino into the index (the listing is
  * finished here and stays the caller's to free). */
 struct mpfs_listing;

@@ -164,6 +164,22 @@ static void keep_richer(struct mpfs_attr *fresh, const struct mpfs_attr *old)
         fresh->mtime_ns = old->mtime_ns;
         fresh->valid |= MPFS_ATTR_MTIME;
     }
+    mpfs_attr_keep_precise_times(fresh, old);
+}
+
+static void keep_precise(int64_t *fresh, int64_t old)
+{
+    const int64_t sec = 1000000000LL;
+    if (*fresh % sec == 0 && old / sec == *fresh / sec)
+        *fresh = old;
+}
+
+void mpfs_attr_keep_precise_times(struct mpfs_attr *fresh, const struct mpfs_attr *old)
+{
+    if (!mpfs_version_same(fresh->version, old->version))
+        return;
+    keep_precise(&fresh->mtime_ns, old->mtime_ns);
+    keep_precise(&fresh->ctime_ns, old->ctime_ns);
 }
 
 static void notify_inode(struct mpfs_fs *fs, uint64_t ino)

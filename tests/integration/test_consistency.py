@@ -182,5 +182,28 @@ class ColdOpenConfirmedByFetch(MountCase):
             self.assertEqual(os.stat(p).st_size, len(new))
 
 
+    def test_warm_open_keeps_mtime_and_pages(self):
+        """A listing gives mtimes in milliseconds, a HEAD in seconds: the
+        HEAD of a warm open (same version) must not move the mtime, or the
+        kernel drops the file's pages and reads it again (issue 8)."""
+        d = self.m.path("w")
+        for i in range(5):  # a Last-Modified on a whole second has nothing to lose
+            key = f"{self.prefix}/w/f{i}"
+            ml.s3_put(key, b"w" * 4096)
+            os.listdir(d) if os.path.isdir(d) else None
+            p = os.path.join(d, f"f{i}")
+            self.assertTrue(ml.wait_until(lambda: os.path.exists(p), 10))
+            m0 = os.stat(p).st_mtime_ns
+            if m0 % 1_000_000_000:
+                break
+        self.assertNotEqual(m0 % 1_000_000_000, 0, "no listing mtime with milliseconds")
+        with open(p, "rb") as f:
+            f.read()
+        time.sleep(0.3)  # past the grace after a lookup: this open asks the store
+        with open(p, "rb") as f:
+            f.read()
+        time.sleep(1.1)  # the kernel's attribute cache
+        self.assertEqual(os.stat(p).st_mtime_ns, m0)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
