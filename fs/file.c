@@ -23,8 +23,16 @@
  * the next flush; if the last handle goes while it is still uncommitted,
  * the staging file is moved to <cache_dir>/lost+found and logged.
  *
+ * A read-only open of a version the kernel has not cached confirms it by
+ * its first fetch instead of a HEAD (consistency/policy.h,
+ * MPFS_OPEN_BY_FETCH): until that read succeeds the handle's reads run one
+ * at a time, and one that finds another version re-pins the handle.
+ *
  * Locking: node->wlock guards node->wf and is held across staging I/O and
- * commits (see fs_int.h for the rank order).
+ * commits (see fs_int.h for the rank order).  handle->confirm_lock is
+ * held across the confirming read (its fetch, and the stat that re-pins):
+ * the handle's other reads must wait for its outcome anyway; it ranks
+ * above every other lock and is never taken once the confirmation is done.
  */
 #include "fs/fs_int.h"
 

@@ -3,6 +3,11 @@
  * file.c, refresher.c and mount.c.  Not for use outside fs/.
  *
  * Locking (ranked; take in this order, never the reverse):
+ *   0. handle->confirm_lock  a handle's close-to-open confirmation by its
+ *                    first fetch (file.c), held across that fetch; and
+ *      fs->walk_lock the one walk of a never-listed directory a lookup
+ *                    makes (meta.c), held across it.  Neither is taken
+ *                    while holding any lock below, nor together.
  *   1. node->wlock   per-file write state (staging file).  Held across the
  *                    staging file I/O, not across an upload: a commit marks
  *                    wf->committing, drops wlock while it uploads, and
