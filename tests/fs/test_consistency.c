@@ -317,6 +317,21 @@ static void test_crash_after_upload_is_not_a_conflict(void **state)
 
 /* Defects 5 and 9: data the store refuses for good goes to lost+found
  * under a name that says its path, and leaves no ghost entry. */
+struct rescued {
+    char path[256];
+    uint64_t size;
+};
+
+static void note_rescued(void *arg, const char *path, const char *file, uint64_t size,
+                         int64_t when)
+{
+    (void)file;
+    (void)when;
+    struct rescued *r = arg;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->size = size;
+}
+
 static void test_rejected_commit_rescued_by_path(void **state)
 {
     (void)state;
@@ -344,6 +359,11 @@ static void test_rejected_commit_rescued_by_path(void **state)
     assert_int_equal(strncmp(de->d_name, "bad.", 4), 0);
     closedir(d);
     free(lf);
+    /* `mpfs ctl rescued` names the path the data belonged to */
+    struct rescued seen = {0};
+    assert_int_equal(mpfs_writeback_list_rescued(f->fs, note_rescued, &seen), 1);
+    assert_string_equal(seen.path, "bad");
+    assert_int_equal(seen.size, 8);
     assert_int_equal(fx_lookup_path(f, "bad", &e), -ENOENT);
     fixture_free(f);
 }
