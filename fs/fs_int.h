@@ -108,6 +108,10 @@ struct mpfs_fs {
     struct mpfs_prefetcher *prefetch;
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
+    /* bucket notifications (notify.c): while the channel is healthy,
+     * policy_notified (attr_ttl raised to notify_ttl) replaces policy */
+    struct mpfs_notify *notify_ch;
+    struct mpfs_policy_set policy_notified;
     int64_t mounted_wall_ns;      /* shown as the time of implied directories */
     char *staging_dir;
     char *lostfound_dir;
@@ -178,6 +182,10 @@ void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink);
 /* -ENAMETOOLONG if (parent, name) is a path the metadata side cannot hold,
  * -ESTALE if parent is unknown, else 0. */
 int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name);
+/* (parent, name), indexed as old, was removed by someone else: drop it from
+ * the index as a lookup that finds it gone does (remote_event.c). */
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
 /* Merge a complete listing of directory ino into the index (the listing is

@@ -11,6 +11,7 @@
  * keeps working through a blip is what training jobs need.
  */
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 #include "fs/listing.h"
 
 #include "base/log.h"
@@ -40,6 +41,9 @@ uint8_t mpfs_source_of(const struct mpfs_fs *fs, const struct mpfs_backend *b)
 
 const struct mpfs_policy *mpfs_fs_policy(const struct mpfs_fs *fs, const char *path)
 {
+    /* events keep entries fresh only while they flow (fs/notify.h) */
+    if (mpfs_notify_healthy(fs->notify_ch))
+        return mpfs_policy_for(&fs->policy_notified, path);
     return mpfs_policy_for(&fs->policy, path);
 }
 
@@ -297,6 +301,12 @@ static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
     if (S_ISDIR(old->mode))
         mpfs_index_drop_dir(fs->index, old->ino);
     mark_gone_remote(fs, parent, name, old->ino);
+}
+
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old)
+{
+    forget_entry(fs, parent, name, old);
 }
 
 
