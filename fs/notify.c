@@ -85,6 +85,7 @@ struct mpfs_notify {
     atomic_uint_fast64_t messages, malformed, events, applied, same, stale, doubted, expired,
         busy, outside, reconnects;
     _Atomic int64_t last_msg_ns; /* monotonic */
+    _Atomic int64_t up_since;    /* wall ns of the last transition to up */
 
     pthread_mutex_t seq_lock;
     struct seq_slot *seq;
@@ -175,6 +176,10 @@ int mpfs_notify_deliver(struct mpfs_notify *n, const char *body, size_t len)
 void mpfs_notify_set_state(struct mpfs_notify *n, int up, const char *why)
 {
     int want = up ? MPFS_NOTIFY_UP : MPFS_NOTIFY_DOWN;
+    /* stamp before the state flips: a reader that sees "up" never pairs it
+     * with an older up time */
+    if (up)
+        atomic_store(&n->up_since, mpfs_wall_ns());
     int was = atomic_exchange(&n->state, want);
     if (was == want)
         return;
@@ -189,6 +194,11 @@ int mpfs_notify_healthy(const struct mpfs_notify *n)
     if (!n || atomic_load(&((struct mpfs_notify *)n)->state) != MPFS_NOTIFY_UP)
         return 0;
     return !n->setup_auto || atomic_load(&((struct mpfs_notify *)n)->setup_done);
+}
+
+int64_t mpfs_notify_up_since(const struct mpfs_notify *n)
+{
+    return mpfs_notify_healthy(n) ? atomic_load(&((struct mpfs_notify *)n)->up_since) : 0;
 }
 
 /* ------------------------------------------------------------------ HTTP */

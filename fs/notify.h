@@ -68,6 +68,10 @@ void mpfs_notify_free(struct mpfs_notify *n);
 int mpfs_notify_deliver(struct mpfs_notify *n, const char *body, size_t len);
 
 int mpfs_notify_healthy(const struct mpfs_notify *n); /* NULL: 0 */
+/* While healthy: the wall time (ns) it became so; entries confirmed since
+ * may be trusted for notify_ttl (a change before it sent no event we
+ * got).  0 when not healthy or NULL. */
+int64_t mpfs_notify_up_since(const struct mpfs_notify *n);
 /* The HTTP listener's port once started (port 0 asks for any), else 0. */
 int mpfs_notify_http_port(const struct mpfs_notify *n);
 void mpfs_notify_get_stats(struct mpfs_notify *n, struct mpfs_notify_stats *st);
