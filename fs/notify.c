@@ -468,10 +468,14 @@ void mpfs_notify_start(struct mpfs_notify *n)
         mpfs_notify_set_state(n, 1, push);
         return;
     }
+    /* the consumer declares the exchange: let it connect first (briefly),
+     * so radosgw's first publish finds it */
+    mpfs_notify_amqp_start(n->amqp);
+    for (int i = 0; i < 60 && atomic_load(&n->state) != MPFS_NOTIFY_UP; i++)
+        usleep(50000);
     if (n->setup_auto)
         setup_store(n, mpfs_notify_amqp_push_endpoint(n->amqp),
                     mpfs_notify_amqp_exchange(n->amqp));
-    mpfs_notify_amqp_start(n->amqp);
 }
 
 void mpfs_notify_free(struct mpfs_notify *n)

@@ -2,8 +2,9 @@
  * notify_amqp.c - the AMQP 0.9.1 transport of the change channel
  * (fs/notify.c): the only file that sees librabbitmq.
  *
- * URL: amqp://USER:PASS@HOST[:PORT][/VHOST]?exchange=NAME (user and
- * password default to guest/guest, the port to 5672, the vhost to "/";
+ * URL: amqp://USER:PASS@HOST[:PORT][/VHOST][?exchange=NAME] (user and
+ * password default to guest/guest, the port to 5672, the vhost to "/",
+ * the exchange to "mpfs";
  * %2F in VHOST for a '/').  The password may instead come from the
  * environment variable MPFS_AMQP_PASSWORD, which wins over the URL's.
  *
@@ -75,15 +76,13 @@ int mpfs_notify_amqp_new(struct mpfs_notify *n, const char *url, const char *top
     const char *p = url + 7; /* after amqp:// */
     const char *q = strchr(p, '?');
     const char *ex = q ? strstr(q, "exchange=") : NULL;
-    if (!ex || (ex != q + 1 && ex[-1] != '&')) {
-        snprintf(err, errlen, "notify URL: amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME "
-                              "needs exchange=");
-        return -EINVAL;
-    }
+    if (ex && ex != q + 1 && ex[-1] != '&')
+        ex = NULL;
     struct mpfs_notify_amqp *a = mpfs_xcalloc(1, sizeof(*a));
     a->n = n;
-    ex += 9;
-    a->exchange = pct_decode(ex, strcspn(ex, "&"));
+    /* radosgw 16.2 binds one exchange to each broker URL (the first topic's;
+     * others fail with "exchange mismatch"): one well-known default */
+    a->exchange = ex ? pct_decode(ex + 9, strcspn(ex + 9, "&")) : mpfs_xstrdup("mpfs");
     size_t hostpart = q ? (size_t)(q - p) : strlen(p);
     const char *at = memchr(p, '@', hostpart);
     if (at) {
