@@ -429,7 +429,9 @@ static void setup_store(struct mpfs_notify *n, const char *push, const char *exc
     struct mpfs_s3_topic_attrs ta = {
         .push_endpoint = push,
         .amqp_exchange = exchange,
-        .amqp_ack_level = exchange ? "broker" : NULL,
+        /* "broker" would make radosgw wait for the broker's confirm inside the
+         * writer's request (+170 ms per PUT measured here); an event is a hint */
+        .amqp_ack_level = exchange ? "none" : NULL,
         .persistent = n->fs->cfg.notify_persistent,
     };
     int rc = mpfs_s3_topic_create(n->fs->s3, n->topic, &ta, n->arn, sizeof(n->arn));
