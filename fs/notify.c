@@ -9,7 +9,8 @@
  * one request per connection (HTTP/1.0 style, "Connection: close"): a POST
  * whose body is one S3 event message.  Headers are bounded (8 KiB), the
  * body by MPFS_EVENT_DOC_MAX and a Content-Length is required; a client
- * that stalls for 2 s is dropped.  Anything else is answered 400 (413 for
+ * that stalls for 2 s, or has not sent its whole request within 5 s, is
+ * dropped.  Anything else is answered 400 (413 for
  * an oversized body) before any work is done.  The answer is sent after
  * the events are applied: radosgw's non-persistent topics wait for it,
  * which keeps "the writer's PUT returned" and "the mount knows" close.
@@ -238,8 +239,12 @@ static const char *header(const char *hdrs, const char *name, char *out, size_t 
     return NULL;
 }
 
+/* A request must arrive whole within this long, however it trickles in. */
+#define REQUEST_DEADLINE_NS (5 * 1000000000LL)
+
 static void serve_one(struct mpfs_notify *n, int fd)
 {
+    int64_t deadline = mpfs_now_ns() + REQUEST_DEADLINE_NS;
     char hdr[HDR_MAX + 1];
     size_t used = 0;
     char *end = NULL;
@@ -251,7 +256,7 @@ static void serve_one(struct mpfs_notify *n, int fd)
         ssize_t r = recv(fd, hdr + used, HDR_MAX - used, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r <= 0 || mpfs_now_ns() > deadline)
             return;
         used += (size_t)r;
         hdr[used] = '\0';
@@ -291,7 +296,7 @@ static void serve_one(struct mpfs_notify *n, int fd)
         ssize_t r = recv(fd, body + have, (size_t)len - have, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
+        if (r <= 0 || mpfs_now_ns() > deadline) {
             free(body);
             return; /* stalled or gone: nothing was applied */
         }
