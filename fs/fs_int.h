@@ -231,6 +231,12 @@ size_t mpfs_writeback_replay(struct mpfs_fs *fs);
 size_t mpfs_writeback_pending(struct mpfs_fs *fs);
 /* Move a staging file to lost+found under a name derived from path; logs
  * both.  Returns the new location (caller frees) or NULL. */
+/* Call fn for each file in <cache_dir>/lost+found: the path its data
+ * belonged to, where it is, its size and when it was rescued.  Returns how
+ * many (fn may be NULL to count) or -errno. */
+typedef void (*mpfs_rescued_fn)(void *arg, const char *path, const char *file, uint64_t size,
+                                int64_t when);
+int mpfs_writeback_list_rescued(struct mpfs_fs *fs, mpfs_rescued_fn fn, void *arg);
 char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char *path,
                             uint64_t size);
 

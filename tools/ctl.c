@@ -1,6 +1,6 @@
 /*
  * ctl.c - `mpfs ctl MOUNTPOINT status|invalidate PATH [-r]|flush|drop-cache|
- * log-level LEVEL`: one request to the mount daemon's control socket.
+ * rescued|log-level LEVEL`: one request to the mount daemon's control socket.
  *
  * The socket is found from the mount point: the root's "user.mpfs.ctl"
  * xattr names it (fs/fuse_ll.c), so no registry of mounts is needed and
@@ -125,7 +125,7 @@ static int dataset_path(const char *mountpoint, const char *path, char **out, ch
 static int usage(void)
 {
     fprintf(stderr, "usage: mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | "
-                    "drop-cache | log-level error|warn|info|debug\n");
+                    "drop-cache | rescued | log-level error|warn|info|debug\n");
     return 2;
 }
 
@@ -137,7 +137,8 @@ int mpfs_ctl_main(int argc, char **argv)
     const char *cmd = argv[2];
     char err[1024] = "";
     char *req = NULL;
-    if (!strcmp(cmd, "status") || !strcmp(cmd, "flush") || !strcmp(cmd, "drop-cache")) {
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "flush") || !strcmp(cmd, "drop-cache") ||
+        !strcmp(cmd, "rescued")) {
         if (argc != 3)
             return usage();
         req = mpfs_xstrdup(cmd);
