@@ -474,8 +474,11 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
      * device numbers: those are read from the store. */
     int per_name = irc == 0 && !S_ISDIR(ie.mode) &&
                    (ie.nlink > 1 || S_ISCHR(ie.mode) || S_ISBLK(ie.mode));
+    mpfs_reconciler_touch(fs, parent);
     if (irc == 0 && (ie.source == MPFS_INDEX_SRC_LOCAL ||
-                     (!per_name && mpfs_policy_attr_fresh(pol, ie.seen_ns, now)))) {
+                     (!per_name && mpfs_policy_attr_fresh_in(pol, ie.seen_ns,
+                                                             mpfs_reconciler_listed(fs, parent),
+                                                             now)))) {
         mpfs_entry_from_index(&ie, &a);
         goto found;
     }
@@ -579,9 +582,12 @@ int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *
     pthread_mutex_unlock(&n->wlock);
 
     int rc = 0;
+    if (ino != MPFS_ROOT_INO)
+        mpfs_reconciler_touch(fs, parent);
     if (ino == MPFS_ROOT_INO || staged || unlinked || !path ||
         source == MPFS_INDEX_SRC_LOCAL ||
-        mpfs_policy_attr_fresh(mpfs_fs_policy(fs, path), seen, mpfs_wall_ns()))
+        mpfs_policy_attr_fresh_in(mpfs_fs_policy(fs, path), seen,
+                                  mpfs_reconciler_listed(fs, parent), mpfs_wall_ns()))
         goto out;
 
     struct mpfs_attr fresh;
@@ -654,8 +660,86 @@ static void old_entries_free(struct old_entries *o)
 
 struct changed {
     uint64_t ino;
-    char *name; /* non-NULL: a vanished dentry */
+    char *name; /* non-NULL: a vanished (or, new: 1) dentry */
+    int is_new;
 };
+
+/* An entry a listing confirmed: its node (if the kernel holds one) takes
+ * the listed attributes. */
+struct confirmed {
+    uint64_t ino;
+    const char *name;     /* the listing's, valid until it is freed */
+    struct mpfs_attr attr;
+    int changed;          /* another version than the index had */
+    struct mpfs_node *node;
+};
+
+static void push_change(struct changed **chg, size_t *n, size_t *cap, uint64_t ino,
+                        const char *name, int is_new)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *chg = mpfs_xrealloc(*chg, *cap * sizeof(**chg));
+    }
+    (*chg)[*n].ino = ino;
+    (*chg)[*n].name = name ? mpfs_xstrdup(name) : NULL;
+    (*chg)[*n].is_new = is_new;
+    (*n)++;
+}
+
+/* After a listing of directory dir (at dirpath) is committed to the index:
+ * the live nodes of its entries take the listed attributes and the time they
+ * were confirmed, so getattr serves what the listing saw (a node keeps its
+ * own attributes for up to meta_ttl otherwise).  A node with a staging file
+ * (writes of this mount, committed or not) is left alone: its commit records
+ * what the store has.  The cache blocks of a changed file with no open
+ * handle are dropped (blocks are keyed by version, so the old ones could
+ * never be served for the new version; an open handle stays pinned to its
+ * version and may still read them). */
+static void sync_nodes(struct mpfs_fs *fs, uint64_t dir, const char *dirpath, uint8_t src,
+                       int64_t now, struct confirmed *v, size_t n)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct mpfs_node *nd = mpfs_node_find_locked(fs, v[i].ino);
+        v[i].node = NULL;
+        if (nd && nd->parent == dir && nd->name && strcmp(nd->name, v[i].name) == 0 &&
+            !nd->unlinked) {
+            nd->nopen++; /* pin: wlock ranks above fs->lock */
+            v[i].node = nd;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct mpfs_node *nd = v[i].node;
+        int staged = 0;
+        if (nd) {
+            pthread_mutex_lock(&nd->wlock);
+            staged = nd->wf != NULL;
+            pthread_mutex_unlock(&nd->wlock);
+        }
+        int open = 0;
+        pthread_mutex_lock(&fs->lock);
+        if (nd) {
+            if (!staged && nd->source != MPFS_INDEX_SRC_LOCAL &&
+                (nd->attr.mode & S_IFMT) == (v[i].attr.mode & S_IFMT)) {
+                if (v[i].changed)
+                    nd->attr = v[i].attr;
+                nd->source = src;
+                nd->seen_wall = now;
+            }
+            open = nd->nopen > 1 || staged;
+            nd->nopen--;
+            mpfs_node_maybe_drop_locked(fs, nd);
+        }
+        pthread_mutex_unlock(&fs->lock);
+        if (v[i].changed && !open && S_ISREG(v[i].attr.mode)) {
+            char *p = mpfs_path_join(dirpath, v[i].name);
+            mpfs_cache_invalidate(fs->cache, p, strlen(p));
+            free(p);
+        }
+    }
+}
 
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path)
 {
@@ -689,6 +773,10 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
     uint8_t src = mpfs_source_of(fs, meta(fs));
     struct changed *chg = NULL;
     size_t nchg = 0, capchg = 0;
+    struct confirmed *conf = NULL;
+    size_t nconf = 0, capconf = 0;
+    struct mpfs_index_dir was;
+    int was_listed = mpfs_index_dir_get(fs->index, ino, &was) == 0 && was.listed_ns != 0;
     size_t i = 0, j = 0;
     /* Both lists are in bytewise name order: merge them. */
     while (i < l.n || j < old.n) {
@@ -701,13 +789,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
                 if (S_ISDIR(old.v[j].mode))
                     mpfs_index_drop_dir(fs->index, old.v[j].ino);
                 mark_gone_remote(fs, ino, old.names[j], old.v[j].ino);
-                if (nchg == capchg) {
-                    capchg = capchg ? capchg * 2 : 16;
-                    chg = mpfs_xrealloc(chg, capchg * sizeof(*chg));
-                }
-                chg[nchg].ino = old.v[j].ino;
-                chg[nchg].name = mpfs_xstrdup(old.names[j]);
-                nchg++;
+                push_change(&chg, &nchg, &capchg, old.v[j].ino, old.names[j], 0);
             }
             j++;
             continue;
@@ -715,6 +797,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         struct mpfs_attr a = l.v[i].attr;
         uint64_t eino;
         struct mpfs_attr prev;
+        int changed = 0;
         /* An s3fs special file (FIFO, socket, device) is an empty object
          * whose type only a HEAD shows: look once at each new one. */
         if (l.v[i].attr_full && S_ISREG(a.mode) && a.size == 0 &&
@@ -737,13 +820,8 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         if (c == 0 && !type_changed(&a, old.v[j].mode)) {
             if (l.v[i].attr_full) {
                 if (!mpfs_version_same(a.version, prev.version) && prev.version[0]) {
-                    if (nchg == capchg) {
-                        capchg = capchg ? capchg * 2 : 16;
-                        chg = mpfs_xrealloc(chg, capchg * sizeof(*chg));
-                    }
-                    chg[nchg].ino = old.v[j].ino;
-                    chg[nchg].name = NULL;
-                    nchg++;
+                    push_change(&chg, &nchg, &capchg, old.v[j].ino, NULL, 0);
+                    changed = 1;
                 }
             }
             eino = old.v[j].ino;
@@ -765,6 +843,17 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         }
         mpfs_entry_to_index(&a, eino, src, now, &ie);
         mpfs_index_batch_put(b, ino, l.v[i].name, &ie);
+        if (c == 0) {
+            if (nconf == capconf) {
+                capconf = capconf ? capconf * 2 : 64;
+                conf = mpfs_xrealloc(conf, capconf * sizeof(*conf));
+            }
+            conf[nconf++] = (struct confirmed){
+                .ino = eino, .name = l.v[i].name, .attr = a, .changed = changed};
+        } else if (was_listed) {
+            /* the kernel may hold a negative dentry for the new name */
+            push_change(&chg, &nchg, &capchg, eino, l.v[i].name, 1);
+        }
         i++;
         if (c == 0)
             j++;
@@ -784,6 +873,9 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
     }
     mpfs_debug("refreshed '%s': %zu entries in %.1f ms", path, l.n,
                (double)(mpfs_now_ns() - t0) / 1e6);
+    if (rc == 0)
+        sync_nodes(fs, ino, path, src, now, conf, nconf);
+    free(conf);
     for (size_t k = 0; k < nchg; k++) {
         if (chg[k].name) {
             notify_entry(fs, ino, chg[k].name);
@@ -833,6 +925,7 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
     if (!path)
         return -ESTALE;
 
+    mpfs_reconciler_touch(fs, ino);
     struct mpfs_index_dir ds = {0};
     mpfs_index_dir_get(fs->index, ino, &ds);
     enum mpfs_dir_freshness f =
