@@ -33,6 +33,7 @@ import concurrent.futures as cf
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import threading
@@ -126,7 +127,7 @@ def observe(kind, obs, mnt, c):
                     return False
             except FileNotFoundError:
                 with open(os.path.join(d, c.new_name), "rb") as f:
-                    return f.read() == c.data
+                    return len(f.read()) == c.old[0]
         with open(p, "rb") as f:
             return f.read() == c.data
     except OSError:
@@ -158,13 +159,21 @@ def run_kind(kind, args, prefix, mounts, other):
         d = dirs[i % len(dirs)]
         name = f"f{i:03d}"
         changes.append(Change(kind, d, name))
-    # the starting state, through S3 (or the other NFS client)
+    # the starting state, through S3 (NFS-only mode: the other NFS client)
     for d in dirs:
-        ml.s3_put(f"{prefix}/{d}/", b"")
+        if args.mode == "nfs":
+            os.makedirs(other.path(d), exist_ok=True)
+        else:
+            ml.s3_put(f"{prefix}/{d}/", b"")
     if kind != "s3_new" and kind != "nfs_write":
+        def start(c):
+            if args.mode == "nfs":
+                with open(other.path(c.d, c.name), "wb") as f:
+                    f.write(content(0, 1000, "v0"))
+            else:
+                ml.s3_put(f"{prefix}/{c.d}/{c.name}", content(0, 1000, "v0"))
         with cf.ThreadPoolExecutor(8) as ex:
-            list(ex.map(lambda c: ml.s3_put(f"{prefix}/{c.d}/{c.name}", content(0, 1000, "v0")),
-                        changes))
+            list(ex.map(start, changes))
     # every observer mount has looked at every directory and file: they
     # are "used in the last minute" and indexed
     for m in mounts.values():
@@ -177,7 +186,8 @@ def run_kind(kind, args, prefix, mounts, other):
                       timeout=60)
     time.sleep(1.2)  # an overwrite must move S3's one-second LastModified
     for c in changes:
-        if kind.startswith("s3_over") or kind in ("s3_delete", "nfs_delete", "nfs_rename"):
+        if kind.startswith("s3_over") or kind in ("s3_delete", "nfs_delete", "nfs_rename",
+                                                   "nfs_overwrite"):
             st = os.stat(mounts["stat"].path(c.d, c.name))
             c.old = (st.st_size, st.st_mtime_ns)
     lock = threading.Lock()
@@ -233,6 +243,10 @@ def make_change(kind, i, c, prefix, args, other):
                 f.write(c.data)
         else:
             ml.nfs_put(f"{args.nfs_url}/{prefix}/{c.d}/{c.name}", c.data)
+    elif kind == "nfs_overwrite":
+        c.data = content(i, 2000 + i, "nfs1")
+        with open(other.path(c.d, c.name), "r+b") as f:
+            f.write(c.data)
     elif kind == "nfs_rename":
         c.new_name = c.name + ".mv"
         os.rename(other.path(c.d, c.name), other.path(c.d, c.new_name))
@@ -242,7 +256,10 @@ def make_change(kind, i, c, prefix, args, other):
 
 def visibility(args):
     prefix = ml.unique_prefix("vis")
-    kinds = args.kinds.split(",")
+    kinds = args.kinds.split(",") if args.kinds else (
+        ["nfs_write", "nfs_overwrite", "nfs_rename", "nfs_delete"] if args.mode == "nfs" else
+        ["s3_new", "s3_overwrite_size", "s3_overwrite_same", "s3_delete", "nfs_write",
+         "nfs_rename", "nfs_delete"])
     opts = args.mount_opts
     results = {}
     if args.mode == "nfs":
@@ -291,6 +308,9 @@ def visibility(args):
         results["_requests_per_s"] = reqs
     finally:
         if other is not None:
+            if args.mode == "nfs":
+                for e in os.listdir(other.mnt):
+                    shutil.rmtree(other.path(e), ignore_errors=True)
             other.cleanup()
         for m in mounts.values():
             m.cleanup()
@@ -341,8 +361,9 @@ def stat_loop(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", default="dual", choices=("dual", "s3", "nfs"))
-    ap.add_argument("--kinds", default="s3_new,s3_overwrite_size,s3_overwrite_same,s3_delete,"
-                    "nfs_write,nfs_rename,nfs_delete")
+    ap.add_argument("--kinds", default=None,
+                    help="comma-separated; default: every S3 kind and nfs_write, nfs_rename, "
+                    "nfs_delete (dual), every NFS kind (nfs)")
     ap.add_argument("--changes", type=int, default=50, help="changes of each kind")
     ap.add_argument("--dirs", type=int, default=5, help="directories the changes are spread over")
     ap.add_argument("--poll", type=float, default=0.05, help="observer poll interval, s")

@@ -70,9 +70,10 @@ static const struct opt table[] = {
      "a directory looked up, listed or with a child stat-ed is recently used for this long, s"},
     {"reconcile_dirs", T_INT, O(reconcile_dirs), "1024",
      "most recently used directories watched (the least recently used one leaves first)"},
-    {"reconcile_full", T_SECONDS, O(reconcile_full), "2",
-     "NFS: re-list a directory whose change attribute did not move after this long (in-place "
-     "writes to files do not move it), s"},
+    {"reconcile_full", T_SECONDS, O(reconcile_full), "1",
+     "NFS: re-list a recently used directory at least this often, s; between listings a "
+     "GETATTR of it, re-listed when its change attribute moves (in-place writes to files do "
+     "not move it: they show within this time)"},
     {"uid", T_INT, O(uid), "-1", "owner of entries without stored owner (-1: the mounting user)"},
     {"gid", T_INT, O(gid), "-1", "group of entries without stored group (-1: the mounting user)"},
     {"file_mode", T_MODE, O(file_mode), "0644", "mode of files without stored mode"},

@@ -11,10 +11,15 @@
  * first, spending at most reconcile_rate store requests per second (a
  * token bucket holding at most one second's worth):
  *   - S3 metadata side: one LIST of the directory;
- *   - NFS metadata side: a GETATTR of the directory; a READDIRPLUS only when
- *     its change attribute (version token) moved, or when its last listing
- *     is older than reconcile_full (an in-place write to a file does not
- *     move its directory's attributes).
+ *   - NFS metadata side: a READDIRPLUS once the last listing is older than
+ *     reconcile_full (an in-place write to a file does not move its
+ *     directory's attributes, so only a listing shows it); until then a
+ *     GETATTR of the directory, and a READDIRPLUS at once if its change
+ *     attribute (version token) moved.  With the default reconcile_full
+ *     (1 s, the interval) every check is a READDIRPLUS, the same one request
+ *     per directory per second as S3; a larger reconcile_full makes an
+ *     unchanged directory cost one GETATTR, and in-place writes show within
+ *     reconcile_full instead.
  * A listing is applied by mpfs_fs_apply_listing() (meta.c), the one place
  * that merges listings: created, changed and vanished entries, the
  * listing-vs-commit race, local unuploaded entries left alone, kernel
@@ -187,7 +192,10 @@ static int check_dir(struct mpfs_fs *fs, uint64_t ino, const char *path, char *d
     struct mpfs_backend *meta = fs->router.route[MPFS_R_META];
     struct mpfs_reconciler *r = fs->rec;
     int spent = 0;
-    if (meta == fs->nfs) {
+    /* checks come every interval, give or take a tick: a listing due within
+     * a quarter interval is due now, not one whole interval later */
+    int64_t full = (int64_t)((fs->cfg.reconcile_full - fs->cfg.reconcile_interval / 4) * NS);
+    if (meta == fs->nfs && fs->cfg.reconcile_full > fs->cfg.reconcile_interval) {
         struct mpfs_attr a;
         int rc = mpfs_backend_stat(meta, path, &a);
         spent++;
@@ -196,8 +204,7 @@ static int check_dir(struct mpfs_fs *fs, uint64_t ino, const char *path, char *d
         pthread_mutex_unlock(&r->lock);
         if (rc < 0)
             return rc == -ENOENT ? -ENOENT : spent;
-        int same = mpfs_version_same(a.version, dir_version);
-        if (same && listing_age_wall(fs, ino) < (int64_t)(fs->cfg.reconcile_full * NS)) {
+        if (mpfs_version_same(a.version, dir_version) && listing_age_wall(fs, ino) < full) {
             /* nothing came or went; the last listing still vouches for the entries */
             return spent;
         }
