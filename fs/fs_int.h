@@ -246,8 +246,9 @@ int mpfs_reconciler_start(struct mpfs_fs *fs); /* no thread if reconcile_rate is
 void mpfs_reconciler_stop(struct mpfs_fs *fs);
 /* Directory dir_ino was used (lookup in it, listing, stat of a child). */
 void mpfs_reconciler_touch(struct mpfs_fs *fs, uint64_t dir_ino);
-/* Wall time the reconciler's last listing of dir_ino began, if it watches
- * it (used within reconcile_window); else 0. */
+/* Wall time the reconciler's last listing of dir_ino began (the listed_ns
+ * it stored in the index), if it watches it (used within reconcile_window);
+ * else 0. */
 int64_t mpfs_reconciler_listed(struct mpfs_fs *fs, uint64_t dir_ino);
 /* One walk over the due directories spending at most budget requests;
  * returns the requests spent.  The worker calls it; tests call it directly. */

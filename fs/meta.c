@@ -483,8 +483,15 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
         goto found;
     }
     if (irc == -ENOENT) {
+        /* A listing the reader asked for answers "absent" for neg_ttl; the
+         * reconciler's own listings do not: with them a watched directory's
+         * listing is always that young, and a name created since would stay
+         * hidden until the next pass (the kernel still caches the negative
+         * entry for neg_ttl, so a missing name costs at most a HEAD per
+         * neg_ttl, as before the reconciler). */
         struct mpfs_index_dir d;
         if (mpfs_index_dir_get(fs->index, parent, &d) == 0 &&
+            d.listed_ns != mpfs_reconciler_listed(fs, parent) &&
             mpfs_policy_negative_fresh(pol, d.listed_ns, now)) {
             free(path);
             return -ENOENT;
@@ -691,13 +698,14 @@ static void push_change(struct changed **chg, size_t *n, size_t *cap, uint64_t i
  * the live nodes of its entries take the listed attributes and the time they
  * were confirmed, so getattr serves what the listing saw (a node keeps its
  * own attributes for up to meta_ttl otherwise).  A node with a staging file
- * (writes of this mount, committed or not) is left alone: its commit records
- * what the store has.  The cache blocks of a changed file with no open
+ * (writes of this mount, committed or not) or open handles is left alone:
+ * its commit records what the store has, its handles are pinned to their
+ * version.  The cache blocks of a changed file with no open
  * handle are dropped (blocks are keyed by version, so the old ones could
  * never be served for the new version; an open handle stays pinned to its
  * version and may still read them). */
 static void sync_nodes(struct mpfs_fs *fs, uint64_t dir, const char *dirpath, uint8_t src,
-                       int64_t now, struct confirmed *v, size_t n)
+                       int64_t seen, struct confirmed *v, size_t n)
 {
     pthread_mutex_lock(&fs->lock);
     for (size_t i = 0; i < n; i++) {
@@ -718,22 +726,28 @@ static void sync_nodes(struct mpfs_fs *fs, uint64_t dir, const char *dirpath, ui
             staged = nd->wf != NULL;
             pthread_mutex_unlock(&nd->wlock);
         }
-        int open = 0;
+        int open = 0, moved = v[i].changed;
         pthread_mutex_lock(&fs->lock);
         if (nd) {
-            if (!staged && nd->source != MPFS_INDEX_SRC_LOCAL &&
+            open = nd->nopen > 1 || staged;
+            /* An open file keeps the attributes its handles' version has:
+             * the kernel sizes its reads by them, and a new size under a
+             * handle pinned to the old version would cut its reads short
+             * (bytes of one version, the length of another).  The first
+             * pass after its last close brings the node up to date. */
+            if (!open && nd->source != MPFS_INDEX_SRC_LOCAL &&
                 (nd->attr.mode & S_IFMT) == (v[i].attr.mode & S_IFMT)) {
-                if (v[i].changed)
+                moved |= !mpfs_version_same(nd->attr.version, v[i].attr.version);
+                if (moved)
                     nd->attr = v[i].attr;
                 nd->source = src;
-                nd->seen_wall = now;
+                nd->seen_wall = seen;
             }
-            open = nd->nopen > 1 || staged;
             nd->nopen--;
             mpfs_node_maybe_drop_locked(fs, nd);
         }
         pthread_mutex_unlock(&fs->lock);
-        if (v[i].changed && !open && S_ISREG(v[i].attr.mode)) {
+        if (moved && !open && S_ISREG(v[i].attr.mode)) {
             char *p = mpfs_path_join(dirpath, v[i].name);
             mpfs_cache_invalidate(fs->cache, p, strlen(p));
             free(p);
@@ -770,6 +784,11 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
 
     struct mpfs_index_batch *b = mpfs_index_batch_new(fs->index);
     int64_t now = mpfs_wall_ns();
+    /* A listing confirms attributes, not the version an open is about to
+     * pin: stamped as older than the close-to-open grace, so the next open
+     * still asks (the reconciler lists every watched directory each second;
+     * it must not make opens skip their check). */
+    int64_t seen = now - MPFS_POLICY_CTO_GRACE_NS - 1;
     uint8_t src = mpfs_source_of(fs, meta(fs));
     struct changed *chg = NULL;
     size_t nchg = 0, capchg = 0;
@@ -841,7 +860,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
             j++;
             continue;
         }
-        mpfs_entry_to_index(&a, eino, src, now, &ie);
+        mpfs_entry_to_index(&a, eino, src, seen, &ie);
         mpfs_index_batch_put(b, ino, l.v[i].name, &ie);
         if (c == 0) {
             if (nconf == capconf) {
@@ -874,7 +893,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
     mpfs_debug("refreshed '%s': %zu entries in %.1f ms", path, l.n,
                (double)(mpfs_now_ns() - t0) / 1e6);
     if (rc == 0)
-        sync_nodes(fs, ino, path, src, now, conf, nconf);
+        sync_nodes(fs, ino, path, src, seen, conf, nconf);
     free(conf);
     for (size_t k = 0; k < nchg; k++) {
         if (chg[k].name) {

@@ -222,8 +222,9 @@ static int check_dir(struct mpfs_fs *fs, uint64_t ino, const char *path, char *d
     pthread_mutex_unlock(&r->lock);
     if (rc == -ENOENT)
         return -ENOENT;
+    struct mpfs_index_dir d;
     if (rc == 0)
-        *listed_wall = started;
+        *listed_wall = mpfs_index_dir_get(fs->index, ino, &d) == 0 ? d.listed_ns : started;
     else
         mpfs_info("reconcile '%s': %s", path, strerror(-rc));
     return spent;

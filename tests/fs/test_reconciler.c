@@ -192,6 +192,26 @@ static void test_changes_applied_without_head(void **state)
     fixture_free(f);
 }
 
+/* A name created right after a reconciler pass is found by lookup (a
+ * HEAD), not hidden as "absent from a fresh listing" until the next pass
+ * (found by test_consistency.py through the mount: mkdir said EEXIST while
+ * stat said ENOENT). */
+static void test_new_name_after_pass_found(void **state)
+{
+    (void)state;
+    struct fixture *f = setup("s3", "tree_walk_keys=0,neg_ttl=30");
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/a", "a", 1), 0);
+    uint64_t d = dir_ino(f, "d");
+    mpfs_reconciler_touch(f->fs, d);
+    fake_now += 2 * SEC;
+    assert_true(mpfs_reconciler_pass(f->fs, 100) >= 1);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/late", "late", 4), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "d/late", &e), 0);
+    assert_int_equal(e.st.st_size, 4);
+    fixture_free(f);
+}
+
 /* Entries created here and not uploaded, and files with staged writes,
  * are left as they are by a pass. */
 static void test_local_and_dirty_untouched(void **state)
@@ -276,8 +296,19 @@ static void test_open_handle_pinned(void **state)
         for (ssize_t i = 0; i < got; i++)
             assert_int_equal(buf[i], '1');
     }
+    /* the open file's attributes stay its handles' version (the kernel
+     * sizes reads by them: found by test_consistency.py's flip test) */
+    assert_int_equal(stat_size(f, ho->node->ino), (off_t)sizeof(v1));
+    uint64_t over = ho->node->ino;
     mpfs_vfs_release(f->fs, hg);
     mpfs_vfs_release(f->fs, ho);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/over", v2, 5), 0);
+    fake_now += 2 * SEC;
+    assert_true(mpfs_reconciler_pass(f->fs, 100) >= 1);
+    assert_int_equal(stat_size(f, over), 5); /* closed: up to date at the next pass */
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/over", v2, sizeof(v2)), 0);
+    fake_now += 2 * SEC;
+    assert_true(mpfs_reconciler_pass(f->fs, 100) >= 1);
     /* a new open sees the new version whole */
     assert_int_equal(fx_read_file(f, "d/over", buf, sizeof(buf)), (ssize_t)sizeof(buf));
     assert_memory_equal(buf, v2, sizeof(v2));
@@ -324,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_worker_rate),
         cmocka_unit_test(test_set_bounded_and_aging),
         cmocka_unit_test(test_changes_applied_without_head),
+        cmocka_unit_test(test_new_name_after_pass_found),
         cmocka_unit_test(test_local_and_dirty_untouched),
         cmocka_unit_test(test_open_handle_pinned),
         cmocka_unit_test(test_nfs_getattr_then_list),
