@@ -262,30 +262,43 @@ def visibility(args):
          "nfs_rename", "nfs_delete"])
     opts = args.mount_opts
     results = {}
+    reqs = {}
     if args.mode == "nfs":
         ml.nfs_posix_mkdir(prefix)
-    mounts = {o: ml.Mount(args.mode, prefix, opts=opts) for o in OBSERVERS}
     other = None
     need_other = any(k.startswith("nfs_") for k in kinds)
     try:
-        for m in mounts.values():
-            m.start()
         if need_other:
             # another NFS client: an NFS-only mount of the same NFS export
-            other_mode = "nfs" if args.mode == "nfs" else "nfsbucket"
-            other = ml.Mount("nfs", prefix) if other_mode == "nfs" else OtherNfs(prefix)
+            other = ml.Mount("nfs", prefix) if args.mode == "nfs" else OtherNfs(prefix)
             other.start()
-        before = {o: read_stats(m.mnt) for o, m in mounts.items()}
-        t0 = time.time()
         for kind in kinds:
             if args.mode == "nfs" and kind.startswith("s3_"):
                 continue
+            # fresh observer mounts per kind: the directories of one kind are
+            # the ones recently used (args.dirs of them, plus their parents)
+            mounts = {o: ml.Mount(args.mode, prefix, opts=opts) for o in OBSERVERS}
             try:
-                changes = run_kind(kind, args, prefix, mounts, other)
-            except Unsupported as e:
-                print(f"{kind}: the store refused the change ({e}); not measured", flush=True)
-                results[kind] = {"unsupported": str(e)}
-                continue
+                for m in mounts.values():
+                    m.start()
+                before = {o: read_stats(m.mnt) for o, m in mounts.items()}
+                t0 = time.time()
+                try:
+                    changes = run_kind(kind, args, prefix, mounts, other)
+                except Unsupported as e:
+                    print(f"{kind}: the store refused the change ({e}); not measured",
+                          flush=True)
+                    results[kind] = {"unsupported": str(e)}
+                    continue
+                dt = time.time() - t0
+                for o, m in mounts.items():
+                    for k, v in read_stats(m.mnt).items():
+                        if k.startswith("backend.") and k.endswith(".count") and v:
+                            reqs.setdefault(kind, {}).setdefault(o, {})[k] = round(
+                                (v - before[o].get(k, 0)) / dt, 1)
+            finally:
+                for m in mounts.values():
+                    m.cleanup()
             results[kind] = {}
             for o in OBSERVERS:
                 lat = [c.seen[o] for c in changes if o in c.seen]
@@ -298,13 +311,6 @@ def visibility(args):
             print(f"{kind}: " + "  ".join(
                 f"{o} p50 {results[kind][o]['p50']:.2f} p99 {results[kind][o]['p99']:.2f} "
                 f"max {results[kind][o]['max']:.2f}" for o in OBSERVERS), flush=True)
-        dt = time.time() - t0
-        after = {o: read_stats(m.mnt) for o, m in mounts.items()}
-        reqs = {}
-        for o in OBSERVERS:
-            for k, v in after[o].items():
-                if k.startswith("backend.") and k.endswith(".count"):
-                    reqs.setdefault(o, {})[k] = round((v - before[o].get(k, 0)) / dt, 1)
         results["_requests_per_s"] = reqs
     finally:
         if other is not None:
@@ -312,8 +318,6 @@ def visibility(args):
                 for e in os.listdir(other.mnt):
                     shutil.rmtree(other.path(e), ignore_errors=True)
             other.cleanup()
-        for m in mounts.values():
-            m.cleanup()
         if args.mode != "nfs":
             ml.s3_delete_prefix(prefix + "/")
     return results
