@@ -9,7 +9,9 @@
  * walks the set: every directory used within reconcile_window and not
  * checked for reconcile_interval is re-checked, the longest-unchecked
  * first, spending at most reconcile_rate store requests per second (a
- * token bucket holding at most one second's worth):
+ * token bucket holding at most one second's worth; a listing costs one
+ * request per 1,000 entries, so a huge directory is re-checked less often
+ * rather than flooding the store):
  *   - S3 metadata side: one LIST of the directory;
  *   - NFS metadata side: a READDIRPLUS once the last listing is older than
  *     reconcile_full (an in-place write to a file does not move its
@@ -214,7 +216,12 @@ static int check_dir(struct mpfs_fs *fs, uint64_t ino, const char *path, char *d
     }
     int64_t started = mpfs_wall_ns();
     int rc = mpfs_fs_refresh_dir(fs, ino, path);
-    spent++;
+    struct mpfs_index_dir d;
+    /* a listing costs a request per page (1,000 names on S3): a big
+     * directory spends its share of the budget, the bucket runs negative
+     * and the next passes wait for it to refill */
+    spent += 1 + (rc == 0 && mpfs_index_dir_get(fs->index, ino, &d) == 0
+                      ? (int)(d.entries / 1000) : 0);
     pthread_mutex_lock(&r->lock);
     r->st.lists++;
     if (rc < 0)
@@ -222,7 +229,6 @@ static int check_dir(struct mpfs_fs *fs, uint64_t ino, const char *path, char *d
     pthread_mutex_unlock(&r->lock);
     if (rc == -ENOENT)
         return -ENOENT;
-    struct mpfs_index_dir d;
     if (rc == 0)
         *listed_wall = mpfs_index_dir_get(fs->index, ino, &d) == 0 ? d.listed_ns : started;
     else

@@ -95,6 +95,29 @@ static void test_budget_per_pass(void **state)
     fixture_free(f);
 }
 
+/* A listing costs a request per 1,000 names: a directory of 2,500 entries
+ * spends 3 of the budget (the pass may overdraw; the worker's bucket then
+ * waits to refill). */
+static void test_big_directory_costs_pages(void **state)
+{
+    (void)state;
+    struct fixture *f = setup("s3", "tree_walk_keys=0");
+    for (int i = 0; i < 2500; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "big/f%04d", i);
+        assert_int_equal(mpfs_mem_put_raw(f->s3, key, "x", 1), 0);
+    }
+    uint64_t big = dir_ino(f, "big");
+    struct mpfs_dirhandle *dh;
+    assert_int_equal(mpfs_vfs_opendir(f->fs, big, &dh), 0);
+    mpfs_vfs_releasedir(f->fs, dh);
+    fake_now += 2 * SEC;
+    /* big: 1 + 2 pages; the root (big was looked up there): 1 */
+    int spent = mpfs_reconciler_pass(f->fs, 100);
+    assert_int_equal(spent, 3 + 1);
+    fixture_free(f);
+}
+
 /* The worker thread keeps to reconcile_rate requests per second. */
 static void test_worker_rate(void **state)
 {
@@ -352,6 +375,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_per_pass),
+        cmocka_unit_test(test_big_directory_costs_pages),
         cmocka_unit_test(test_worker_rate),
         cmocka_unit_test(test_set_bounded_and_aging),
         cmocka_unit_test(test_changes_applied_without_head),
