@@ -271,7 +271,16 @@ def visibility(args):
         if need_other:
             # another NFS client: an NFS-only mount of the same NFS export
             other = ml.Mount("nfs", prefix) if args.mode == "nfs" else OtherNfs(prefix)
-            other.start()
+            if args.mode != "nfs":
+                ml.s3_put(prefix + "/", b"")  # the NFS view needs the directory
+            for attempt in range(60):  # ... and shows a new one after a while
+                try:
+                    other.start()
+                    break
+                except RuntimeError:
+                    if attempt == 59:
+                        raise
+                    time.sleep(1)
         for kind in kinds:
             if args.mode == "nfs" and kind.startswith("s3_"):
                 continue

@@ -9,6 +9,8 @@ options (docs/SEMANTICS.md, "Seeing others' changes"):
   - NFS-only mode: files created, overwritten in place, renamed and deleted
     by another NFS client show within the bound (directory GETATTR,
     READDIRPLUS);
+  - dual mode: a delete through the bucket's NFS view shows within the
+    bound, an NFS write once librgw has committed it (lazy-commit);
   - Ceph's NFS view of the bucket tears after an S3 overwrite (old size,
     new bytes, read directly with libnfs's nfs-cat); the dual mount never
     passes that on: every open sees the size and the bytes of one version.
@@ -153,6 +155,44 @@ class NfsVisibility(unittest.TestCase):
             f.write(b"n" * 42)
         t = seen_within(lambda: size_or_none(self.m.path(d, "new")) == 42, BOUND + MARGIN)
         self.assertIsNotNone(t, "NFS create not seen by stat")
+
+
+class DualNfsSide(unittest.TestCase):
+    """Dual mode on Ceph: another client changes files through the bucket's
+    NFS view (an NFS-only mount of it); S3 is the metadata authority, and the
+    reconciler's LISTs see what NFS did."""
+
+    def test_nfs_side_changes_seen(self):
+        prefix = ml.unique_prefix("visdual")
+        ml.s3_put(prefix + "/", b"")
+        ml.s3_put(prefix + "/gone", b"g" * 10)
+        m = ml.Mount("dual", prefix)
+        other = ml.Mount("nfs", prefix)
+        i = other.args.index("--nfs")
+        other.args[i + 1] = f"{ml.NFS_BUCKET_URL}/{prefix}"
+        try:
+            m.start()
+            other.start()
+            self.assertTrue(ml.wait_until(lambda: size_or_none(m.path("gone")) == 10))
+            self.assertTrue(ml.wait_until(lambda: os.path.exists(other.path("gone")),
+                                          timeout=60))
+            time.sleep(2)
+            os.unlink(other.path("gone"))
+            t = seen_within(lambda: size_or_none(m.path("gone")) is None, BOUND + MARGIN)
+            self.assertIsNotNone(t, "an NFS delete not seen by stat")
+            data = b"w" * 4321
+            with open(other.path("new"), "wb") as f:
+                f.write(data)
+            # librgw commits an NFS write about 10 s later (lazy-commit); the
+            # mount shows it within the bound after that, whole
+            t = seen_within(lambda: size_or_none(m.path("new")) == len(data), 20 + BOUND)
+            self.assertIsNotNone(t, "an NFS write not seen by stat")
+            with open(m.path("new"), "rb") as f:
+                self.assertEqual(f.read(), data)
+        finally:
+            other.cleanup()
+            m.cleanup()
+            ml.s3_delete_prefix(prefix + "/")
 
 
 class TornView(unittest.TestCase):
