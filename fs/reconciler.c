@@ -27,7 +27,10 @@
  * listing-vs-commit race, local unuploaded entries left alone, kernel
  * notifications, the in-memory nodes and the old version's cache blocks.
  * The set ages: a directory not used for reconcile_window leaves it, and
- * when it is full the least recently used directory makes room.
+ * when it is full the least recently used directory makes room.  A
+ * directory under an `immutable` policy prefix is dropped from the set
+ * unchecked: its listing is served forever once taken (policy.h).
+ * (Every other directory, `fresh` ones included, is re-checked.)
  *
  * The freshness rule that relies on this walk lives in consistency/policy.c
  * (mpfs_policy_attr_fresh_in): an entry of a directory re-listed here
@@ -280,7 +283,12 @@ int mpfs_reconciler_pass(struct mpfs_fs *fs, int budget)
         char *path = is_dir ? mpfs_node_path_locked(fs, ino) : NULL;
         pthread_mutex_unlock(&fs->lock);
         int64_t listed = 0;
-        int rc = path ? check_dir(fs, ino, path, version, budget - spent, &listed) : -ENOENT;
+        int rc = -ENOENT, cost = 0;
+        /* an immutable prefix is never revalidated: its listing stays */
+        if (path && !mpfs_fs_policy(fs, path)->immutable) {
+            rc = check_dir(fs, ino, path, version, budget - spent, &listed);
+            cost = rc == -ENOENT ? 1 : rc;
+        }
         free(path);
 
         pthread_mutex_lock(&r->lock);
@@ -289,15 +297,12 @@ int mpfs_reconciler_pass(struct mpfs_fs *fs, int budget)
             /* the kernel forgot it or it is gone: nothing to keep fresh */
             if (w)
                 remove_at_locked(r, (size_t)(w - r->v));
-            spent++;
-        } else {
-            spent += rc;
-            if (w) {
-                snprintf(w->dir_version, sizeof(w->dir_version), "%s", version);
-                if (listed)
-                    w->listed_wall = listed;
-            }
+        } else if (w) {
+            snprintf(w->dir_version, sizeof(w->dir_version), "%s", version);
+            if (listed)
+                w->listed_wall = listed;
         }
+        spent += cost;
         pthread_mutex_unlock(&r->lock);
     }
     return spent;

@@ -118,6 +118,28 @@ static void test_big_directory_costs_pages(void **state)
     fixture_free(f);
 }
 
+/* A directory under an immutable prefix is never re-listed: its listing
+ * is served forever once taken (test_ops.py's policy test found the
+ * reconciler showing a new key there). */
+static void test_immutable_prefix_not_reconciled(void **state)
+{
+    (void)state;
+    struct fixture *f = setup("s3", "tree_walk_keys=0,policy=data:immutable");
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "data/a", "a", 1), 0);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "other/a", "a", 1), 0);
+    uint64_t data = dir_ino(f, "data"), other = dir_ino(f, "other");
+    mpfs_reconciler_touch(f->fs, data);
+    mpfs_reconciler_touch(f->fs, other);
+    fake_now += 2 * SEC;
+    uint64_t lists = calls(f, MPFS_BOP_LIST);
+    /* other and the root are listed; data is dropped from the set, free */
+    assert_int_equal(mpfs_reconciler_pass(f->fs, 100), 2);
+    assert_int_equal(calls(f, MPFS_BOP_LIST) - lists, 2);
+    assert_int_equal(mpfs_reconciler_listed(f->fs, data), 0);
+    assert_true(mpfs_reconciler_listed(f->fs, other) > 0);
+    fixture_free(f);
+}
+
 /* The worker thread keeps to reconcile_rate requests per second. */
 static void test_worker_rate(void **state)
 {
@@ -376,6 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_per_pass),
         cmocka_unit_test(test_big_directory_costs_pages),
+        cmocka_unit_test(test_immutable_prefix_not_reconciled),
         cmocka_unit_test(test_worker_rate),
         cmocka_unit_test(test_set_bounded_and_aging),
         cmocka_unit_test(test_changes_applied_without_head),
