@@ -55,7 +55,7 @@ static const struct opt table[] = {
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},
     {"dir_ttl", T_SECONDS, O(dir_ttl), "2", "a directory listing younger than this is served as is, s"},
-    {"dir_stale", T_SECONDS, O(dir_stale), "3600",
+    {"dir_stale", T_SECONDS, O(dir_stale), "60",
      "an older listing younger than this is served while refreshed in the background, s"},
     {"neg_ttl", T_SECONDS, O(neg_ttl), "1", "negative entry lifetime, s"},
     {"cto", T_BOOL, O(cto), "1", "close-to-open: revalidate the file version on every open"},
@@ -75,6 +75,19 @@ static const struct opt table[] = {
     {"notify_persistent", T_BOOL, O(notify_persistent), "0",
      "radosgw queues the events and sends them in the background (writers never wait for "
      "the mount; adds delivery delay)"},
+    {"reconcile_rate", T_INT, O(reconcile_rate), "20",
+     "store requests per second the background reconciler may send to re-check recently used "
+     "directories (0: off)"},
+    {"reconcile_interval", T_SECONDS, O(reconcile_interval), "1",
+     "re-check each recently used directory this often (S3 LIST; NFS GETATTR), s"},
+    {"reconcile_window", T_SECONDS, O(reconcile_window), "60",
+     "a directory looked up, listed or with a child stat-ed is recently used for this long, s"},
+    {"reconcile_dirs", T_INT, O(reconcile_dirs), "1024",
+     "most recently used directories watched (the least recently used one leaves first)"},
+    {"reconcile_full", T_SECONDS, O(reconcile_full), "1",
+     "NFS: re-list a recently used directory at least this often, s; between listings a "
+     "GETATTR of it, re-listed when its change attribute moves (in-place writes to files do "
+     "not move it: they show within this time)"},
     {"uid", T_INT, O(uid), "-1", "owner of entries without stored owner (-1: the mounting user)"},
     {"gid", T_INT, O(gid), "-1", "group of entries without stored group (-1: the mounting user)"},
     {"file_mode", T_MODE, O(file_mode), "0644", "mode of files without stored mode"},
@@ -367,6 +380,13 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
     }
     if (c->connect_timeout_ms < 1 || c->request_timeout_ms < 1) {
         snprintf(err, errlen, "timeouts must be positive");
+        return -EINVAL;
+    }
+    if (c->reconcile_rate < 0 || c->reconcile_rate > 10000 || c->reconcile_dirs < 1 ||
+        c->reconcile_interval <= 0) {
+        snprintf(err, errlen,
+                 "reconcile_rate must be 0..10000, reconcile_dirs at least 1, "
+                 "reconcile_interval positive");
         return -EINVAL;
     }
     if (c->metrics_port < 0 || c->metrics_port > 65535) {

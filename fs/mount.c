@@ -258,6 +258,7 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     atomic_init(&fs->staging_bytes, 0);
     atomic_init(&fs->conflict_serial, 0);
     mpfs_nodes_init(fs);
+    mpfs_reconciler_new(fs);
     fs->s3 = s3;
     fs->nfs = nfs;
     int rc;
@@ -392,7 +393,7 @@ int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n)
         else
             mpfs_notify_start(fs->notify_ch);
     }
-    return rc;
+    return rc < 0 ? rc : mpfs_reconciler_start(fs);
 }
 
 void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size)
@@ -431,6 +432,7 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
     fs->abandoned = crashed;
     if (fs->index && !crashed)
         commit_all(fs);
+    mpfs_reconciler_free(fs);
     mpfs_refresher_stop(fs);
     mpfs_prefetcher_free(fs->prefetch);
     mpfs_nodes_free(fs); /* moves still-uncommitted data to lost+found */

@@ -147,6 +147,16 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "staging.budget %llu\n", (unsigned long long)fs->cfg.staging_max);
     fprintf(out, "journal.files %zu\n", mpfs_writeback_pending(fs));
     fprintf(out, "invalidations %llu\n", (unsigned long long)atomic_load(&fs->invalidations));
+    if (fs->rec) {
+        struct mpfs_reconciler_stats rs;
+        mpfs_reconciler_get_stats(fs, &rs);
+        fprintf(out, "reconciler.watched %zu\n", rs.watched);
+        fprintf(out, "reconciler.lists %llu\n", (unsigned long long)rs.lists);
+        fprintf(out, "reconciler.getattrs %llu\n", (unsigned long long)rs.getattrs);
+        fprintf(out, "reconciler.errors %llu\n", (unsigned long long)rs.errors);
+        fprintf(out, "reconciler.aged %llu\n", (unsigned long long)rs.aged);
+        fprintf(out, "reconciler.evicted %llu\n", (unsigned long long)rs.evicted);
+    }
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
     pthread_mutex_unlock(&fs->lock);
