@@ -8,19 +8,24 @@
 #      same bucket, and the raw protocols (bench/bench_mount.py);
 #   3. with --datapath, instead of 1 and 2: the data path of issue 8 (fio,
 #      small files, time to first byte, peak RSS, a PyTorch DataLoader
-#      training emulation; bench/bench_datapath.py, its options follow).
+#      training emulation; bench/bench_datapath.py, its options follow);
+#   4. with --visibility, instead: how soon others' changes show through the
+#      mount (issue 9; bench/bench_visibility.py, its options follow).
 # Builds Release binaries into build-bench/, starts the store if it is not up.
 #   bench/run.sh [--rounds N] [--clients mpfs-dual,mpfs-s3,s3fs,rclone] [--skip-backends]
 #   bench/run.sh --datapath [--rounds N] [--seq-mib M] [--nsmall N] [--epochs E] [--cache SIZE]
+#   bench/run.sh --visibility [--mode dual|nfs] [--stat-loop] [--mount-opts OPTS] [--changes N]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 SKIP_BACKENDS=0
 DATAPATH=0
+VISIBILITY=0
 ARGS=()
 for a in "$@"; do
   if [ "$a" = --skip-backends ]; then SKIP_BACKENDS=1
   elif [ "$a" = --datapath ]; then DATAPATH=1
+  elif [ "$a" = --visibility ]; then VISIBILITY=1
   else ARGS+=("$a"); fi
 done
 scripts/deps.sh >/dev/null
@@ -29,6 +34,11 @@ cmake --build build-bench -j"$(nproc)" --target mpfs s3_bench nfs_bench >/dev/nu
 scripts/stack.sh status >/dev/null 2>&1 || scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 NS=(nsenter --net="$MPFS_NETNS_PATH")
+if [ "$VISIBILITY" = 1 ]; then
+  echo "## visibility"
+  MPFS_BUILD_DIR=$REPO/build-bench "${NS[@]}" python3 bench/bench_visibility.py "${ARGS[@]}"
+  exit 0
+fi
 if [ "$DATAPATH" = 1 ]; then
   echo "## data path"
   MPFS_BIN=$REPO/build-bench/tools/mpfs "${NS[@]}" python3 bench/bench_datapath.py "${ARGS[@]}"

@@ -18,6 +18,7 @@ void mpfs_policy_defaults(struct mpfs_policy *p)
     p->dir_ttl = 2 * SEC;
     p->dir_stale = 3600 * SEC;
     p->neg_ttl = 1 * SEC;
+    p->reconciled_ttl = 10 * SEC;
     p->cto = 1;
     p->immutable = 0;
 }
@@ -62,6 +63,7 @@ int mpfs_policy_parse_rules(struct mpfs_policy_set *set, const char *spec, char 
             p.dir_ttl = 0;
             p.dir_stale = 0;
             p.neg_ttl = 0;
+            p.reconciled_ttl = 0;
             p.cto = 1;
         } else {
             snprintf(err, errlen, "policy rule kind '%s' unknown (immutable|fresh)", kind);
@@ -126,6 +128,17 @@ int mpfs_policy_attr_fresh(const struct mpfs_policy *p, int64_t seen_ns, int64_t
         return 1;
     int64_t age = now_wall - seen_ns;
     return seen_ns != 0 && age >= 0 && age < p->attr_ttl;
+}
+
+int mpfs_policy_attr_fresh_in(const struct mpfs_policy *p, int64_t seen_ns,
+                              int64_t reconciled_ns, int64_t now_wall)
+{
+    if (mpfs_policy_attr_fresh(p, seen_ns, now_wall))
+        return 1;
+    if (seen_ns == 0 || reconciled_ns == 0 || p->reconciled_ttl <= 0)
+        return 0; /* unconfirmed (invalidated) or not watched */
+    int64_t age = now_wall - reconciled_ns;
+    return age >= 0 && age < p->reconciled_ttl;
 }
 
 int mpfs_policy_negative_fresh(const struct mpfs_policy *p, int64_t listed_ns,

@@ -29,6 +29,8 @@ struct mpfs_policy {
     int64_t dir_ttl;    /* a listing younger than this is served as is */
     int64_t dir_stale;  /* ... younger than this is served + refreshed in background */
     int64_t neg_ttl;    /* a name missing from a listing this young is absent */
+    int64_t reconciled_ttl; /* trust entries of a directory re-listed by the reconciler
+                               this recently (0: never; see mpfs_policy_attr_fresh_in) */
     int cto;            /* close-to-open: revalidate the version on open */
     int immutable;      /* never revalidate (dataset prefix known not to change) */
 };
@@ -65,6 +67,17 @@ enum mpfs_dir_freshness mpfs_policy_dir_state(const struct mpfs_policy *p,
                                               int64_t listed_ns, int64_t now_wall);
 /* Is an entry confirmed at seen_ns still trustworthy? */
 int mpfs_policy_attr_fresh(const struct mpfs_policy *p, int64_t seen_ns, int64_t now_wall);
+/* The getattr/lookup rule: is an entry confirmed at seen_ns, in a directory
+ * the reconciler last re-listed at reconciled_ns (0 = not watched), still
+ * trustworthy?  Either the entry itself is young (attr_ttl), or the
+ * reconciler watches its directory and has re-listed it within
+ * reconciled_ttl: a listing confirms every entry in it, and the reconciler
+ * re-lists a recently used directory every reconcile_interval, so the
+ * entry's staleness is bounded by that walk, not by attr_ttl, and a stat
+ * costs no HEAD.  Should the reconciler fall behind (budget, store errors)
+ * past reconciled_ttl, the attr_ttl rule alone applies again. */
+int mpfs_policy_attr_fresh_in(const struct mpfs_policy *p, int64_t seen_ns,
+                              int64_t reconciled_ns, int64_t now_wall);
 /* May a name absent from a listing taken at listed_ns be reported absent
  * without asking the backend? */
 int mpfs_policy_negative_fresh(const struct mpfs_policy *p, int64_t listed_ns,

@@ -55,12 +55,39 @@ static const struct opt table[] = {
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},
     {"dir_ttl", T_SECONDS, O(dir_ttl), "2", "a directory listing younger than this is served as is, s"},
-    {"dir_stale", T_SECONDS, O(dir_stale), "3600",
+    {"dir_stale", T_SECONDS, O(dir_stale), "60",
      "an older listing younger than this is served while refreshed in the background, s"},
     {"neg_ttl", T_SECONDS, O(neg_ttl), "1", "negative entry lifetime, s"},
     {"cto", T_BOOL, O(cto), "1", "close-to-open: revalidate the file version on every open"},
     {"policy", T_STR, O(policy), NULL,
      "per-prefix rules, e.g. 'train:immutable;ckpt:fresh'"},
+    {"notify", T_STR, O(notify), NULL,
+     "bucket notifications: 'http://127.0.0.1:PORT' (the daemon listens there) or "
+     "'amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME' (a per-mount queue on that exchange); "
+     "see docs/NOTIFY.md"},
+    {"notify_setup", T_STR, O(notify_setup), "auto",
+     "auto: create the radosgw topic and the bucket notification for the mount's prefix "
+     "(HTTP: removed at unmount; AMQP: shared by the fleet, left in place) | none: someone "
+     "else did"},
+    {"notify_ttl", T_SECONDS, O(notify_ttl), "300",
+     "while the event channel is healthy, an indexed entry is trusted this long (instead of "
+     "meta_ttl), s"},
+    {"notify_persistent", T_BOOL, O(notify_persistent), "0",
+     "radosgw queues the events and sends them in the background (writers never wait for "
+     "the mount; adds delivery delay)"},
+    {"reconcile_rate", T_INT, O(reconcile_rate), "20",
+     "store requests per second the background reconciler may send to re-check recently used "
+     "directories (0: off)"},
+    {"reconcile_interval", T_SECONDS, O(reconcile_interval), "1",
+     "re-check each recently used directory this often (S3 LIST; NFS GETATTR), s"},
+    {"reconcile_window", T_SECONDS, O(reconcile_window), "60",
+     "a directory looked up, listed or with a child stat-ed is recently used for this long, s"},
+    {"reconcile_dirs", T_INT, O(reconcile_dirs), "1024",
+     "most recently used directories watched (the least recently used one leaves first)"},
+    {"reconcile_full", T_SECONDS, O(reconcile_full), "1",
+     "NFS: re-list a recently used directory at least this often, s; between listings a "
+     "GETATTR of it, re-listed when its change attribute moves (in-place writes to files do "
+     "not move it: they show within this time)"},
     {"uid", T_INT, O(uid), "-1", "owner of entries without stored owner (-1: the mounting user)"},
     {"gid", T_INT, O(gid), "-1", "group of entries without stored group (-1: the mounting user)"},
     {"file_mode", T_MODE, O(file_mode), "0644", "mode of files without stored mode"},
@@ -311,6 +338,15 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
                               "--nfs nfs://host/export");
         return -EINVAL;
     }
+    if (c->notify && !starts_with(c->notify, "http://") && !starts_with(c->notify, "amqp://")) {
+        snprintf(err, errlen, "notify must be http://127.0.0.1:PORT or amqp://..., got '%s'",
+                 c->notify);
+        return -EINVAL;
+    }
+    if (strcmp(c->notify_setup, "auto") && strcmp(c->notify_setup, "none")) {
+        snprintf(err, errlen, "notify_setup must be auto or none, not '%s'", c->notify_setup);
+        return -EINVAL;
+    }
     if (strcmp(c->mode, "auto") == 0) {
         free(c->mode);
         c->mode = mpfs_xstrdup(c->s3 && c->nfs ? "dual" : c->s3 ? "s3" : "nfs");
@@ -344,6 +380,13 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
     }
     if (c->connect_timeout_ms < 1 || c->request_timeout_ms < 1) {
         snprintf(err, errlen, "timeouts must be positive");
+        return -EINVAL;
+    }
+    if (c->reconcile_rate < 0 || c->reconcile_rate > 10000 || c->reconcile_dirs < 1 ||
+        c->reconcile_interval <= 0) {
+        snprintf(err, errlen,
+                 "reconcile_rate must be 0..10000, reconcile_dirs at least 1, "
+                 "reconcile_interval positive");
         return -EINVAL;
     }
     if (c->metrics_port < 0 || c->metrics_port > 65535) {
@@ -390,6 +433,18 @@ static int looks_secret(const char *name)
            strstr(name, "password");
 }
 
+/* A URL's password ("scheme://user:PASS@host") is printed as "***". */
+static void print_str(const char *v, FILE *out)
+{
+    const char *auth = v ? strstr(v, "://") : NULL;
+    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *colon = auth ? strchr(auth + 3, ':') : NULL;
+    if (at && colon && colon < at && !memchr(auth + 3, '/', (size_t)(at - auth - 3)))
+        fprintf(out, "%.*s:***%s\n", (int)(colon - v), v, at);
+    else
+        fprintf(out, "%s\n", v ? v : "");
+}
+
 void mpfs_config_print(const struct mpfs_config *c, FILE *out)
 {
     for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++) {
@@ -401,7 +456,7 @@ void mpfs_config_print(const struct mpfs_config *c, FILE *out)
             continue;
         }
         switch (o->type) {
-        case T_STR: fprintf(out, "%s\n", *(char *const *)f ? *(char *const *)f : ""); break;
+        case T_STR: print_str(*(char *const *)f, out); break;
         case T_BOOL: fprintf(out, "%s\n", *(const int *)f ? "1" : "0"); break;
         case T_INT: fprintf(out, "%d\n", *(const int *)f); break;
         case T_MODE: fprintf(out, "%04o\n", *(const int *)f); break;

@@ -44,6 +44,15 @@ struct mpfs_config {
     double neg_ttl;       /* negative entries, s */
     int cto;              /* close-to-open revalidation */
     char *policy;         /* per-prefix rules "prefix:immutable;prefix:fresh" */
+    char *notify;         /* change events: http://127.0.0.1:PORT | amqp://... (fs/notify.c) */
+    char *notify_setup;   /* auto | none: who creates the topic and bucket notification */
+    double notify_ttl;    /* entry lifetime while the event channel is healthy, s */
+    int notify_persistent; /* radosgw queues events (persistent topic) */
+    int reconcile_rate;   /* reconciler store requests per second (0: off) */
+    double reconcile_interval; /* re-check a recently used directory this often, s */
+    double reconcile_window;   /* a directory is recently used this long after use, s */
+    int reconcile_dirs;   /* most directories the reconciler watches */
+    double reconcile_full; /* NFS: re-list an unchanged directory after this long, s */
     /* POSIX presentation */
     int uid, gid;         /* owner of entries without stored owner (-1: mounter) */
     int file_mode, dir_mode;

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 #include "fs/stats.h"
 
 #include <errno.h>
@@ -99,6 +100,19 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
     fprintf(out, "inodes         %zu in memory\n", nodes);
     fprintf(out, "invalidations  %llu\n",
             (unsigned long long)atomic_load(&fs->invalidations));
+    if (fs->notify_ch) {
+        struct mpfs_notify_stats ns;
+        mpfs_notify_get_stats(fs->notify_ch, &ns);
+        fprintf(out, "notify         %s %s: %s; %llu message(s), %llu applied, %llu stale, "
+                     "last %.1f s ago\n",
+                ns.transport, cfg->notify_setup, ns.state == MPFS_NOTIFY_UP
+                    ? "up (entries trusted for notify_ttl)"
+                    : "DOWN (polling with meta_ttl)",
+                (unsigned long long)ns.messages, (unsigned long long)ns.applied,
+                (unsigned long long)ns.stale, ns.last_event_age_s);
+    } else if (cfg->notify) {
+        fprintf(out, "notify         DOWN (could not start; polling with meta_ttl)\n");
+    }
     fprintf(out, "log_level      %s\n", level_names[mpfs_log_level & 3]);
     char routes[4096];
     mpfs_fs_describe(fs, routes, sizeof(routes));

@@ -118,6 +118,10 @@ struct mpfs_fs {
     struct mpfs_prefetcher *prefetch;
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
+    /* bucket notifications (notify.c): while the channel is healthy,
+     * policy_notified (attr_ttl raised to notify_ttl) replaces policy */
+    struct mpfs_notify *notify_ch;
+    struct mpfs_policy_set policy_notified;
     int64_t mounted_wall_ns;      /* shown as the time of implied directories */
     char *staging_dir;
     char *lostfound_dir;
@@ -144,6 +148,9 @@ struct mpfs_fs {
     unsigned walk_failed_pos;
     int64_t walk_stamps[16];      /* listed_ns of recent walks made for a lookup */
     unsigned walk_stamps_pos;
+
+    /* background re-checking of recently used directories (reconciler.c) */
+    struct mpfs_reconciler *rec;
 
     /* background commit retry (writeback.c) */
     pthread_mutex_t wb_lock;
@@ -195,6 +202,10 @@ void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink);
 /* -ENAMETOOLONG if (parent, name) is a path the metadata side cannot hold,
  * -ESTALE if parent is unknown, else 0. */
 int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name);
+/* (parent, name), indexed as old, was removed by someone else: drop it from
+ * the index as a lookup that finds it gone does (remote_event.c). */
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
 
@@ -260,5 +271,29 @@ char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char 
 int mpfs_refresher_start(struct mpfs_fs *fs);
 void mpfs_refresher_stop(struct mpfs_fs *fs);
 void mpfs_refresher_enqueue(struct mpfs_fs *fs, uint64_t dir_ino);
+
+/* reconciler.c: re-check recently used directories in the background so
+ * others' changes show within a bounded time (see the file header). */
+struct mpfs_reconciler_stats {
+    uint64_t passes, lists, getattrs, errors, aged, evicted;
+    size_t watched;
+};
+int mpfs_reconciler_new(struct mpfs_fs *fs);
+void mpfs_reconciler_free(struct mpfs_fs *fs);
+int mpfs_reconciler_start(struct mpfs_fs *fs); /* no thread if reconcile_rate is 0 */
+void mpfs_reconciler_stop(struct mpfs_fs *fs);
+/* Directory dir_ino was used (lookup in it, listing, stat of a child). */
+void mpfs_reconciler_touch(struct mpfs_fs *fs, uint64_t dir_ino);
+/* Wall time the reconciler's last listing of dir_ino began (the listed_ns
+ * it stored in the index), if it watches it (used within reconcile_window);
+ * else 0. */
+int64_t mpfs_reconciler_listed(struct mpfs_fs *fs, uint64_t dir_ino);
+/* One walk over the due directories spending at most budget requests;
+ * returns the requests spent.  The worker calls it; tests call it directly. */
+int mpfs_reconciler_pass(struct mpfs_fs *fs, int budget);
+size_t mpfs_reconciler_watched(struct mpfs_fs *fs);
+void mpfs_reconciler_get_stats(struct mpfs_fs *fs, struct mpfs_reconciler_stats *out);
+/* Tests: a substitute monotonic clock (NULL: the real one). */
+void mpfs_reconciler_set_clock(struct mpfs_fs *fs, int64_t (*now)(void));
 
 #endif

@@ -11,6 +11,7 @@
  * keeps working through a blip is what training jobs need.
  */
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 #include "fs/listing.h"
 
 #include "base/log.h"
@@ -41,6 +42,20 @@ uint8_t mpfs_source_of(const struct mpfs_fs *fs, const struct mpfs_backend *b)
 const struct mpfs_policy *mpfs_fs_policy(const struct mpfs_fs *fs, const char *path)
 {
     return mpfs_policy_for(&fs->policy, path);
+}
+
+/* Is an entry of path confirmed at seen still to be trusted?  Bucket
+ * notifications (fs/notify.h) stretch meta_ttl to notify_ttl, but only
+ * while they flow and only for entries confirmed since they last started
+ * flowing: a change made while the channel was down sent no event. */
+static int attr_fresh(struct mpfs_fs *fs, const struct mpfs_policy *pol, const char *path,
+                      uint64_t parent, int64_t seen, int64_t now)
+{
+    if (mpfs_policy_attr_fresh_in(pol, seen, mpfs_reconciler_listed(fs, parent), now))
+        return 1;
+    int64_t since = mpfs_notify_up_since(fs->notify_ch);
+    return since > 0 && seen >= since &&
+           mpfs_policy_attr_fresh(mpfs_policy_for(&fs->policy_notified, path), seen, now);
 }
 
 void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
@@ -315,6 +330,12 @@ static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
     mark_gone_remote(fs, parent, name, old->ino);
 }
 
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old)
+{
+    forget_entry(fs, parent, name, old);
+}
+
 
 /* Edit the attributes of inode ino in its node and in its index entry
  * (keeping when and where they were confirmed): times to `when` (0: keep),
@@ -542,15 +563,23 @@ again:;
      * device numbers: those are read from the store. */
     int per_name = irc == 0 && !S_ISDIR(ie.mode) &&
                    (ie.nlink > 1 || S_ISCHR(ie.mode) || S_ISBLK(ie.mode));
+    mpfs_reconciler_touch(fs, parent);
     if (irc == 0 && (ie.source == MPFS_INDEX_SRC_LOCAL ||
-                     (!per_name && mpfs_policy_attr_fresh(pol, ie.seen_ns, now)))) {
+                     (!per_name && attr_fresh(fs, pol, path, parent, ie.seen_ns, now)))) {
         mpfs_entry_from_index(&ie, &a);
         goto found;
     }
     if (irc == -ENOENT) {
+        /* A listing the reader asked for answers "absent" for neg_ttl; the
+         * reconciler's own listings do not: with them a watched directory's
+         * listing is always that young, and a name created since would stay
+         * hidden until the next pass (the kernel still caches the negative
+         * entry for neg_ttl, so a missing name costs at most a HEAD per
+         * neg_ttl, as before the reconciler). */
         struct mpfs_index_dir d;
         int have = mpfs_index_dir_get(fs->index, parent, &d) == 0;
-        if (have && mpfs_policy_negative_fresh(pol, d.listed_ns, now) &&
+        if (have && d.listed_ns != mpfs_reconciler_listed(fs, parent) &&
+            mpfs_policy_negative_fresh(pol, d.listed_ns, now) &&
             !walked_for_lookup(fs, d.listed_ns)) {
             free(path);
             return -ENOENT;
@@ -653,9 +682,11 @@ int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *
     pthread_mutex_unlock(&n->wlock);
 
     int rc = 0;
+    if (ino != MPFS_ROOT_INO)
+        mpfs_reconciler_touch(fs, parent);
     if (ino == MPFS_ROOT_INO || staged || unlinked || !path ||
         source == MPFS_INDEX_SRC_LOCAL ||
-        mpfs_policy_attr_fresh(mpfs_fs_policy(fs, path), seen, mpfs_wall_ns()))
+        attr_fresh(fs, mpfs_fs_policy(fs, path), path, parent, seen, mpfs_wall_ns()))
         goto out;
 
     struct mpfs_attr fresh;
@@ -728,8 +759,93 @@ static void old_entries_free(struct old_entries *o)
 
 struct changed {
     uint64_t ino;
-    char *name; /* non-NULL: a vanished dentry */
+    char *name; /* non-NULL: a vanished (or, new: 1) dentry */
+    int is_new;
 };
+
+/* An entry a listing confirmed: its node (if the kernel holds one) takes
+ * the listed attributes. */
+struct confirmed {
+    uint64_t ino;
+    const char *name;     /* the listing's, valid until it is freed */
+    struct mpfs_attr attr;
+    int changed;          /* another version than the index had */
+    struct mpfs_node *node;
+};
+
+static void push_change(struct changed **chg, size_t *n, size_t *cap, uint64_t ino,
+                        const char *name, int is_new)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *chg = mpfs_xrealloc(*chg, *cap * sizeof(**chg));
+    }
+    (*chg)[*n].ino = ino;
+    (*chg)[*n].name = name ? mpfs_xstrdup(name) : NULL;
+    (*chg)[*n].is_new = is_new;
+    (*n)++;
+}
+
+/* After a listing of directory dir (at dirpath) is committed to the index:
+ * the live nodes of its entries take the listed attributes and the time they
+ * were confirmed, so getattr serves what the listing saw (a node keeps its
+ * own attributes for up to meta_ttl otherwise).  A node with a staging file
+ * (writes of this mount, committed or not) or open handles is left alone:
+ * its commit records what the store has, its handles are pinned to their
+ * version.  The cache blocks of a changed file with no open
+ * handle are dropped (blocks are keyed by version, so the old ones could
+ * never be served for the new version; an open handle stays pinned to its
+ * version and may still read them). */
+static void sync_nodes(struct mpfs_fs *fs, uint64_t dir, const char *dirpath, uint8_t src,
+                       int64_t seen, struct confirmed *v, size_t n)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct mpfs_node *nd = mpfs_node_find_locked(fs, v[i].ino);
+        v[i].node = NULL;
+        if (nd && nd->parent == dir && nd->name && strcmp(nd->name, v[i].name) == 0 &&
+            !nd->unlinked) {
+            nd->nopen++; /* pin: wlock ranks above fs->lock */
+            v[i].node = nd;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct mpfs_node *nd = v[i].node;
+        int staged = 0;
+        if (nd) {
+            pthread_mutex_lock(&nd->wlock);
+            staged = nd->wf != NULL;
+            pthread_mutex_unlock(&nd->wlock);
+        }
+        int open = 0, moved = v[i].changed;
+        pthread_mutex_lock(&fs->lock);
+        if (nd) {
+            open = nd->nopen > 1 || staged;
+            /* An open file keeps the attributes its handles' version has:
+             * the kernel sizes its reads by them, and a new size under a
+             * handle pinned to the old version would cut its reads short
+             * (bytes of one version, the length of another).  The first
+             * pass after its last close brings the node up to date. */
+            if (!open && nd->source != MPFS_INDEX_SRC_LOCAL &&
+                (nd->attr.mode & S_IFMT) == (v[i].attr.mode & S_IFMT)) {
+                moved |= !mpfs_version_same(nd->attr.version, v[i].attr.version);
+                if (moved)
+                    nd->attr = v[i].attr;
+                nd->source = src;
+                nd->seen_wall = seen;
+            }
+            nd->nopen--;
+            mpfs_node_maybe_drop_locked(fs, nd);
+        }
+        pthread_mutex_unlock(&fs->lock);
+        if (moved && !open && S_ISREG(v[i].attr.mode)) {
+            char *p = mpfs_path_join(dirpath, v[i].name);
+            mpfs_cache_invalidate(fs->cache, p, strlen(p));
+            free(p);
+        }
+    }
+}
 
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path)
 {
@@ -760,9 +876,18 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
 
     struct mpfs_index_batch *b = mpfs_index_batch_new(fs->index);
     int64_t now = mpfs_wall_ns();
+    /* A listing confirms attributes, not the version an open is about to
+     * pin: stamped as older than the close-to-open grace, so the next open
+     * still asks (the reconciler lists every watched directory each second;
+     * it must not make opens skip their check). */
+    int64_t seen = now - MPFS_POLICY_CTO_GRACE_NS - 1;
     uint8_t src = mpfs_source_of(fs, meta(fs));
     struct changed *chg = NULL;
     size_t nchg = 0, capchg = 0;
+    struct confirmed *conf = NULL;
+    size_t nconf = 0, capconf = 0;
+    struct mpfs_index_dir was;
+    int was_listed = mpfs_index_dir_get(fs->index, ino, &was) == 0 && was.listed_ns != 0;
     size_t i = 0, j = 0;
     /* Both lists are in bytewise name order: merge them. */
     while (i < l.n || j < old.n) {
@@ -775,13 +900,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
                 if (S_ISDIR(old.v[j].mode))
                     mpfs_index_drop_dir(fs->index, old.v[j].ino);
                 mark_gone_remote(fs, ino, old.names[j], old.v[j].ino);
-                if (nchg == capchg) {
-                    capchg = capchg ? capchg * 2 : 16;
-                    chg = mpfs_xrealloc(chg, capchg * sizeof(*chg));
-                }
-                chg[nchg].ino = old.v[j].ino;
-                chg[nchg].name = mpfs_xstrdup(old.names[j]);
-                nchg++;
+                push_change(&chg, &nchg, &capchg, old.v[j].ino, old.names[j], 0);
             }
             j++;
             continue;
@@ -789,6 +908,7 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         struct mpfs_attr a = l.v[i].attr;
         uint64_t eino;
         struct mpfs_attr prev;
+        int changed = 0;
         /* An s3fs special file (FIFO, socket, device) is an empty object
          * whose type only a HEAD shows: look once at each new one. */
         if (l.v[i].attr_full && S_ISREG(a.mode) && a.size == 0 &&
@@ -811,13 +931,8 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
         if (c == 0 && !type_changed(&a, old.v[j].mode)) {
             if (l.v[i].attr_full) {
                 if (!mpfs_version_same(a.version, prev.version) && prev.version[0]) {
-                    if (nchg == capchg) {
-                        capchg = capchg ? capchg * 2 : 16;
-                        chg = mpfs_xrealloc(chg, capchg * sizeof(*chg));
-                    }
-                    chg[nchg].ino = old.v[j].ino;
-                    chg[nchg].name = NULL;
-                    nchg++;
+                    push_change(&chg, &nchg, &capchg, old.v[j].ino, NULL, 0);
+                    changed = 1;
                 }
             }
             eino = old.v[j].ino;
@@ -837,8 +952,19 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
             j++;
             continue;
         }
-        mpfs_entry_to_index(&a, eino, src, now, &ie);
+        mpfs_entry_to_index(&a, eino, src, seen, &ie);
         mpfs_index_batch_put(b, ino, l.v[i].name, &ie);
+        if (c == 0) {
+            if (nconf == capconf) {
+                capconf = capconf ? capconf * 2 : 64;
+                conf = mpfs_xrealloc(conf, capconf * sizeof(*conf));
+            }
+            conf[nconf++] = (struct confirmed){
+                .ino = eino, .name = l.v[i].name, .attr = a, .changed = changed};
+        } else if (was_listed) {
+            /* the kernel may hold a negative dentry for the new name */
+            push_change(&chg, &nchg, &capchg, eino, l.v[i].name, 1);
+        }
         i++;
         if (c == 0)
             j++;
@@ -858,6 +984,9 @@ int mpfs_fs_apply_listing(struct mpfs_fs *fs, uint64_t ino, const char *path,
     }
     mpfs_debug("refreshed '%s': %zu entries in %.1f ms", path, l.n,
                (double)(mpfs_now_ns() - t0) / 1e6);
+    if (rc == 0)
+        sync_nodes(fs, ino, path, src, seen, conf, nconf);
+    free(conf);
     for (size_t k = 0; k < nchg; k++) {
         if (chg[k].name) {
             notify_entry(fs, ino, chg[k].name);
@@ -907,6 +1036,7 @@ int mpfs_vfs_opendir(struct mpfs_fs *fs, uint64_t ino, struct mpfs_dirhandle **o
     if (!path)
         return -ESTALE;
 
+    mpfs_reconciler_touch(fs, ino);
     struct mpfs_index_dir ds = {0};
     mpfs_index_dir_get(fs->index, ino, &ds);
     enum mpfs_dir_freshness f =

@@ -7,6 +7,7 @@
 
 #include "base/util.h"
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -146,10 +147,21 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "staging.budget %llu\n", (unsigned long long)fs->cfg.staging_max);
     fprintf(out, "journal.files %zu\n", mpfs_writeback_pending(fs));
     fprintf(out, "invalidations %llu\n", (unsigned long long)atomic_load(&fs->invalidations));
+    if (fs->rec) {
+        struct mpfs_reconciler_stats rs;
+        mpfs_reconciler_get_stats(fs, &rs);
+        fprintf(out, "reconciler.watched %zu\n", rs.watched);
+        fprintf(out, "reconciler.lists %llu\n", (unsigned long long)rs.lists);
+        fprintf(out, "reconciler.getattrs %llu\n", (unsigned long long)rs.getattrs);
+        fprintf(out, "reconciler.errors %llu\n", (unsigned long long)rs.errors);
+        fprintf(out, "reconciler.aged %llu\n", (unsigned long long)rs.aged);
+        fprintf(out, "reconciler.evicted %llu\n", (unsigned long long)rs.evicted);
+    }
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
     pthread_mutex_unlock(&fs->lock);
     fprintf(out, "inodes %zu\n", nodes);
+    mpfs_notify_report(fs->notify_ch, out);
     fprintf(out, "memory.rss_bytes %llu\n", (unsigned long long)rss_bytes());
 }
 
@@ -239,6 +251,7 @@ void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
             mpfs_writeback_pending(fs));
     fprintf(out, "# TYPE mpfs_invalidations_total counter\nmpfs_invalidations_total %llu\n",
             (unsigned long long)atomic_load(&fs->invalidations));
+    mpfs_notify_prometheus(fs->notify_ch, out);
     fprintf(out, "# TYPE mpfs_resident_memory_bytes gauge\nmpfs_resident_memory_bytes %llu\n",
             (unsigned long long)rss_bytes());
 }

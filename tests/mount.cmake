@@ -13,3 +13,4 @@ mpfs_integration_test(mount_durability COMMAND ${PYTHON3} ${MNT_DIR}/test_durabi
 # MPFS_TEST_RESTART_NFS=1 (a stack of one's own; scripts/test.sh sets it).
 mpfs_integration_test(mount_nfs_restart COMMAND ${PYTHON3} ${MNT_DIR}/test_nfs_restart_mount.py)
 set_tests_properties(mount_nfs_restart PROPERTIES SKIP_RETURN_CODE 77)
+mpfs_integration_test(mount_visibility TIMEOUT 300 COMMAND ${PYTHON3} ${MNT_DIR}/test_visibility.py)

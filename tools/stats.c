@@ -157,6 +157,11 @@ static void table(const struct kv *k)
     printf("inodes       %llu, invalidations %llu, memory (RSS) %s\n",
            (unsigned long long)get(k, "inodes", "", ""),
            (unsigned long long)get(k, "invalidations", "", ""), a);
+    printf("reconciler   %llu directories watched; %llu listings, %llu getattrs, %llu failed\n",
+           (unsigned long long)get(k, "reconciler.watched", "", ""),
+           (unsigned long long)get(k, "reconciler.lists", "", ""),
+           (unsigned long long)get(k, "reconciler.getattrs", "", ""),
+           (unsigned long long)get(k, "reconciler.errors", "", ""));
 }
 
 static uint64_t delta(const struct kv *now, const struct kv *was, const char *fmt, const char *a,

@@ -30,6 +30,30 @@ static void test_dir_states(void **state)
     assert_int_equal(mpfs_policy_dir_state(&p, now + 50 * S, now), MPFS_DIR_FRESH);
 }
 
+/* An entry of a directory the reconciler re-listed recently is fresh even
+ * past attr_ttl; not once the reconciler falls behind, not when it never
+ * listed the directory, not for an invalidated entry, not under "fresh". */
+static void test_attr_fresh_in_reconciled_dir(void **state)
+{
+    (void)state;
+    struct mpfs_policy p;
+    mpfs_policy_defaults(&p);
+    p.attr_ttl = 1 * S;
+    p.reconciled_ttl = 10 * S;
+    int64_t now = 1000 * S;
+    assert_true(mpfs_policy_attr_fresh_in(&p, now - S / 2, 0, now));
+    assert_false(mpfs_policy_attr_fresh_in(&p, now - 5 * S, 0, now));
+    assert_true(mpfs_policy_attr_fresh_in(&p, now - 5 * S, now - 3 * S, now));
+    assert_false(mpfs_policy_attr_fresh_in(&p, now - 50 * S, now - 11 * S, now));
+    assert_false(mpfs_policy_attr_fresh_in(&p, 0, now - 1 * S, now));
+    struct mpfs_policy_set set = {.base = p};
+    char err[128];
+    assert_int_equal(mpfs_policy_parse_rules(&set, "ckpt:fresh", err, sizeof(err)), 0);
+    const struct mpfs_policy *fresh = mpfs_policy_for(&set, "ckpt/x");
+    assert_false(mpfs_policy_attr_fresh_in(fresh, now - 1, now - 1, now));
+    mpfs_policy_set_free(&set);
+}
+
 static void test_open_revalidate(void **state)
 {
     (void)state;
@@ -93,6 +117,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dir_states),
         cmocka_unit_test(test_open_revalidate),
+        cmocka_unit_test(test_attr_fresh_in_reconciled_dir),
         cmocka_unit_test(test_prefix_rules),
         cmocka_unit_test(test_conflict_name),
     };
