@@ -106,6 +106,7 @@ struct mpfs_fs {
     struct mpfs_index *index;
     struct mpfs_cache *cache;
     struct mpfs_prefetcher *prefetch;
+    struct mpfs_announce *announce; /* announced reads (announce.h) */
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
     int64_t mounted_wall_ns;      /* shown as the time of implied directories */
@@ -230,5 +231,12 @@ char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char 
 int mpfs_refresher_start(struct mpfs_fs *fs);
 void mpfs_refresher_stop(struct mpfs_fs *fs);
 void mpfs_refresher_enqueue(struct mpfs_fs *fs, uint64_t dir_ino);
+
+/* file.c, for announce.c: pin the version node ino shows now (version
+ * and size filled), and read bytes of a pinned version. */
+int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, char *version,
+                      size_t vlen, uint64_t *size);
+ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
+                               const char *path, void *buf, size_t len, uint64_t off);
 
 #endif
