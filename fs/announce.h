@@ -22,8 +22,9 @@
  *
  * Prefetch.  Workers take, over all streams, the queued entry needed
  * soonest (lowest position in its stream's queue), pin the version the
- * file shows now (consistency/version.h), fetch its whole blocks into one
- * buffer held here (not in the cache: announced-but-unread data never
+ * file shows now (consistency/version.h), fetch its whole blocks (of a
+ * whole file its first 2 blocks: the reader's readahead streams the rest)
+ * into one buffer held here (not in the cache: announced-but-unread data never
  * evicts anything there, pinned share included), and mark it ready.  The
  * held bytes (fetched + in flight) stay within `memory`; when a fetch
  * needs room, held entries needed later than it are dropped first (the

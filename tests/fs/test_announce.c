@@ -115,9 +115,23 @@ static void test_prefetched_read_is_a_hit(void **state)
     char text[1024] = "";
     for (int i = 19; i >= 0; i--)
         snprintf(text + strlen(text), sizeof(text) - strlen(text), "d/f%02d\n", i);
+    struct mpfs_entry e;
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "d/f%02d", i);
+        assert_int_equal(fx_lookup_path(f, name, &e), 0); /* confirmed before w0 */
+    }
+    usleep(1000);
+    int64_t w0 = mpfs_wall_ns();
     assert_int_equal(announce(s, text), 0);
     wait_fetched(f->fs->announce, 20);
     assert_int_equal(stats(f->fs->announce).fetched, 20);
+    /* the fetch's version check confirmed the version (close-to-open
+     * grace, as after a lookup) */
+    assert_int_equal(fx_lookup_path(f, "d/f05", &e), 0);
+    pthread_mutex_lock(&f->fs->lock);
+    assert_true(mpfs_node_find_locked(f->fs, e.ino)->seen_wall >= w0);
+    pthread_mutex_unlock(&f->fs->lock);
     mpfs_fault_reset_calls(f->s3f);
     for (int i = 19; i >= 0; i--)
         check_file(f, i, 0);
@@ -358,6 +372,42 @@ static void test_no_mixed_versions(void **state)
     fixture_free(f);
 }
 
+/* A whole large file: its first 2 blocks are fetched (the reader's
+ * readahead streams the rest); an announced range: its blocks. */
+static void test_head_and_ranges(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    size_t big = 5u << 20;
+    char *buf = mpfs_xmalloc(big);
+    for (size_t k = 0; k < big; k++)
+        buf[k] = (char)(k * 31 / 7);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "big", buf, big), 0);
+    struct mpfs_announce *a = f->fs->announce;
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "big\n"), 0);
+    wait_fetched(a, 1);
+    assert_int_equal(stats(a).fetched_bytes, 2u << 20);
+    /* blocks 1..3 cover [1.5 MiB, 3.5 MiB) */
+    assert_int_equal(announce(s, "big\t1572864\t2097152\n"), 0);
+    wait_fetched(a, 2);
+    assert_int_equal(stats(a).fetched_bytes, (2u << 20) + (3u << 20));
+    /* the first claim takes the head, the second the range; all of the
+     * file reads right */
+    char *got = mpfs_xmalloc(big + 1);
+    assert_int_equal(fx_read_file(f, "big", got, big + 1), (ssize_t)big);
+    assert_memory_equal(got, buf, big);
+    assert_int_equal(fx_read_file(f, "big", got, big + 1), (ssize_t)big);
+    assert_memory_equal(got, buf, big);
+    assert_int_equal(stats(a).hits, 2);
+    assert_int_equal(stats(a).hit_bytes, 5u << 20);
+    free(got);
+    free(buf);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
 /* Without announcements nothing is queued or fetched ahead, and reads
  * work as before. */
 static void test_no_hints_no_change(void **state)
@@ -381,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_reset_and_isolation),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_no_mixed_versions),
+        cmocka_unit_test(test_head_and_ranges),
         cmocka_unit_test(test_no_hints_no_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
