@@ -349,13 +349,21 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         for (size_t i = 0; i < nitems; i++)
             bytes += strlen(items[i].path) + 1;
         pthread_mutex_lock(&a->lock);
+        /* the limits as they will be after this write's reset, if any;
+         * a refused write resets nothing either */
+        size_t have = reset_at == 0 ? 0 : s->n;
+        size_t others = a->nentries - s->n;
+        size_t pbytes = a->path_bytes;
         if (reset_at == 0)
-            stream_clear(a, s, &a->st.cancelled);
-        if (s->n + nitems > a->cfg.queue_max || a->nentries + nitems > a->cfg.total_max ||
-            a->path_bytes + bytes > MPFS_ANNOUNCE_PATH_BYTES) {
+            for (struct entry *x = s->head; x; x = x->next)
+                pbytes -= strlen(x->path) + 1;
+        if (have + nitems > a->cfg.queue_max || others + have + nitems > a->cfg.total_max ||
+            pbytes + bytes > MPFS_ANNOUNCE_PATH_BYTES) {
             rc = -ENOBUFS;
             bad = 1;
         } else {
+            if (reset_at == 0)
+                stream_clear(a, s, &a->st.cancelled);
             for (size_t i = 0; i < nitems; i++) {
                 struct entry *e = mpfs_xcalloc(1, sizeof(*e));
                 e->s = s;
@@ -684,14 +692,16 @@ static void *worker(void *arg)
 
 /* ---- claims ---------------------------------------------------------- */
 
+/* The entry an open of path consumes: a ready one first, then one in
+ * flight, then a queued one; among equals the one needed soonest. */
 static struct entry *find_locked(struct mpfs_announce *a, const char *path)
 {
+    static const int pref[] = {[READY] = 0, [FETCHING] = 1, [QUEUED] = 2};
     struct entry *best = NULL;
     for (struct entry *e = a->table[hash_path(path) % PATH_BUCKETS]; e; e = e->hnext) {
-        if (strcmp(e->path, path) != 0 || e->state == QUEUED)
+        if (strcmp(e->path, path) != 0)
             continue;
-        /* a ready one first, then the one needed soonest */
-        if (!best || (e->state == READY && best->state != READY) ||
+        if (!best || pref[e->state] < pref[best->state] ||
             (e->state == best->state && rank(e) < rank(best)))
             best = e;
     }
@@ -709,7 +719,7 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
     int waited = 0;
     for (;;) {
         e = find_locked(a, path);
-        if (!e || e->state == READY || a->stop)
+        if (!e || e->state != FETCHING || a->stop)
             break;
         if (!waited++)
             a->st.waits++;
@@ -724,6 +734,13 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
         ts.tv_sec += (time_t)((ts.tv_nsec + left) / 1000000000LL);
         ts.tv_nsec = (long)((ts.tv_nsec + left) % 1000000000LL);
         pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+    }
+    if (e && e->state == QUEUED) {
+        /* the reader got there before the prefetch: it reads the file
+         * itself, so the entry goes (no second GET for it later) */
+        a->st.late++;
+        entry_remove(a, e);
+        e = NULL;
     }
     if (!e || e->state != READY) {
         pthread_mutex_unlock(&a->lock);

@@ -39,7 +39,9 @@
  * block) exactly as the reader looks them up, so the reads that follow are
  * cache hits; a different version is dropped (counted stale): a handle
  * never sees bytes of two versions.  An entry still in flight is waited
- * for (its fetch was issued first; a second GET would not be faster).
+ * for (its fetch was issued first; a second GET would not be faster); one
+ * not started yet is dropped (the reader got ahead of the prefetch: it
+ * reads the file itself, counted late).
  * Entries of the same stream more than SKIP_SLACK positions before the
  * claimed one were skipped by the reader: they are cancelled.
  *
@@ -129,6 +131,7 @@ struct mpfs_announce_stats {
     uint64_t errors;         /* fetches that failed (the reader fetches itself) */
     uint64_t gone;           /* announced paths gone by the time of the fetch */
     uint64_t waits;          /* claims that waited for an entry in flight */
+    uint64_t late;           /* opened before their prefetch started (dropped) */
     uint64_t target;         /* fetches allowed at once now */
     uint64_t fetch_us;       /* measured fetch time of one entry, EWMA */
     uint64_t claim_rate;     /* measured announced opens per second, EWMA */

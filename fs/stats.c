@@ -153,7 +153,8 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
         {"stale", as.stale},           {"skipped", as.skipped},
         {"cancelled", as.cancelled},   {"dropped", as.dropped},
         {"errors", as.errors},         {"gone", as.gone},
-        {"waits", as.waits},           {"in_flight_target", as.target},
+        {"waits", as.waits},           {"late", as.late},
+        {"in_flight_target", as.target},
         {"fetch_us", as.fetch_us},     {"claims_per_s", as.claim_rate},
     };
     for (size_t i = 0; i < MPFS_ARRAY_SIZE(hint); i++)

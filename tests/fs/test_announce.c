@@ -275,6 +275,36 @@ static void test_reset_and_isolation(void **state)
     fixture_free(f);
 }
 
+/* An open before the prefetch of its file started: the reader reads it
+ * itself and the entry goes (no second GET later). */
+static void test_reader_ahead_of_prefetch(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 3);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
+                                   .action = MPFS_FAULT_DELAY, .delay_ms = 300, .count = 1};
+    mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\n"), 0);
+    for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
+        usleep(1000);
+    char v[MPFS_VERSION_MAX];
+    uint64_t size;
+    version_of(f, "d/f01", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f01", v, size), 0); /* f00 still in flight */
+    assert_int_equal(stats(a).late, 1);
+    assert_int_equal(stats(a).queued, 2);
+    wait_fetched(a, 2);
+    assert_int_equal(stats(a).fetched, 2); /* f00 and f02, never f01 */
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
 /* Bad input gets its errno and queues nothing of that write. */
 static void test_bad_input(void **state)
 {
@@ -319,7 +349,10 @@ static void test_bad_input(void **state)
     assert_int_equal(announce(s, "00\t0\t100\n"), 0);
     assert_int_equal(stats(a).queued, 3);
     assert_int_equal(announce(s, "d/f01\nd/f00\n"), -ENOBUFS);
-    assert_int_equal(stats(a).rejected, 14);
+    /* a refused write resets nothing either */
+    assert_int_equal(announce(s, "#reset\nd/f00\nd/f01\nd/f00\nd/f01\nd/f00\n"), -ENOBUFS);
+    assert_int_equal(stats(a).queued, 3);
+    assert_int_equal(stats(a).rejected, 15);
     /* too many streams */
     struct mpfs_announce_stream *many[MPFS_ANNOUNCE_MAX_STREAMS];
     int opened = 0;
@@ -429,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_order_and_memory_bound),
         cmocka_unit_test(test_needed_last_dropped_first),
         cmocka_unit_test(test_reset_and_isolation),
+        cmocka_unit_test(test_reader_ahead_of_prefetch),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_no_mixed_versions),
         cmocka_unit_test(test_head_and_ranges),
