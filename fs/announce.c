@@ -558,9 +558,10 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
     char version[MPFS_VERSION_MAX] = "";
     uint64_t size = 0;
     int rc = resolve(fs, path, &ino);
-    int resolved = rc == 0; /* a lookup reference on ino until the end */
-    if (rc == 0)
+    if (rc == 0) {
         rc = mpfs_file_pin_ino(fs, ino, &pin, version, sizeof(version), &size);
+        mpfs_vfs_forget(fs, ino, 1);
+    }
     int64_t t0 = mpfs_now_ns();
     size_t bs = a->cfg.block_size;
     uint64_t lo = MPFS_MIN(off, size) / bs * bs;
@@ -616,13 +617,6 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         }
     }
     int64_t dt = mpfs_now_ns() - t0;
-    /* The fetch's version check (If-Match) confirmed the version: an open
-     * soon after needs no revalidation of its own (the same grace as after
-     * a lookup, consistency/policy.h). */
-    if (rc == 0 && buf)
-        mpfs_file_confirmed(fs, ino, version);
-    if (resolved)
-        mpfs_vfs_forget(fs, ino, 1);
 
     pthread_mutex_lock(&a->lock);
     if (!sized)

@@ -192,32 +192,6 @@ int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, ch
     return 0;
 }
 
-void mpfs_file_confirmed(struct mpfs_fs *fs, uint64_t ino, const char *version)
-{
-    /* only a side that checks the version on read confirms it */
-    if (!(fs->router.route[MPFS_R_READ_SEQ]->caps & MPFS_CAP_PINNED_READ))
-        return;
-    pthread_mutex_lock(&fs->lock);
-    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
-    int same = n && n->name && mpfs_version_same(n->attr.version, version);
-    struct mpfs_attr a;
-    uint64_t parent = 0;
-    char *name = NULL;
-    uint8_t source = 0;
-    if (same) {
-        a = n->attr;
-        parent = n->parent;
-        name = mpfs_xstrdup(n->name);
-        source = n->source;
-    }
-    pthread_mutex_unlock(&fs->lock);
-    /* recorded in the index too, as a lookup's confirmation is (the
-     * kernel's lookup before the open reads the time back from there) */
-    if (same)
-        mpfs_fs_record(fs, ino, parent, name, &a, source);
-    free(name);
-}
-
 ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
                                const char *path, void *buf, size_t len, uint64_t off)
 {

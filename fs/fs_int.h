@@ -238,9 +238,5 @@ int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, ch
                       size_t vlen, uint64_t *size);
 ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
                                const char *path, void *buf, size_t len, uint64_t off);
-/* A read pinned to `version` succeeded just now (the backend checked the
- * version): that confirms node ino's attributes as a lookup would (its
- * close-to-open grace), in memory and in the index. */
-void mpfs_file_confirmed(struct mpfs_fs *fs, uint64_t ino, const char *version);
 
 #endif
