@@ -19,6 +19,7 @@
  */
 #include "backends/mem.h"
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -59,10 +60,23 @@ struct mem_obj {
     uint64_t fileid;
     uint64_t rdev; /* device nodes */
     uint64_t ver;
+    uint64_t vseq; /* when it was stored at its key (version chains) */
     char *data;
     size_t size;
     size_t cap;
     struct mem_xattr *xattrs;
+};
+
+/* A version an S3 store with versioning keeps after it was replaced or
+ * deleted (MPFS_CAP_VERSION_CHAIN): its bytes, or a delete marker. */
+struct mem_hist {
+    struct mem_hist *next;
+    char *key;
+    uint64_t seq; /* order in the key's chain; the version id is "id<seq>" */
+    uint64_t ver; /* its token */
+    int deleted;
+    char *data;
+    size_t size;
 };
 
 struct mem_node {
@@ -82,11 +96,15 @@ struct mem_store {
     int level;
     uint64_t rng;
     uint64_t next_ver;
+    uint64_t next_vseq;
     uint64_t next_fileid;
     uint64_t bytes_used;
     uint64_t nobjs;
     int64_t clock_ns; /* last time handed out: times only move forward */
     struct mem_obj root;
+    int versioned;          /* keep replaced versions (MPFS_CAP_VERSION_CHAIN) */
+    int ignore_conditions;  /* acknowledge conditional puts unchecked */
+    struct mem_hist *hist;  /* newest first */
 };
 
 /* A handle: how one client sees the store (its tokens, its listing shape,
@@ -181,6 +199,7 @@ static struct mem_obj *find_obj(struct mem_backend *m, const char *key)
 /* Adds key -> obj (taking a reference); key must not be present. */
 static void sl_insert(struct mem_backend *m, const char *key, struct mem_obj *obj)
 {
+    obj->vseq = ++m->s->next_vseq;
     struct mem_node *update[SL_MAX_LEVEL];
     sl_seek(m, key, update);
     int h = sl_random_level(m);
@@ -267,9 +286,38 @@ static void obj_unref(struct mem_backend *m, struct mem_obj *o)
     free(o);
 }
 
+static void hist_add(struct mem_backend *m, const char *key, uint64_t seq, uint64_t ver,
+                     int deleted, const struct mem_obj *o)
+{
+    struct mem_hist *h = mpfs_xcalloc(1, sizeof(*h));
+    h->key = mpfs_xstrdup(key);
+    h->seq = seq;
+    h->ver = ver;
+    h->deleted = deleted;
+    if (o && o->size) {
+        h->data = mpfs_xmalloc(o->size);
+        memcpy(h->data, o->data, o->size);
+        h->size = o->size;
+    }
+    h->next = m->s->hist;
+    m->s->hist = h;
+}
+
 static void unlink_key(struct mem_backend *m, const char *key)
 {
-    obj_unref(m, sl_erase(m, key));
+    struct mem_obj *o = sl_erase(m, key);
+    if (o && m->s->versioned && !m->s->posix && S_ISREG(o->mode)) {
+        hist_add(m, key, o->vseq, o->ver, 0, o);
+    }
+    obj_unref(m, o);
+}
+
+/* A delete on a versioned store leaves a delete marker. */
+static void mark_deleted(struct mem_backend *m, const char *key)
+{
+    if (m->s->versioned && !m->s->posix) {
+        hist_add(m, key, ++m->s->next_vseq, 0, 1, NULL);
+    }
 }
 
 static int obj_resize(struct mem_backend *m, struct mem_obj *o, uint64_t size)
@@ -849,11 +897,12 @@ static int mem_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
             goto out_unlock;
         }
     }
-    if (opts->if_none_match && l.file) {
+    if (opts->if_none_match && l.file && !m->s->ignore_conditions) {
         rc = -EEXIST;
         goto out_unlock;
     }
-    if (opts->if_match && (!l.file || !token_matches(m, l.file, opts->if_match))) {
+    if (opts->if_match && !m->s->ignore_conditions &&
+        (!l.file || !token_matches(m, l.file, opts->if_match))) {
         rc = -ESTALE;
         goto out_unlock;
     }
@@ -972,6 +1021,7 @@ static int mem_remove(struct mpfs_backend *b, const char *path)
         goto out_unlock;
     }
     unlink_key(m, path);
+    mark_deleted(m, path);
     touch_parent(m, path);
 out_unlock:
     pthread_mutex_unlock(&m->s->lock);
@@ -987,6 +1037,7 @@ static void move_tree(struct mem_backend *m, const char *from, const char *to)
     char **keys = keys_with_prefix(m, prefix, &n);
     for (size_t i = 0; i < n; i++) {
         struct mem_obj *o = sl_erase(m, keys[i]);
+        mark_deleted(m, keys[i]);
         char *nk = mpfs_xasprintf("%s/%s", to, keys[i] + plen);
         sl_insert(m, nk, o);
         o->refs--; /* sl_insert took one; the erased key's moves over */
@@ -1045,6 +1096,7 @@ static int rename_locked(struct mem_backend *m, const char *from, const char *to
             touch_parent(m, to);
         }
         struct mem_obj *o = sl_erase(m, from);
+        mark_deleted(m, from); /* S3: a copy, then a delete */
         sl_insert(m, to, o);
         o->refs--;
         o->ctime_ns = store_now(m);
@@ -1575,6 +1627,87 @@ out_unlock:
     return rc;
 }
 
+/* One version of key in a versioned store: the current object or a kept
+ * one.  Version ids are "id<n>" (the store's change counter). */
+struct mem_version {
+    uint64_t seq;
+    uint64_t ver;
+    int deleted;
+    const char *data;
+    size_t size;
+};
+
+/* The newest version of key older than `below` (UINT64_MAX: the newest of
+ * all); 0 if there is none. */
+static int version_before(struct mem_backend *m, const char *key, uint64_t below,
+                          struct mem_version *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct mem_obj *cur = find_obj(m, key);
+    if (cur && S_ISREG(cur->mode) && cur->vseq < below) {
+        *out = (struct mem_version){cur->vseq, cur->ver, 0, cur->data, cur->size};
+    }
+    for (struct mem_hist *h = m->s->hist; h; h = h->next) {
+        if (strcmp(h->key, key) == 0 && h->seq < below && h->seq > out->seq) {
+            *out = (struct mem_version){h->seq, h->ver, h->deleted, h->data, h->size};
+        }
+    }
+    return out->seq != 0;
+}
+
+static int mem_overwritten(struct mpfs_backend *b, const char *path, const char *ours,
+                           const char *base, char *victim, size_t victim_len)
+{
+    struct mem_backend *m = mem_of(b);
+    int rc = -ENOENT;
+    pthread_mutex_lock(&m->s->lock);
+    m->stats.others++;
+    /* ours: the newest non-deleted version with that token */
+    struct mem_version v, prev;
+    for (uint64_t below = UINT64_MAX; version_before(m, path, below, &v); below = v.seq) {
+        struct mem_obj probe = {.ver = v.ver, .size = v.size, .mode = S_IFREG};
+        if (!v.deleted && token_matches(m, &probe, ours)) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc == 0 && version_before(m, path, v.seq, &prev)) {
+        struct mem_obj probe = {.ver = prev.ver, .size = prev.size, .mode = S_IFREG};
+        if (prev.deleted) {
+            rc = base && base[0] ? 1 : 0;
+            snprintf(victim, victim_len, "%s", "");
+        } else if (!base || !base[0] || !token_matches(m, &probe, base)) {
+            rc = 1;
+            snprintf(victim, victim_len, "id%" PRIu64, prev.seq);
+        }
+    }
+    pthread_mutex_unlock(&m->s->lock);
+    return rc;
+}
+
+static int mem_copy_version(struct mpfs_backend *b, const char *path, const char *version_id,
+                            const char *to)
+{
+    struct mem_backend *m = mem_of(b);
+    uint64_t want = 0;
+    int rc = -ENOENT;
+    if (sscanf(version_id, "id%" SCNu64, &want) != 1) {
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&m->s->lock);
+    m->stats.others++;
+    struct mem_version v;
+    if (version_before(m, path, want + 1, &v) && v.seq == want && !v.deleted) {
+        struct mem_obj *o = obj_new(m, S_IFREG | 0644);
+        obj_set_data(m, o, v.data, v.size);
+        unlink_key(m, to);
+        sl_insert(m, to, o);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->s->lock);
+    return rc;
+}
+
 static void mem_destroy(struct mpfs_backend *b)
 {
     struct mem_backend *m = mem_of(b);
@@ -1594,6 +1727,13 @@ static void mem_destroy(struct mpfs_backend *b)
         free(x->key);
         free(x);
         x = next;
+    }
+    while (st->hist) {
+        struct mem_hist *h = st->hist;
+        st->hist = h->next;
+        free(h->key);
+        free(h->data);
+        free(h);
     }
     obj_free_xattrs(&st->root);
     free(st->head);
@@ -1626,6 +1766,8 @@ static const struct mpfs_backend_ops mem_ops = {
     .list_tree = mem_list_tree,
     .pwrite_if = mem_pwrite_if,
     .mknod = mem_mknod,
+    .overwritten = mem_overwritten,
+    .copy_version = mem_copy_version,
 };
 
 static struct mem_store *store_new(int posix)
@@ -1674,7 +1816,18 @@ static struct mem_backend *handle_new(struct mem_store *st, enum mpfs_mem_view v
 
 struct mpfs_backend *mpfs_mem_new(uint32_t caps)
 {
-    return &handle_new(store_new((caps & MPFS_CAP_PWRITE) != 0), MPFS_MEM_VIEW_PLAIN, caps)->base;
+    struct mem_store *st = store_new((caps & MPFS_CAP_PWRITE) != 0);
+    st->versioned = (caps & MPFS_CAP_VERSION_CHAIN) != 0;
+    return &handle_new(st, MPFS_MEM_VIEW_PLAIN, caps)->base;
+}
+
+void mpfs_mem_ignore_conditions(struct mpfs_backend *b, int ignore)
+{
+    struct mem_backend *m = mem_of(b);
+    MPFS_ASSERT(mpfs_mem_is(b));
+    pthread_mutex_lock(&m->s->lock);
+    m->s->ignore_conditions = ignore;
+    pthread_mutex_unlock(&m->s->lock);
 }
 
 struct mpfs_backend *mpfs_mem_dual_new(struct mpfs_backend **nfs_view)
@@ -1798,6 +1951,7 @@ int mpfs_mem_remove_raw(struct mpfs_backend *b, const char *key)
             goto out_unlock;
         }
         unlink_key(m, key);
+        mark_deleted(m, key);
         touch_parent(m, key);
         goto out_unlock;
     }

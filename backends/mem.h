@@ -27,7 +27,8 @@
  * symlinks, hard links, setattr of mode/owner/times (MPFS_CAP_SETATTR; put
  * metadata is dropped without it), truncate, user xattrs, pinned reads
  * (MPFS_CAP_PINNED_READ: read(version) fails -ESTALE on mismatch).  Put
- * preconditions (if_match / if_none_match) are always checked, atomically.
+ * preconditions (if_match / if_none_match) are checked atomically (unless
+ * mpfs_mem_ignore_conditions() says not to, below).
  *
  * Version tokens are "v<n>" from one counter per backend: they change on
  * every content change (put, pwrite, truncate, put_raw, bump_version) and,
@@ -157,6 +158,14 @@ int mpfs_mem_remove_raw(struct mpfs_backend *b, const char *key);
 /* Give the object at key a new version token (and mtime) without changing
  * its bytes, as a rewrite by someone else would.  -ENOENT if missing. */
 int mpfs_mem_bump_version(struct mpfs_backend *b, const char *key);
+
+/* Versioned S3 store (mpfs_mem_new with MPFS_CAP_VERSION_CHAIN, S3 mode):
+ * every replaced or deleted object leaves a version (or a delete marker)
+ * that overwritten() and copy_version() see, with version ids "id<n>".
+ * mpfs_mem_ignore_conditions(b, 1) makes puts acknowledge if_match /
+ * if_none_match without checking them, as radosgw 16.2 does on a
+ * versioned bucket (two racing conditional PUTs both succeed). */
+void mpfs_mem_ignore_conditions(struct mpfs_backend *b, int ignore);
 
 void mpfs_mem_get_stats(struct mpfs_backend *b, struct mpfs_mem_stats *out);
 void mpfs_mem_reset_stats(struct mpfs_backend *b);

@@ -137,6 +137,44 @@ static int base_for(struct mpfs_fs *fs, const struct mpfs_commit_req *r,
     return 0;
 }
 
+/* A store that keeps every version may still acknowledge a conditional
+ * put it did not check (radosgw 16.2 on a versioned bucket) or race a
+ * HEAD-then-PUT check: after our put, the version chain tells whether it
+ * replaced a version other than its base.  That version is another
+ * writer's acknowledged write: it is kept under a conflict name (ours
+ * keeps the name: it is the newest).  Best effort: a failure is logged
+ * with the version id, which stays in the bucket's history. */
+static void keep_overwritten(struct mpfs_fs *fs, struct mpfs_backend *b, const char *path,
+                             const char *base, const char *ours)
+{
+    char victim[MPFS_VERSION_MAX] = "";
+    if (!(b->caps & MPFS_CAP_VERSION_CHAIN) || !ours || !ours[0] ||
+        mpfs_backend_overwritten(b, path, ours, base, victim, sizeof(victim)) != 1 ||
+        !victim[0])
+        return;
+    /* a server-side copy has no if_none_match: skip names already taken
+     * (another node, or this one before a remount within the second) */
+    char *cpath = NULL;
+    struct mpfs_attr taken;
+    for (int tries = 0; tries < CONFLICT_NAME_TRIES; tries++) {
+        free(cpath);
+        unsigned serial = atomic_fetch_add(&fs->conflict_serial, 1);
+        cpath = mpfs_conflict_path(path, mpfs_wall_ns(), serial);
+        if (mpfs_backend_stat(b, cpath, &taken) == -ENOENT)
+            break;
+    }
+    int rc = mpfs_backend_copy_version(b, path, victim, cpath);
+    if (rc == 0)
+        mpfs_warn("conflict: another writer's version of '%s' was overwritten by this node's "
+                  "commit (the store acknowledged both writes); it was kept as '%s'",
+                  path, cpath);
+    else
+        mpfs_error("conflict: another writer's version of '%s' (version id %s) was overwritten "
+                   "by this node's commit and could not be kept (%s); it remains in the "
+                   "bucket's version history", path, victim, strerror(-rc));
+    free(cpath);
+}
+
 static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
                      struct mpfs_commit_result *res)
 {
@@ -158,14 +196,15 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
     else if (r->conflict_path && r->base_version && r->base_version[0])
         opts.if_match = r->base_version;
 
+    res->path = target;
+    /* A replay whose upload reached the store before the crash is done: a
+     * store that acknowledges conditional puts unchecked would otherwise
+     * take the second upload over the first for another writer's version
+     * (keep_overwritten) and keep our own bytes as a conflict copy. */
+    if (r->replay && same_content(b, target, r->fd, r->size))
+        return mpfs_backend_stat(b, target, &res->attr);
     /* a precondition already known to fail is not sent */
     int rc = pre < 0 ? -ESTALE : mpfs_backend_put(b, target, r->fd, r->size, &opts, &res->attr);
-    res->path = target;
-    if ((rc == -ESTALE || (rc == -EEXIST && opts.if_none_match)) && r->replay &&
-        same_content(b, target, r->fd, r->size)) {
-        /* our own commit reached the store before the crash */
-        return mpfs_backend_stat(b, target, &res->attr);
-    }
     if (rc == -ESTALE && !r->conflict_path) {
         /* deleted by someone else since the edit began: the edit
          * recreates the name, unless someone recreated it meanwhile */
@@ -180,6 +219,8 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
     }
     if (rc == -ESTALE || (rc == -EEXIST && opts.if_none_match))
         rc = put_conflict_copy(fs, b, r, res);
+    else if (rc == 0 && !r->conflict_path)
+        keep_overwritten(fs, b, target, opts.if_match, res->attr.version);
     return rc;
 }
 

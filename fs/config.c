@@ -65,6 +65,20 @@ static const struct opt table[] = {
     {"cto", T_BOOL, O(cto), "1", "close-to-open: revalidate the file version on every open"},
     {"policy", T_STR, O(policy), NULL,
      "per-prefix rules, e.g. 'train:immutable;ckpt:fresh'"},
+    {"notify", T_STR, O(notify), NULL,
+     "bucket notifications: 'http://127.0.0.1:PORT' (the daemon listens there) or "
+     "'amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME' (a per-mount queue on that exchange); "
+     "see docs/NOTIFY.md"},
+    {"notify_setup", T_STR, O(notify_setup), "auto",
+     "auto: create the radosgw topic and the bucket notification for the mount's prefix "
+     "(HTTP: removed at unmount; AMQP: shared by the fleet, left in place) | none: someone "
+     "else did"},
+    {"notify_ttl", T_SECONDS, O(notify_ttl), "300",
+     "while the event channel is healthy, an indexed entry is trusted this long (instead of "
+     "meta_ttl), s"},
+    {"notify_persistent", T_BOOL, O(notify_persistent), "0",
+     "radosgw queues the events and sends them in the background (writers never wait for "
+     "the mount; adds delivery delay)"},
     {"uid", T_INT, O(uid), "-1", "owner of entries without stored owner (-1: the mounting user)"},
     {"gid", T_INT, O(gid), "-1", "group of entries without stored group (-1: the mounting user)"},
     {"file_mode", T_MODE, O(file_mode), "0644", "mode of files without stored mode"},
@@ -315,6 +329,15 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
                               "--nfs nfs://host/export");
         return -EINVAL;
     }
+    if (c->notify && !starts_with(c->notify, "http://") && !starts_with(c->notify, "amqp://")) {
+        snprintf(err, errlen, "notify must be http://127.0.0.1:PORT or amqp://..., got '%s'",
+                 c->notify);
+        return -EINVAL;
+    }
+    if (strcmp(c->notify_setup, "auto") && strcmp(c->notify_setup, "none")) {
+        snprintf(err, errlen, "notify_setup must be auto or none, not '%s'", c->notify_setup);
+        return -EINVAL;
+    }
     if (strcmp(c->mode, "auto") == 0) {
         free(c->mode);
         c->mode = mpfs_xstrdup(c->s3 && c->nfs ? "dual" : c->s3 ? "s3" : "nfs");
@@ -402,6 +425,18 @@ static int looks_secret(const char *name)
            strstr(name, "password");
 }
 
+/* A URL's password ("scheme://user:PASS@host") is printed as "***". */
+static void print_str(const char *v, FILE *out)
+{
+    const char *auth = v ? strstr(v, "://") : NULL;
+    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *colon = auth ? strchr(auth + 3, ':') : NULL;
+    if (at && colon && colon < at && !memchr(auth + 3, '/', (size_t)(at - auth - 3)))
+        fprintf(out, "%.*s:***%s\n", (int)(colon - v), v, at);
+    else
+        fprintf(out, "%s\n", v ? v : "");
+}
+
 void mpfs_config_print(const struct mpfs_config *c, FILE *out)
 {
     for (size_t i = 0; i < MPFS_ARRAY_SIZE(table); i++) {
@@ -413,7 +448,7 @@ void mpfs_config_print(const struct mpfs_config *c, FILE *out)
             continue;
         }
         switch (o->type) {
-        case T_STR: fprintf(out, "%s\n", *(char *const *)f ? *(char *const *)f : ""); break;
+        case T_STR: print_str(*(char *const *)f, out); break;
         case T_BOOL: fprintf(out, "%s\n", *(const int *)f ? "1" : "0"); break;
         case T_INT: fprintf(out, "%d\n", *(const int *)f); break;
         case T_MODE: fprintf(out, "%04o\n", *(const int *)f); break;

@@ -46,6 +46,10 @@ struct mpfs_config {
     double neg_ttl;       /* negative entries, s */
     int cto;              /* close-to-open revalidation */
     char *policy;         /* per-prefix rules "prefix:immutable;prefix:fresh" */
+    char *notify;         /* change events: http://127.0.0.1:PORT | amqp://... (fs/notify.c) */
+    char *notify_setup;   /* auto | none: who creates the topic and bucket notification */
+    double notify_ttl;    /* entry lifetime while the event channel is healthy, s */
+    int notify_persistent; /* radosgw queues events (persistent topic) */
     /* POSIX presentation */
     int uid, gid;         /* owner of entries without stored owner (-1: mounter) */
     int file_mode, dir_mode;

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "fs/announce.h"
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 #include "fs/stats.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -90,16 +92,42 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
     fprintf(out, "staging        %s of %s (written, not yet committed)\n", a, b);
     fprintf(out, "journal        %zu file(s) staged, not yet on the store\n",
             mpfs_writeback_pending(fs));
+    int rescued = mpfs_writeback_list_rescued(fs, NULL, NULL);
+    fprintf(out, "lost+found     %d file(s)%s\n", rescued > 0 ? rescued : 0,
+            rescued > 0 ? " not committed: `mpfs ctl MOUNTPOINT rescued` names them" : "");
     pthread_mutex_lock(&fs->lock);
     size_t nodes = fs->nnodes;
     pthread_mutex_unlock(&fs->lock);
     fprintf(out, "inodes         %zu in memory\n", nodes);
     fprintf(out, "invalidations  %llu\n",
             (unsigned long long)atomic_load(&fs->invalidations));
+    if (fs->notify_ch) {
+        struct mpfs_notify_stats ns;
+        mpfs_notify_get_stats(fs->notify_ch, &ns);
+        fprintf(out, "notify         %s %s: %s; %llu message(s), %llu applied, %llu stale, "
+                     "last %.1f s ago\n",
+                ns.transport, cfg->notify_setup, ns.state == MPFS_NOTIFY_UP
+                    ? "up (entries trusted for notify_ttl)"
+                    : "DOWN (polling with meta_ttl)",
+                (unsigned long long)ns.messages, (unsigned long long)ns.applied,
+                (unsigned long long)ns.stale, ns.last_event_age_s);
+    } else if (cfg->notify) {
+        fprintf(out, "notify         DOWN (could not start; polling with meta_ttl)\n");
+    }
     fprintf(out, "log_level      %s\n", level_names[mpfs_log_level & 3]);
     char routes[4096];
     mpfs_fs_describe(fs, routes, sizeof(routes));
     fprintf(out, "routes (probed at mount):\n%s", routes);
+}
+
+static void print_rescued(void *arg, const char *path, const char *file, uint64_t size,
+                          int64_t when)
+{
+    char t[32];
+    struct tm tm;
+    time_t tt = (time_t)when;
+    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+    fprintf(arg, "%s\t%llu\t%s\t%s\n", t, (unsigned long long)size, path, file);
 }
 
 struct flush_out {
@@ -216,6 +244,13 @@ static int run(struct mpfs_ctl *c, char *line, const char *body, size_t blen, FI
         fprintf(out, "invalidated %s%s\n", *arg ? arg : "/", recursive ? " (recursive)" : "");
         return 0;
     }
+    if (strcmp(line, "rescued") == 0) {
+        int rc = mpfs_writeback_list_rescued(c->fs, print_rescued, out);
+        if (rc < 0)
+            snprintf(msg, msglen, "rescued: cannot read %s: %s", c->fs->lostfound_dir,
+                     strerror(-rc));
+        return rc < 0 ? rc : 0;
+    }
     if (strcmp(line, "stats") == 0) {
         mpfs_stats_report(c->fs, out);
         return 0;
@@ -256,8 +291,8 @@ static int run(struct mpfs_ctl *c, char *line, const char *body, size_t blen, FI
         return 0;
     }
     snprintf(msg, msglen,
-             "unknown command '%.64s' (status, invalidate, flush, drop-cache, log-level, "
-             "prefetch)",
+             "unknown command '%.64s' (status, invalidate, flush, drop-cache, rescued, "
+             "log-level, prefetch)",
              line);
     return -EINVAL;
 }

@@ -109,6 +109,10 @@ struct mpfs_fs {
     struct mpfs_announce *announce; /* announced reads (announce.h) */
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
+    /* bucket notifications (notify.c): while the channel is healthy,
+     * policy_notified (attr_ttl raised to notify_ttl) replaces policy */
+    struct mpfs_notify *notify_ch;
+    struct mpfs_policy_set policy_notified;
     int64_t mounted_wall_ns;      /* shown as the time of implied directories */
     char *staging_dir;
     char *lostfound_dir;
@@ -179,6 +183,10 @@ void mpfs_fs_touch_dir(struct mpfs_fs *fs, uint64_t ino, int dlink);
 /* -ENAMETOOLONG if (parent, name) is a path the metadata side cannot hold,
  * -ESTALE if parent is unknown, else 0. */
 int mpfs_fs_check_child(struct mpfs_fs *fs, uint64_t parent, const char *name);
+/* (parent, name), indexed as old, was removed by someone else: drop it from
+ * the index as a lookup that finds it gone does (remote_event.c). */
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old);
 /* Re-list directory ino from the metadata side into the index. */
 int mpfs_fs_refresh_dir(struct mpfs_fs *fs, uint64_t ino, const char *path);
 /* Merge a complete listing of directory ino into the index (the listing is
@@ -224,6 +232,12 @@ size_t mpfs_writeback_replay(struct mpfs_fs *fs);
 size_t mpfs_writeback_pending(struct mpfs_fs *fs);
 /* Move a staging file to lost+found under a name derived from path; logs
  * both.  Returns the new location (caller frees) or NULL. */
+/* Call fn for each file in <cache_dir>/lost+found: the path its data
+ * belonged to, where it is, its size and when it was rescued.  Returns how
+ * many (fn may be NULL to count) or -errno. */
+typedef void (*mpfs_rescued_fn)(void *arg, const char *path, const char *file, uint64_t size,
+                                int64_t when);
+int mpfs_writeback_list_rescued(struct mpfs_fs *fs, mpfs_rescued_fn fn, void *arg);
 char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char *path,
                             uint64_t size);
 

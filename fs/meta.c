@@ -11,6 +11,7 @@
  * keeps working through a blip is what training jobs need.
  */
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 #include "fs/listing.h"
 
 #include "base/log.h"
@@ -41,6 +42,20 @@ uint8_t mpfs_source_of(const struct mpfs_fs *fs, const struct mpfs_backend *b)
 const struct mpfs_policy *mpfs_fs_policy(const struct mpfs_fs *fs, const char *path)
 {
     return mpfs_policy_for(&fs->policy, path);
+}
+
+/* Is an entry of path confirmed at seen still to be trusted?  Bucket
+ * notifications (fs/notify.h) stretch meta_ttl to notify_ttl, but only
+ * while they flow and only for entries confirmed since they last started
+ * flowing: a change made while the channel was down sent no event. */
+static int attr_fresh(const struct mpfs_fs *fs, const struct mpfs_policy *pol, const char *path,
+                      int64_t seen, int64_t now)
+{
+    if (mpfs_policy_attr_fresh(pol, seen, now))
+        return 1;
+    int64_t since = mpfs_notify_up_since(fs->notify_ch);
+    return since > 0 && seen >= since &&
+           mpfs_policy_attr_fresh(mpfs_policy_for(&fs->policy_notified, path), seen, now);
 }
 
 void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
@@ -299,6 +314,12 @@ static void forget_entry(struct mpfs_fs *fs, uint64_t parent, const char *name,
     mark_gone_remote(fs, parent, name, old->ino);
 }
 
+void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name,
+                           const struct mpfs_index_entry *old)
+{
+    forget_entry(fs, parent, name, old);
+}
+
 
 /* Edit the attributes of inode ino in its node and in its index entry
  * (keeping when and where they were confirmed): times to `when` (0: keep),
@@ -475,7 +496,7 @@ int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
     int per_name = irc == 0 && !S_ISDIR(ie.mode) &&
                    (ie.nlink > 1 || S_ISCHR(ie.mode) || S_ISBLK(ie.mode));
     if (irc == 0 && (ie.source == MPFS_INDEX_SRC_LOCAL ||
-                     (!per_name && mpfs_policy_attr_fresh(pol, ie.seen_ns, now)))) {
+                     (!per_name && attr_fresh(fs, pol, path, ie.seen_ns, now)))) {
         mpfs_entry_from_index(&ie, &a);
         goto found;
     }
@@ -581,7 +602,7 @@ int mpfs_vfs_getattr(struct mpfs_fs *fs, uint64_t ino, struct stat *st, double *
     int rc = 0;
     if (ino == MPFS_ROOT_INO || staged || unlinked || !path ||
         source == MPFS_INDEX_SRC_LOCAL ||
-        mpfs_policy_attr_fresh(mpfs_fs_policy(fs, path), seen, mpfs_wall_ns()))
+        attr_fresh(fs, mpfs_fs_policy(fs, path), path, seen, mpfs_wall_ns()))
         goto out;
 
     struct mpfs_attr fresh;

@@ -15,6 +15,7 @@
 
 #include "consistency/journal.h"
 #include "fs/announce.h"
+#include "fs/notify.h"
 #include "fs/sides.h"
 
 #include "backends/nfs/nfs.h"
@@ -218,6 +219,22 @@ static void init_root(struct mpfs_fs *fs)
     pthread_mutex_unlock(&fs->lock);
 }
 
+/* The policies in force while bucket notifications flow: what would be
+ * trusted for meta_ttl is trusted for notify_ttl (an event tells when it
+ * changes).  Fresh and immutable rules keep their meaning.  The rules'
+ * prefixes are shared with fs->policy (freed there). */
+static void notified_policy(struct mpfs_fs *fs)
+{
+    fs->policy_notified = fs->policy;
+    int64_t ttl = (int64_t)(fs->cfg.notify_ttl * NS);
+    for (int i = -1; i < fs->policy_notified.nrules; i++) {
+        struct mpfs_policy *p =
+            i < 0 ? &fs->policy_notified.base : &fs->policy_notified.rules[i].policy;
+        if (p->attr_ttl > 0 && !p->immutable && p->attr_ttl < ttl)
+            p->attr_ttl = ttl;
+    }
+}
+
 int mpfs_fs_new(const struct mpfs_config *cfg, struct mpfs_fs **out, char *err,
                 size_t errlen)
 {
@@ -255,6 +272,7 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
     base->cto = cfg->cto;
     if ((rc = mpfs_policy_parse_rules(&fs->policy, cfg->policy, err, errlen)) < 0)
         goto fail;
+    notified_policy(fs);
 
     if (fs->s3 && fs->nfs) {
         fs->costs.s3_small_read_s = measure_latency(fs->s3);
@@ -373,7 +391,16 @@ int mpfs_fs_start(struct mpfs_fs *fs, const struct mpfs_notifier *n)
     if (n)
         fs->notify = *n;
     int rc = mpfs_writeback_start(fs);
-    return rc < 0 ? rc : mpfs_refresher_start(fs);
+    if (rc == 0)
+        rc = mpfs_refresher_start(fs);
+    if (rc == 0 && fs->cfg.notify) {
+        char err[512];
+        if (mpfs_notify_new(fs, fs->cfg.notify, &fs->notify_ch, err, sizeof(err)) < 0)
+            mpfs_warn("%s; polling with meta_ttl", err);
+        else
+            mpfs_notify_start(fs->notify_ch);
+    }
+    return rc;
 }
 
 void mpfs_fs_describe(struct mpfs_fs *fs, char *buf, size_t size)
@@ -405,6 +432,9 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
 {
     if (!fs)
         return;
+    /* events stop first: they touch the index and the nodes */
+    mpfs_notify_free(fs->notify_ch);
+    fs->notify_ch = NULL;
     mpfs_writeback_stop(fs);
     fs->abandoned = crashed;
     if (fs->index && !crashed)

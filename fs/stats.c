@@ -8,6 +8,7 @@
 #include "base/util.h"
 #include "fs/announce.h"
 #include "fs/fs_int.h"
+#include "fs/notify.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -174,6 +175,7 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     size_t nodes = fs->nnodes;
     pthread_mutex_unlock(&fs->lock);
     fprintf(out, "inodes %zu\n", nodes);
+    mpfs_notify_report(fs->notify_ch, out);
     fprintf(out, "memory.rss_bytes %llu\n", (unsigned long long)rss_bytes());
 }
 
@@ -276,6 +278,7 @@ void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
             mpfs_writeback_pending(fs));
     fprintf(out, "# TYPE mpfs_invalidations_total counter\nmpfs_invalidations_total %llu\n",
             (unsigned long long)atomic_load(&fs->invalidations));
+    mpfs_notify_prometheus(fs->notify_ch, out);
     fprintf(out, "# TYPE mpfs_resident_memory_bytes gauge\nmpfs_resident_memory_bytes %llu\n",
             (unsigned long long)rss_bytes());
 }

@@ -16,8 +16,10 @@
  * doubling to 30 s); a permanent one (the store rejects the name, no
  * permission) rescues the data: the staging file moves to
  * <cache_dir>/lost+found/<path with '/' as '%2F'>.<UTC time>, the log names
- * the original path and the new place, and the entry leaves the index so
- * no ghost stays listed.
+ * the original path and the new place (so does `mpfs ctl MOUNT rescued`:
+ * the full path is kept in the file's user.mpfs.path xattr where the cache
+ * disk has xattrs, since a long name is shortened), and the entry leaves
+ * the index so no ghost stays listed.
  *
  * Locking: the thread takes node->wlock then fs->lock (the fs_int.h rank);
  * wb_lock only guards the thread's own flags and is never held with them.
@@ -31,18 +33,21 @@
 #include "consistency/journal.h"
 #include "fs/commit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WB_MIN_DELAY_NS (1000LL * 1000 * 1000)
 #define WB_MAX_DELAY_NS (30LL * 1000 * 1000 * 1000)
 #define RESCUE_NAME_MAX 200
+#define RESCUE_XATTR "user.mpfs.path"
 
 char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char *path,
                             uint64_t size)
@@ -80,9 +85,58 @@ char *mpfs_writeback_rescue(struct mpfs_fs *fs, const char *staging, const char 
         free(dest);
         return NULL;
     }
+    /* best effort: the name already carries the path, shortened if long */
+    (void)setxattr(dest, RESCUE_XATTR, path, strlen(path), 0);
     mpfs_error("data of '%s' (%llu bytes) could not be committed: saved as %s", path,
                (unsigned long long)size, dest);
     return dest;
+}
+
+/* The original path of a rescued file: its xattr, else its name decoded. */
+static void rescued_path(const char *file, const char *name, char *out, size_t outlen)
+{
+    ssize_t n = getxattr(file, RESCUE_XATTR, out, outlen - 1);
+    if (n > 0) {
+        out[n] = '\0';
+        return;
+    }
+    size_t o = 0;
+    const char *end = strrchr(name, '.'); /* the time suffix */
+    for (const char *p = name; *p && p != end && o + 1 < outlen; p++) {
+        unsigned c;
+        if (p[0] == '%' && sscanf(p + 1, "%2X", &c) == 1) {
+            out[o++] = (char)c;
+            p += 2;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+int mpfs_writeback_list_rescued(struct mpfs_fs *fs, mpfs_rescued_fn fn, void *arg)
+{
+    DIR *d = opendir(fs->lostfound_dir);
+    if (!d)
+        return -errno;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *file = mpfs_xasprintf("%s/%s", fs->lostfound_dir, de->d_name);
+        struct stat st;
+        if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+            char path[4096];
+            rescued_path(file, de->d_name, path, sizeof(path));
+            if (fn)
+                fn(arg, path, file, (uint64_t)st.st_size, (int64_t)st.st_mtime);
+            n++;
+        }
+        free(file);
+    }
+    closedir(d);
+    return n;
 }
 
 /* Forget a name that exists only here (a new file whose data was rescued). */

@@ -10,9 +10,10 @@ PKGS=(
   # build
   build-essential cmake pkg-config
   libfuse3-dev fuse3 libnfs-dev librocksdb-dev libxxhash-dev libcmocka-dev
-  libcurl4-openssl-dev libxml2-dev libssl-dev
+  libcurl4-openssl-dev libxml2-dev libssl-dev librabbitmq-dev
   # the real test store
   ceph-mon ceph-osd radosgw nfs-ganesha nfs-ganesha-rgw nfs-ganesha-vfs rpcbind
+  rabbitmq-server
   libnfs-utils s3cmd uuid-runtime bc iproute2 util-linux curl procps psmisc
   # peers and tools for the benchmarks (bench/run.sh): fio, and Debian's
   # PyTorch for the DataLoader training emulation (/usr/bin/python3)

@@ -7,6 +7,7 @@
 #                                                  nfs://127.0.0.1/            (FSAL_RGW: every bucket of user test)
 #                                                  nfs://127.0.0.1$STATE/posix (FSAL_VFS: a plain POSIX dir)
 #   moto_server                               S3   http://127.0.0.1:5000  bucket motobucket (any credentials)
+#   RabbitMQ (epmd + rabbitmq-server)         AMQP amqp://127.0.0.1:5672  (radosgw's bucket notifications)
 #
 # Usage: scripts/stack.sh up | down | env | status | restart-nfs [DOWN_S]
 #   up      start everything (idempotent: says so if already up and healthy;
@@ -49,6 +50,8 @@ SK=testsecretkey0000000000000000000000000001
 REGION="us-east-1"
 S3_PORT=7480
 MOTO_PORT=5000
+AMQP_PORT=5672
+AMQP_URL=amqp://127.0.0.1:$AMQP_PORT
 S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 NFS_BUCKET_URL=nfs://127.0.0.1/$BUCKET
@@ -64,8 +67,8 @@ MARKER=$STATE/.mpfs-stack     # proves $STATE is ours before we ever rm -rf it
 PIDS=$STATE/pids              # NAME.pid + NAME.stime (start time, vs PID reuse)
 
 # Daemons in stop order (reverse of start); osd.N / mon.a names are fixed.
-STOP_ORDER=(moto ganesha rpcbind rgw.gw osd.0 mon.a holder)
-ALL_DAEMONS=(holder moto mon.a osd.0 rgw.gw rpcbind ganesha)
+STOP_ORDER=(moto ganesha rpcbind rgw.gw rabbitmq epmd osd.0 mon.a holder)
+ALL_DAEMONS=(holder moto epmd rabbitmq mon.a osd.0 rgw.gw rpcbind ganesha)
 STARTED=()
 
 # ------------------------------------------------------------------ helpers
@@ -401,6 +404,9 @@ rgw gc processor max time = 15
 # in comments, the shell would run them.)
 rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
 rgw data = $STATE/rgw
+# bucket notifications to an AMQP broker whose URL names a user and password
+# (the test broker is on loopback, without TLS)
+rgw allow notification secrets in cleartext = true
 admin socket = $STATE/run/\$cluster-\$name.asok
 
 [client.rgw.nfs]
@@ -539,6 +545,42 @@ moto_bucket() {
   timeout 60 nsenter --net="$NETNS_PATH" -- s3cmd -c "$STATE/s3cfg-moto" mb "s3://$MOTO_BUCKET" >/dev/null
   ts "moto bucket $MOTO_BUCKET created"
 }
+# RabbitMQ for radosgw's AMQP bucket notifications (docs/NOTIFY.md).  epmd
+# runs in the foreground as a daemon of its own (else erl would fork one that
+# no PID file records); the broker keeps its data, logs and Erlang cookie
+# under $STATE/rabbitmq, listens on loopback only, and is kept small.
+write_rabbit_conf() {
+  local d=$STATE/rabbitmq
+  mkdir -p "$d/mnesia" "$d/log" "$d/home"
+  cat >"$d/rabbitmq.conf" <<EOF
+listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+loopback_users = none
+vm_memory_high_watermark.absolute = 256MB
+disk_free_limit.absolute = 50MB
+log.console = true
+log.file = false
+EOF
+  printf '[].\n' >"$d/enabled_plugins"
+}
+start_epmd() {
+  start epmd epmd -address 127.0.0.1
+}
+start_rabbit() {
+  local d=$STATE/rabbitmq
+  # RUNNING_UNDER_SYSTEMD: the script execs the VM (the recorded PID is the
+  # broker, SIGTERM stops it cleanly) instead of staying as a signal proxy
+  start rabbitmq env HOME="$d/home" RUNNING_UNDER_SYSTEMD=1 ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODE_PORT="$AMQP_PORT" RABBITMQ_DIST_PORT=25672 \
+    RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
+    RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1 +A 4" \
+    /usr/lib/rabbitmq/bin/rabbitmq-server
+}
+rabbit_ready() {
+  wait_for "rabbitmq $AMQP_URL" 90 "$(daemon_logs rabbitmq)" \
+    nsnet bash -c "exec 3<>/dev/tcp/127.0.0.1/$AMQP_PORT"
+}
 start_mon() {
   start mon.a ceph-mon -c "$STATE/ceph.conf" -f -i a
   wait_for "ceph mon quorum" 60 "$(daemon_logs mon.a)" \
@@ -588,6 +630,8 @@ restart_dead() {
     rm -f "$PIDS/$n.pid" "$PIDS/$n.stime"
     case $n in
       moto) find_moto; start_moto; moto_bucket ;;
+      epmd) start_epmd ;;
+      rabbitmq) write_rabbit_conf; start_rabbit; rabbit_ready ;;
       mon.a) start_mon ;;
       osd.0) start_osd ;;
       rgw.gw) start_rgw ;;
@@ -650,8 +694,12 @@ cmd_up() {
   wait_for "netns $NS + mount-ns holder (pid $(holder_pid))" 10 "$STATE/log/holder.out" \
     sh -c "[ \"\$(cat /proc/$(holder_pid)/comm)\" = sleep ]"
 
-  # ---- moto (independent of ceph: start it first, it boots in parallel)
+  # ---- moto and RabbitMQ (independent of ceph: started first, they boot in
+  # parallel)
   start_moto
+  write_rabbit_conf
+  start_epmd
+  start_rabbit
 
   # ---- ceph mon
   local fsid osd_uuid osd_secret osd_id C
@@ -704,8 +752,9 @@ cmd_up() {
   write_ganesha_conf
   start_ganesha
 
-  # ---- moto bucket
+  # ---- moto bucket, broker ready
   moto_bucket
+  rabbit_ready
 
   wait_for "status (S3, NFS x3, moto)" 30 "" status_checks quiet
   : >"$STATE/up.ok"
@@ -753,7 +802,8 @@ cmd_env() {
     "MPFS_NFS_POSIX_URL=$NFS_POSIX_URL" \
     "MPFS_NFS_ROOT_URL=$NFS_ROOT_URL" \
     "MPFS_MOTO_ENDPOINT=$MOTO_ENDPOINT" \
-    "MPFS_MOTO_BUCKET=$MOTO_BUCKET"; do
+    "MPFS_MOTO_BUCKET=$MOTO_BUCKET" \
+    "MPFS_AMQP_URL=$AMQP_URL"; do
     printf 'export %s=%q\n' "${v%%=*}" "${v#*=}"
   done
   [ -e "$STATE/up.ok" ] || log "warning: the stack does not look up (no $STATE/up.ok); run scripts/stack.sh up"

@@ -1,7 +1,7 @@
 /*
  * ctl.c - `mpfs ctl MOUNTPOINT status|invalidate PATH [-r]|flush|drop-cache|
- * log-level LEVEL|prefetch NAME add|reset|status|close`: one request to the
- * mount daemon's control socket.
+ * rescued|log-level LEVEL|prefetch NAME add|reset|status|close`: one request to
+ * the mount daemon's control socket.
  *
  * The socket is found from the mount point: the root's "user.mpfs.ctl"
  * xattr names it (fs/fuse_ll.c), so no registry of mounts is needed and
@@ -174,7 +174,7 @@ static int prefetch_request(const char *mp, const char *name, int n, char **path
 static int usage(void)
 {
     fprintf(stderr, "usage: mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | "
-                    "drop-cache | log-level error|warn|info|debug |\n"
+                    "drop-cache | rescued | log-level error|warn|info|debug |\n"
                     "       prefetch NAME add [PATH...] (no PATH: one per line on stdin) | "
                     "prefetch NAME reset|status|close\n");
     return 2;
@@ -188,7 +188,8 @@ int mpfs_ctl_main(int argc, char **argv)
     const char *cmd = argv[2];
     char err[1024] = "";
     char *req = NULL;
-    if (!strcmp(cmd, "status") || !strcmp(cmd, "flush") || !strcmp(cmd, "drop-cache")) {
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "flush") || !strcmp(cmd, "drop-cache") ||
+        !strcmp(cmd, "rescued")) {
         if (argc != 3)
             return usage();
         req = mpfs_xstrdup(cmd);

@@ -41,7 +41,8 @@ static const char *const synopsis[] = {
     "[--config FILE] [-o OPT[=VAL],...] [-f] [-d] [MOUNTPOINT]",
     "mpfs SOURCE MOUNTPOINT [-o OPT[=VAL],...]",
     "mpfs probe [--s3 ...] [--nfs ...] [-o ...]",
-    "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | log-level LEVEL",
+    "mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | drop-cache | rescued | "
+    "log-level LEVEL",
     "mpfs stats MOUNTPOINT [--watch] [--interval S] [--count N] [--raw]",
     "mpfs warmup PATH... [--list FILE] [--jobs N] [--force]",
     "mpfs --help | --version | --man | --list-options",
@@ -53,7 +54,8 @@ static const char *const synopsis_note[] = {
     "print capabilities and measured costs",
     "talk to the daemon serving MOUNTPOINT (root or the mounting user): status; forget a path "
     "(or a subtree with -r) so the next access revalidates; commit every pending write; "
-    "empty the block cache; change the log level. PATH is absolute under MOUNTPOINT, or "
+    "empty the block cache; list data that could not be committed (in lost+found) with the "
+    "path it belonged to; change the log level. PATH is absolute under MOUNTPOINT, or "
     "relative to it",
     "live counters of the mount: FUSE operations with latency, backend requests per side and "
     "type, bytes, cache hits by tier, staging, memory; --watch prints per-second rates, --raw "

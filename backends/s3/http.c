@@ -529,7 +529,8 @@ static void add_line(struct conn *c, size_t *nl, const char *name, const char *v
 static int build_url(struct mpfs_s3 *s, struct conn *c, const struct mpfs_s3_req *rq)
 {
     mpfs_s3_buf_reset(&c->uri);
-    mpfs_s3_buf_adds(&c->uri, s->path_base);
+    if (!rq->service_root)
+        mpfs_s3_buf_adds(&c->uri, s->path_base);
     if (rq->key) {
         size_t kl = strlen(rq->key);
         mpfs_s3_buf_add(&c->uri, "/", 1);

@@ -43,6 +43,8 @@ struct mpfs_s3_hdr {
 struct mpfs_s3_req {
     const char *method; /* GET HEAD PUT POST DELETE */
     const char *key;    /* object key (prefix applied); NULL: the bucket */
+    int service_root;   /* with key NULL: the endpoint's "/", not the bucket
+                           (radosgw's topic API; path-style addressing only) */
     const char *query;  /* canonical query string (uri.h) or NULL */
     struct mpfs_s3_hdr hdrs[MPFS_S3_MAX_HDRS];
     size_t nhdrs;

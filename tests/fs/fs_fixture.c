@@ -97,9 +97,11 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     MPFS_ASSERT(dir != NULL);
     mpfs_config_init(&f->cfg);
     char err[256];
+    int versioned = strcmp(mode, "s3versioned") == 0;
+    const char *fs_mode = strcmp(mode, "dualview") == 0 ? "dual" : versioned ? "s3" : mode;
     char *opts = mpfs_xasprintf("mode=%s,s3=s3://mem,nfs=nfs://mem/x,cache_dir=%s,"
                                 "cache_disk=0,cache_ram=16M%s%s",
-                                strcmp(mode, "dualview") ? mode : "dual", f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
+                                fs_mode, f->dir, extra_opts ? "," : "", extra_opts ? extra_opts : "");
     int rc = mpfs_config_apply_opts(&f->cfg, opts, err, sizeof(err));
     MPFS_ASSERT(rc == 0);
     free(opts);
@@ -108,8 +110,9 @@ struct fixture *fixture_new(const char *mode, const char *extra_opts)
     if (strcmp(mode, "dualview") == 0) {
         f->s3 = mpfs_mem_dual_new(&f->nfs);
     } else {
-        f->s3 = strcmp(mode, "nfs") ? mpfs_mem_new(MPFS_MEM_CAPS_S3) : NULL;
-        f->nfs = strcmp(mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
+        uint32_t s3caps = MPFS_MEM_CAPS_S3 | (versioned ? MPFS_CAP_VERSION_CHAIN : 0);
+        f->s3 = strcmp(fs_mode, "nfs") ? mpfs_mem_new(s3caps) : NULL;
+        f->nfs = strcmp(fs_mode, "s3") ? mpfs_mem_new(MPFS_MEM_CAPS_POSIX) : NULL;
     }
     f->s3f = f->s3 ? mpfs_fault_new(f->s3, 0) : NULL;
     f->nfsf = f->nfs ? mpfs_fault_new(f->nfs, 0) : NULL;

@@ -23,7 +23,9 @@ struct fixture {
 /* mode: "s3" (mem S3-like), "nfs" (mem POSIX-like), "dual" (both, the
  * POSIX side then being a separate store: only routing is exercised) or
  * "dualview" (dual mode over one in-memory dataset seen as an S3 view and a
- * POSIX NFS view with their own version tokens: the ONTAP/VAST case). */
+ * POSIX NFS view with their own version tokens: the ONTAP/VAST case) or
+ * "s3versioned" (s3 over a bucket with versioning: MPFS_CAP_VERSION_CHAIN;
+ * see mpfs_mem_ignore_conditions()). */
 struct fixture *fixture_new(const char *mode, const char *extra_opts);
 void fixture_free(struct fixture *f);
 /* Remount: close the fs (keeping the cache dir and backends' data) and

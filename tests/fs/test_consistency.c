@@ -60,6 +60,21 @@ static int collect(void *arg, const char *name, size_t len, const struct mpfs_at
     return 0;
 }
 
+/* The name holds `at`, and exactly one conflict copy of it holds `kept`. */
+static void expect_one_conflict(struct fixture *f, const char *name, const char *at,
+                                const char *kept)
+{
+    char buf[64], prefix[64];
+    assert_int_equal(backend_get(f->s3, name, buf, sizeof(buf)), (ssize_t)strlen(at));
+    assert_memory_equal(buf, at, strlen(at));
+    snprintf(prefix, sizeof(prefix), "%s.mpfs-conflict-", name);
+    struct names nm = {.prefix = prefix};
+    assert_int_equal(mpfs_backend_list(f->s3, "", collect, &nm), 0);
+    assert_int_equal(nm.n, 1);
+    assert_int_equal(backend_get(f->s3, nm.last, buf, sizeof(buf)), (ssize_t)strlen(kept));
+    assert_memory_equal(buf, kept, strlen(kept));
+}
+
 /* Defect 2: after one conflict copy, a later flush on the same handle
  * must not overwrite the other writer's version. */
 static void test_conflict_protection_is_sticky(void **state)
@@ -74,14 +89,33 @@ static void test_conflict_protection_is_sticky(void **state)
     assert_int_equal(mpfs_vfs_write(f->fs, h, "mine2", 5, 0), 5);
     assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
     mpfs_vfs_release(f->fs, h);
-    char buf[64];
-    assert_int_equal(backend_get(f->s3, "doc", buf, sizeof(buf)), 6);
-    assert_memory_equal(buf, "theirs", 6);
-    struct names nm = {.prefix = "doc.mpfs-conflict-"};
-    assert_int_equal(mpfs_backend_list(f->s3, "", collect, &nm), 0);
-    assert_int_equal(nm.n, 1);
-    assert_int_equal(backend_get(f->s3, nm.last, buf, sizeof(buf)), 5);
-    assert_memory_equal(buf, "mine2", 5);
+    expect_one_conflict(f, "doc", "theirs", "mine2");
+    fixture_free(f);
+}
+
+/* Defect 11: a store that acknowledges both of two racing conditional
+ * writes (radosgw 16.2 on a versioned bucket) must not make one of them
+ * vanish: the version chain shows the overwritten write, which is kept
+ * under a conflict name. */
+static void test_acknowledged_race_kept_from_version_chain(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3versioned", NULL);
+    assert_int_equal(fx_write_file(f, "ckpt", "base", 4), 0);
+    struct mpfs_handle *h = open_path(f, "ckpt", O_RDWR);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "mine", 4, 0), 4);
+    mpfs_mem_ignore_conditions(f->s3, 1);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "ckpt", "theirs", 6), 0); /* acknowledged */
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
+    mpfs_vfs_release(f->fs, h);
+    expect_one_conflict(f, "ckpt", "mine", "theirs");
+
+    /* an edit that replaced exactly its base keeps nothing extra */
+    h = open_path(f, "ckpt", O_RDWR);
+    assert_int_equal(mpfs_vfs_write(f->fs, h, "MINE", 4, 0), 4);
+    assert_int_equal(mpfs_vfs_flush(f->fs, h), 0);
+    mpfs_vfs_release(f->fs, h);
+    expect_one_conflict(f, "ckpt", "MINE", "theirs");
     fixture_free(f);
 }
 
@@ -283,6 +317,21 @@ static void test_crash_after_upload_is_not_a_conflict(void **state)
 
 /* Defects 5 and 9: data the store refuses for good goes to lost+found
  * under a name that says its path, and leaves no ghost entry. */
+struct rescued {
+    char path[256];
+    uint64_t size;
+};
+
+static void note_rescued(void *arg, const char *path, const char *file, uint64_t size,
+                         int64_t when)
+{
+    (void)file;
+    (void)when;
+    struct rescued *r = arg;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->size = size;
+}
+
 static void test_rejected_commit_rescued_by_path(void **state)
 {
     (void)state;
@@ -310,6 +359,11 @@ static void test_rejected_commit_rescued_by_path(void **state)
     assert_int_equal(strncmp(de->d_name, "bad.", 4), 0);
     closedir(d);
     free(lf);
+    /* `mpfs ctl rescued` names the path the data belonged to */
+    struct rescued seen = {0};
+    assert_int_equal(mpfs_writeback_list_rescued(f->fs, note_rescued, &seen), 1);
+    assert_string_equal(seen.path, "bad");
+    assert_int_equal(seen.size, 8);
     assert_int_equal(fx_lookup_path(f, "bad", &e), -ENOENT);
     fixture_free(f);
 }
@@ -478,6 +532,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conflict_protection_is_sticky),
+        cmocka_unit_test(test_acknowledged_race_kept_from_version_chain),
         cmocka_unit_test(test_edit_survives_remote_delete),
         cmocka_unit_test(test_edit_survives_other_link_unlink),
         cmocka_unit_test(test_truncate_path_does_not_freeze),

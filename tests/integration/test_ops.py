@@ -89,6 +89,24 @@ class Ctl(unittest.TestCase):
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             self.assertIn(self.m.cache.encode(), f.read())
 
+    def test_rescued_names_paths(self):
+        self.assertEqual(status(self.mnt)["lost+found"].split()[0], "0")
+        self.assertEqual(ctl(self.mnt, "rescued").stdout, b"")
+        # a file the writeback rescued (name: path with '/' escaped, then
+        # the time), as a crashed or rejected commit leaves it
+        lf = os.path.join(self.m.cache, "lost+found")
+        name = "data%2Fsub%2Fresult%25.csv.20261206T101500Z-000000001"
+        with open(os.path.join(lf, name), "wb") as f:
+            f.write(b"x" * 12)
+        st = status(self.mnt)
+        self.assertEqual(st["lost+found"].split()[0], "1")
+        self.assertIn("mpfs ctl MOUNTPOINT rescued", st["lost+found"])
+        lines = ctl(self.mnt, "rescued").stdout.decode().splitlines()
+        self.assertEqual(len(lines), 1)
+        when, size, path, where = lines[0].split("\t")
+        self.assertEqual((size, path, where), ("12", "data/sub/result%.csv",
+                                                os.path.join(lf, name)))
+
     def test_invalidate_file(self):
         self.assertEqual(self.read("data", "f.txt"), b"version A\n")
         ml.s3_put(self.prefix + "/data/f.txt", b"version B, longer\n")

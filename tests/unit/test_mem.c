@@ -929,6 +929,53 @@ static void test_pwrite_if_plain(void **state)
     mpfs_backend_free(b);
 }
 
+/* A versioned bucket: the chain says whether a put replaced its base, and
+ * an overwritten version can be copied back out. */
+static void test_version_chain(void **state)
+{
+    (void)state;
+    struct mpfs_backend *b = mpfs_mem_new(MPFS_MEM_CAPS_S3 | MPFS_CAP_VERSION_CHAIN);
+    struct mpfs_attr a1, a2, a3;
+    char victim[64];
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "one", 3, NULL, &a1), 0);
+    assert_int_equal(mpfs_backend_overwritten(b, "k", a1.version, "", victim, sizeof(victim)), 0);
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "two", 3, NULL, &a2), 0);
+    assert_int_equal(mpfs_backend_overwritten(b, "k", a2.version, a1.version, victim,
+                                              sizeof(victim)), 0);
+    /* someone wrote between our base (a1) and our put (a3) */
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "three", 5, NULL, &a3), 0);
+    assert_int_equal(mpfs_backend_overwritten(b, "k", a3.version, a1.version, victim,
+                                              sizeof(victim)), 1);
+    assert_int_equal(mpfs_backend_copy_version(b, "k", victim, "kept"), 0);
+    char buf[16];
+    assert_int_equal(mpfs_backend_read(b, "kept", NULL, buf, sizeof(buf), 0), 3);
+    assert_memory_equal(buf, "two", 3);
+    /* a delete in between leaves nothing to keep */
+    assert_int_equal(mpfs_backend_remove(b, "k"), 0);
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "four", 4, NULL, &a1), 0);
+    assert_int_equal(mpfs_backend_overwritten(b, "k", a1.version, a3.version, victim,
+                                              sizeof(victim)), 1);
+    assert_string_equal(victim, "");
+    /* a version that is no longer in the chain */
+    assert_int_equal(mpfs_backend_overwritten(b, "k", "v999", "", victim, sizeof(victim)),
+                     -ENOENT);
+    assert_int_equal(mpfs_backend_copy_version(b, "k", "id999", "x"), -ENOENT);
+    mpfs_backend_free(b);
+}
+
+/* A store told to ignore preconditions acknowledges both racing writes. */
+static void test_ignore_conditions(void **state)
+{
+    (void)state;
+    struct mpfs_backend *b = mpfs_mem_new(MPFS_MEM_CAPS_S3 | MPFS_CAP_VERSION_CHAIN);
+    struct mpfs_put_opts o = {.if_match = "v12345"};
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "x", 1, NULL, NULL), 0);
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "y", 1, &o, NULL), -ESTALE);
+    mpfs_mem_ignore_conditions(b, 1);
+    assert_int_equal(mpfs_backend_put_buf(b, "k", "y", 1, &o, NULL), 0);
+    mpfs_backend_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +1003,8 @@ int main(void)
         cmocka_unit_test(test_put_short_source),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_many_keys_sorted),
+        cmocka_unit_test(test_version_chain),
+        cmocka_unit_test(test_ignore_conditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

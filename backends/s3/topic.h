@@ -1,0 +1,50 @@
+/*
+ * topic.h - bucket-notification control calls of the S3 side: the topic
+ * (radosgw's SNS-style API: CreateTopic / DeleteTopic on the endpoint's
+ * "/") and the bucket's notification configuration (PUT / DELETE
+ * ?notification).  Used by the fs's change channel (fs/notify.c) to set up
+ * and remove what makes the store push events to the mount; kept out of
+ * the backend ops table, which is about the dataset.
+ *
+ * radosgw specifics (16.2): a topic is created with attributes
+ * push-endpoint (http://..., amqp://...), amqp-exchange, amqp-ack-level
+ * and persistent; CreateTopic of an existing name replaces its
+ * attributes.  PUT ?notification adds (or replaces, by Id) configurations
+ * instead of replacing the bucket's whole set as AWS does, and DELETE
+ * ?notification=ID removes one: several mounts can hold their own.  AWS
+ * has neither push endpoints nor the per-Id delete (its topics are SNS,
+ * consumed through SQS): these calls are radosgw's.
+ *
+ * Thread safety: as any S3 request (own pooled handle per call).
+ */
+#ifndef MPFS_BACKENDS_S3_TOPIC_H
+#define MPFS_BACKENDS_S3_TOPIC_H
+
+#include <stddef.h>
+
+#include "backends/backend.h"
+
+struct mpfs_s3_topic_attrs {
+    const char *push_endpoint; /* where radosgw sends: "http://127.0.0.1:8123", "amqp://..." */
+    const char *amqp_exchange; /* NULL unless AMQP */
+    const char *amqp_ack_level; /* NULL, "none", "broker", "routable" */
+    int persistent;            /* queue events in the store, send in the background */
+};
+
+/* Create (or update) topic name; its ARN goes to arn.  -EOPNOTSUPP if b is
+ * not an S3 backend (or the store has no topic API), else -errno. */
+int mpfs_s3_topic_create(struct mpfs_backend *b, const char *name,
+                         const struct mpfs_s3_topic_attrs *a, char *arn, size_t arnlen);
+int mpfs_s3_topic_delete(struct mpfs_backend *b, const char *arn);
+
+/* Configuration id on the bucket: events ObjectCreated:* and
+ * ObjectRemoved:* of keys under the backend's prefix go to topic arn. */
+int mpfs_s3_notification_put(struct mpfs_backend *b, const char *id, const char *arn);
+int mpfs_s3_notification_delete(struct mpfs_backend *b, const char *id);
+
+/* The backend's bucket and key prefix ("" or "data/set1/"), for matching
+ * events to this dataset.  NULL if b is not an S3 backend. */
+const char *mpfs_s3_bucket_of(struct mpfs_backend *b);
+const char *mpfs_s3_prefix_of(struct mpfs_backend *b);
+
+#endif
