@@ -69,6 +69,8 @@ class Prefetch(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if os.environ.get("KEEP_LOG"):
+            print(cls.m.log()[-6000:], file=sys.stderr)
         cls.m.cleanup()
         ml.s3_delete_prefix(cls.prefix)
 
