@@ -17,6 +17,13 @@ workers, shuffled, sleep per batch) over the small files: epoch time,
 accelerator utilization and, for mpfs, the epoch's cache hit ratio (the
 mount's user.mpfs.cache_stats counters).
 
+With --hints, instead: the announced-reads comparison of issue 11
+(docs/PREFETCH.md): the DLIO emulation with the epoch's order announced
+(--hints of dlio_emul.py) and without, over 128 KiB samples and over large
+samples, each set 1.6x the RAM cache, against s3fs and rclone on the same
+files and against plain GETs of the same files at the DataLoader's
+concurrency (4 threads: the bandwidth limit); interleaved rounds, medians.
+
 Run inside the store's network namespace (bench/run.sh --datapath does).
 Sizes are options so that one run fits the machine: see docs/BENCHMARKS.md
 for the command behind the published table.
@@ -304,6 +311,109 @@ def raw_limits(s3, a):
     return r
 
 
+# ---- announced reads (issue 11) ---------------------------------------------
+
+def hint_sets(a):
+    """(name, dir, files, bytes each, batch, compute ms) of the two sets."""
+    return [("128 KiB", "hsmall", a.hint_small, 128 * KiB, 16, a.compute_ms),
+            (f"{a.hint_large_mib} MiB", "hlarge", a.hint_large, a.hint_large_mib * MiB, 4,
+             a.compute_ms)]
+
+
+def seed_hints(s3, a):
+    for _, d, n, size, _, _ in hint_sets(a):
+        tag = f"{PREFIX}/.complete-{d}-{n}-{size}"
+        if s3.get(BUCKET, tag) is not None:
+            continue
+        print(f"seeding {n} x {size >> 10} KiB under {d}/ ...", file=sys.stderr)
+        blob = os.urandom(size)
+        jobs = [(f"{PREFIX}/{d}/s{i:05d}", i.to_bytes(4, "little") + blob[4:]) for i in range(n)]
+        with cf.ThreadPoolExecutor(4) as ex:
+            list(ex.map(lambda j: s3.put(BUCKET, *j), jobs))
+        s3.put(BUCKET, tag, b"")
+
+
+def gets_bandwidth(keys, threads=4):
+    """Bytes/s of plain GETs of keys with `threads` at once."""
+    local = threading.local()
+    got = []
+
+    def get(k):
+        if not hasattr(local, "s3"):
+            local.s3 = S3(EP, AK or None, SK or None)
+        got.append(len(local.s3.get(BUCKET, k)))
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(get, keys))
+    return sum(got) / (time.perf_counter() - t0)
+
+
+def run_epochs(c, root_rel, batch, compute_ms, epochs, hints):
+    def body():
+        c.mount()
+        root = os.path.join(c.mnt, root_rel)
+        os.listdir(root)
+        cmd = ["/usr/bin/python3", os.path.join(HERE, "dlio_emul.py"), root, "--epochs",
+               str(epochs), "--workers", "4", "--batch", str(batch), "--compute-ms",
+               str(compute_ms)] + (["--hints"] if hints else [])
+        p = subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+        c.umount()
+        return [json.loads(line) for line in p.stdout.decode().splitlines()
+                if line.startswith("{")]
+    return guarded(c, " epochs", body, [])
+
+
+def main_hints(a):
+    s3 = S3(EP, AK or None, SK or None)
+    seed_hints(s3, a)
+    variants = a.hint_clients.split(",")
+    res = {}  # (set, variant) -> list of per-round epoch lists
+    limits = {}
+    for rnd in range(a.rounds):
+        for sname, d, n, size, batch, compute in hint_sets(a):
+            cache = f"{int(n * size / 1.6) >> 20}M"
+            opts = f"cache_ram={cache},cache_disk=0,memory_limit={2 * (int(n * size / 1.6) >> 20) + 64}M"
+            imm = f"{opts},policy={d}:immutable"  # no revalidation per open
+            makers = {"hints": lambda: Mpfs("s3", opts), "no hints": lambda: Mpfs("s3", opts),
+                      "hints+immutable": lambda: Mpfs("s3", imm),
+                      "no hints+immutable": lambda: Mpfs("s3", imm),
+                      "s3fs": lambda: S3fsDp(), "rclone": lambda: RcloneDp(cache)}
+            keys = [f"{PREFIX}/{d}/s{i:05d}" for i in range(n)]
+            limits.setdefault(sname, []).append(gets_bandwidth(keys))
+            order = variants if rnd % 2 == 0 else variants[::-1]  # interleaved
+            for v in order:
+                print(f"round {rnd + 1}/{a.rounds}: {sname} {v}", file=sys.stderr)
+                r = run_epochs(makers[v](), d, batch, compute, a.epochs, v.startswith("hints"))
+                res.setdefault((sname, v), []).append(r)
+    print(f"Announced reads (issue 11): {a.epochs} epochs, 4 workers, shuffled, RAM cache = "
+          f"dataset / 1.6, no disk tier; medians of {a.rounds} interleaved rounds.")
+    print()
+    print("| set | client | epoch 1 / 2 / 3, s | AU per epoch | epoch 1, fraction of the GET "
+          "bandwidth | opens served from prefetched files, epoch 1 |")
+    print("|---|---|---|---|---|---|")
+    out = {}
+    for sname, d, n, size, batch, compute in hint_sets(a):
+        lim = statistics.median(limits[sname])
+        for v in variants:
+            runs = [r for r in res.get((sname, v), []) if len(r) == a.epochs]
+            if not runs:
+                print(f"| {sname} x {n} | {v} | failed | | | |")
+                continue
+            ep = [statistics.median(r[e]["epoch_s"] for r in runs) for e in range(a.epochs)]
+            au = [statistics.median(r[e]["au"] for r in runs) for e in range(a.epochs)]
+            frac = statistics.median(r[0]["bytes"] / r[0]["epoch_s"] / lim for r in runs)
+            ph = [r[0].get("prefetch_hits") for r in runs if "prefetch_hits" in r[0]]
+            out[f"{sname}/{v}"] = {"epoch_s": ep, "au": au, "bw_fraction": frac, "runs": runs}
+            print(f"| {sname} x {n} | {v} | " + " / ".join("%.2f" % e for e in ep) + " | " +
+                  " / ".join("%.2f" % x for x in au) + f" | {frac:.2f} | " +
+                  (f"{statistics.median(ph):.0f} of {n}" if ph else "—") + " |")
+        print(f"| {sname} x {n} | plain GETs, 4 threads | {n * size / lim:.2f} (bandwidth limit "
+              f"{lim / 1e6:.0f} MB/s) | | 1.00 | |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"limits": limits, "results": out}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -319,7 +429,17 @@ def main():
     ap.add_argument("--mpfs-base", default=None,
                     help="another mpfs binary (e.g. the build before a change), run in the "
                          "same rounds as the contender mpfs-s3-base")
+    ap.add_argument("--hints", action="store_true",
+                    help="only the announced-reads comparison (issue 11)")
+    ap.add_argument("--hint-small", type=int, default=1200, help="128 KiB samples")
+    ap.add_argument("--hint-large", type=int, default=24, help="large samples")
+    ap.add_argument("--hint-large-mib", type=int, default=8, help="size of a large sample")
+    ap.add_argument("--hint-clients",
+                    default="hints,no hints,hints+immutable,no hints+immutable,s3fs,rclone")
     a = ap.parse_args()
+    if a.hints:
+        main_hints(a)
+        return
     s3 = S3(EP, AK or None, SK or None)
     seed(s3, a)
     makers = {

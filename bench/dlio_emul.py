@@ -6,16 +6,25 @@ emulation).  Run with Debian's python3-torch (/usr/bin/python3).  Prints
 one JSON line per epoch: epoch time, compute time, accelerator utilization
 (compute / epoch time), samples, bytes and, on an mpfs mount, the epoch's
 cache hit ratio (from the user.mpfs.cache_stats counters of the mount).
+With --hints the epoch's order is announced to the mount
+(python/mpfs_loader.PrefetchSampler, docs/PREFETCH.md) and the epoch line
+also gives the mount's prefetch counters (opens served from prefetched
+files, files fetched ahead).
 
-  dlio_emul.py DIR [--epochs 3] [--workers 4] [--batch 16] [--compute-ms 20]
+  dlio_emul.py DIR [--epochs 3] [--workers 4] [--batch 16] [--compute-ms 20] [--hints]
 """
 import argparse
 import json
 import os
 import time
 
+import sys
+
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from mpfs_loader import PrefetchSampler  # noqa: E402
 
 
 class Files(Dataset):
@@ -44,6 +53,19 @@ def counters(root):
     return int(d["hits"]), int(d["misses"])
 
 
+def prefetch_counters(root):
+    """The mount's prefetch.* counters (docs/PREFETCH.md), or None."""
+    d = root
+    while d != os.path.dirname(d):
+        try:
+            with open(os.path.join(d, ".mpfs", "stats")) as f:
+                return {k[9:]: int(v) for k, _, v in (l.strip().partition(" ") for l in f)
+                        if k.startswith("prefetch.") and v.isdigit()}
+        except OSError:
+            d = os.path.dirname(d)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
@@ -52,14 +74,23 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--compute-ms", type=float, default=20.0)
+    ap.add_argument("--hints", action="store_true", help="announce each epoch's order")
     a = ap.parse_args()
     ds = Files(a.root)
     g = torch.Generator()
     g.manual_seed(a.seed)  # a fresh permutation every epoch
-    dl = DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers, generator=g,
-                    persistent_workers=True)
+    if a.hints:
+        # the same permutations as shuffle=True with this generator
+        sampler = PrefetchSampler(RandomSampler(ds, generator=g), ds.paths.__getitem__,
+                                  batch_size=a.batch, num_workers=a.workers)
+        dl = DataLoader(ds, batch_size=a.batch, sampler=sampler, num_workers=a.workers,
+                        persistent_workers=True)
+    else:
+        dl = DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers, generator=g,
+                        persistent_workers=True)
     for epoch in range(a.epochs):
         c_before = counters(a.root)
+        p_before = prefetch_counters(a.root)
         t0 = time.perf_counter()
         compute = 0.0
         nbytes = samples = 0
@@ -76,6 +107,10 @@ def main():
         if c_before and c_after:
             hits, misses = c_after[0] - c_before[0], c_after[1] - c_before[1]
             r["hit"] = hits / max(1, hits + misses)
+        p_after = prefetch_counters(a.root)
+        if p_before and p_after:
+            r["prefetch_hits"] = p_after["hits"] - p_before["hits"]
+            r["prefetch_fetched"] = p_after["fetched"] - p_before["fetched"]
         print(json.dumps(r), flush=True)
 
 

@@ -15,6 +15,9 @@
 #   bench/run.sh [--rounds N] [--clients mpfs-dual,mpfs-s3,s3fs,rclone] [--skip-backends]
 #   bench/run.sh --datapath [--rounds N] [--seq-mib M] [--nsmall N] [--epochs E] [--cache SIZE]
 #   bench/run.sh --visibility [--mode dual|nfs] [--stat-loop] [--mount-opts OPTS] [--changes N]
+#   bench/run.sh --datapath --hints [--rounds N] [--hint-small N] [--hint-large N]
+#                [--hint-large-mib M] [--hint-clients "hints,no hints,hints+immutable,no hints+immutable,s3fs,rclone"]
+#      (announced reads, issue 11: DataLoader epochs with and without hints)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"

@@ -48,6 +48,10 @@ static const struct opt table[] = {
     {"block_size", T_SIZE, O(block_size), "1M", "cache block size"},
     {"readahead_max", T_SIZE, O(readahead_max), "64M", "largest sequential readahead window"},
     {"prefetch_threads", T_INT, O(prefetch_threads), "4", "parallel readahead fetches"},
+    {"hint_threads", T_INT, O(hint_threads), "8",
+     "most fetches at once for announced reads (MOUNT/.mpfs/prefetch, docs/PREFETCH.md)"},
+    {"hint_queue", T_INT, O(hint_queue), "4096",
+     "announced reads queued per caller (more: ENOBUFS)"},
     {"tree_walk_keys", T_INT, O(tree_walk_keys), "20000",
      "first listing of a directory indexes its whole subtree in one flat walk when it has at "
      "most this many keys (0: off)"},
@@ -368,6 +372,14 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
     }
     if (c->prefetch_threads < 1 || c->prefetch_threads > 64) {
         snprintf(err, errlen, "prefetch_threads must be 1..64");
+        return -EINVAL;
+    }
+    if (c->hint_threads < 1 || c->hint_threads > 64) {
+        snprintf(err, errlen, "hint_threads must be 1..64");
+        return -EINVAL;
+    }
+    if (c->hint_queue < 1 || c->hint_queue > (1 << 20)) {
+        snprintf(err, errlen, "hint_queue must be 1..1048576");
         return -EINVAL;
     }
     if (c->threads < 1) {

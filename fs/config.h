@@ -35,6 +35,8 @@ struct mpfs_config {
     uint64_t block_size;
     uint64_t readahead_max;
     int prefetch_threads;
+    int hint_threads; /* announced prefetch (fs/announce.h): most fetches at once */
+    int hint_queue;   /* announced entries per caller */
     int tree_walk_keys;   /* index a never-listed subtree in one flat walk up to this many keys */
     /* consistency */
     double attr_timeout;  /* kernel attribute/entry lifetime, s */

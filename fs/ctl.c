@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/announce.h"
 #include "fs/fs_int.h"
 #include "fs/notify.h"
 #include "fs/stats.h"
@@ -141,13 +142,82 @@ static void flush_failed(void *arg, const char *path, int err)
     fo->failed++;
 }
 
+#define BODY_MAX (4u << 20)
+
+static int stream_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 64)
+        return 0;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._:-", *p)))
+            return 0;
+    return 1;
+}
+
+/* prefetch NAME add|reset|status|close; add's lines are the body. */
+static int cmd_prefetch(struct mpfs_ctl *c, char *arg, const char *body, size_t blen, FILE *out,
+                        char *msg, size_t msglen)
+{
+    char *verb = arg ? strchr(arg, ' ') : NULL;
+    if (verb)
+        *verb++ = '\0';
+    if (!arg || !verb || !stream_name_ok(arg)) {
+        snprintf(msg, msglen, "usage: prefetch NAME add|reset|status|close (NAME: 1-64 of "
+                              "[A-Za-z0-9._:-]; add takes the paths as following lines, "
+                              "ended by a line '.')");
+        return -EINVAL;
+    }
+    if (strcmp(verb, "close") == 0) {
+        int rc = mpfs_announce_close_named(c->fs->announce, arg);
+        if (rc < 0)
+            snprintf(msg, msglen, "no prefetch stream '%s'", arg);
+        return rc;
+    }
+    if (strcmp(verb, "add") && strcmp(verb, "reset") && strcmp(verb, "status")) {
+        snprintf(msg, msglen, "prefetch: unknown verb '%.32s' (add, reset, status, close)", verb);
+        return -EINVAL;
+    }
+    struct mpfs_announce_stream *s;
+    int rc = mpfs_announce_open(c->fs->announce, arg, 0, &s);
+    if (rc < 0) {
+        snprintf(msg, msglen, "prefetch: cannot open stream '%s': %s", arg, strerror(-rc));
+        return rc;
+    }
+    if (strcmp(verb, "reset") == 0) {
+        mpfs_announce_reset(s);
+    } else if (strcmp(verb, "add") == 0) {
+        size_t line = 0;
+        rc = mpfs_announce_write(s, body, blen, &line);
+        if (rc < 0) {
+            snprintf(msg, msglen, "prefetch %s: line %zu: %s (nothing of this request queued)",
+                     arg, line, strerror(-rc));
+            return rc;
+        }
+        /* a last line without its newline is complete here */
+        if (blen && body[blen - 1] != '\n') {
+            rc = mpfs_announce_write(s, "\n", 1, &line);
+            if (rc < 0) {
+                snprintf(msg, msglen, "prefetch %s: last line: %s", arg, strerror(-rc));
+                return rc;
+            }
+        }
+    }
+    mpfs_announce_stream_report(s, out);
+    return 0;
+}
+
 /* Run one request; writes output lines to out, returns 0 or -errno with a
  * message in msg. */
-static int run(struct mpfs_ctl *c, char *line, FILE *out, char *msg, size_t msglen)
+static int run(struct mpfs_ctl *c, char *line, const char *body, size_t blen, FILE *out,
+               char *msg, size_t msglen)
 {
     char *arg = strchr(line, ' ');
     if (arg)
         *arg++ = '\0';
+    if (strcmp(line, "prefetch") == 0)
+        return cmd_prefetch(c, arg, body, blen, out, msg, msglen);
     if (strcmp(line, "status") == 0) {
         cmd_status(c, out);
         return 0;
@@ -220,7 +290,9 @@ static int run(struct mpfs_ctl *c, char *line, FILE *out, char *msg, size_t msgl
         fprintf(out, "log_level %s\n", arg);
         return 0;
     }
-    snprintf(msg, msglen, "unknown command '%.64s' (status, invalidate, flush, drop-cache, rescued, log-level)",
+    snprintf(msg, msglen,
+             "unknown command '%.64s' (status, invalidate, flush, drop-cache, rescued, "
+             "log-level, prefetch)",
              line);
     return -EINVAL;
 }
@@ -233,6 +305,43 @@ static int peer_allowed(int fd, uid_t *uid)
         return 0;
     *uid = cr.uid;
     return cr.uid == 0 || cr.uid == geteuid();
+}
+
+/* The body of a request: the bytes after its first line (have, already
+ * received) and what follows, up to a line "." (not included). */
+static int read_body(int fd, const char *have, size_t hlen, char **out, size_t *outlen)
+{
+    size_t cap = MPFS_MAX(hlen + 1, (size_t)65536), used = hlen;
+    char *b = mpfs_xmalloc(cap);
+    memcpy(b, have, hlen);
+    for (;;) {
+        b[used] = '\0';
+        char *end = NULL;
+        if (used >= 2 && strcmp(b + used - 2, ".\n") == 0 && (used == 2 || b[used - 3] == '\n'))
+            end = b + used - 2;
+        if (end) {
+            *end = '\0';
+            *out = b;
+            *outlen = (size_t)(end - b);
+            return 0;
+        }
+        if (used >= BODY_MAX) {
+            free(b);
+            return -EMSGSIZE;
+        }
+        if (used + 1 >= cap) {
+            cap = MPFS_MIN(cap * 2, (size_t)BODY_MAX + 1);
+            b = mpfs_xrealloc(b, cap);
+        }
+        ssize_t n = recv(fd, b + used, cap - 1 - used, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(b);
+            return -EPROTO;
+        }
+        used += (size_t)n;
+    }
 }
 
 static void serve(struct mpfs_ctl *c, int fd)
@@ -274,7 +383,21 @@ static void serve(struct mpfs_ctl *c, int fd)
         goto reply;
     }
     *nl = '\0';
-    rc = run(c, req, f, msg, sizeof(msg));
+    /* `prefetch NAME add` is followed by lines up to a line "." */
+    char *body = NULL;
+    size_t blen = 0;
+    if (strncmp(req, "prefetch ", 9) == 0 && strlen(req) > 4 &&
+        strcmp(req + strlen(req) - 4, " add") == 0) {
+        rc = read_body(fd, nl + 1, used - (size_t)(nl + 1 - req), &body, &blen);
+        if (rc < 0) {
+            snprintf(msg, sizeof(msg), "prefetch add: %s", rc == -EMSGSIZE
+                     ? "more than 4 MiB of paths in one request (split it)"
+                     : "the paths must end with a line '.'");
+            goto reply;
+        }
+    }
+    rc = run(c, req, body, blen, f, msg, sizeof(msg));
+    free(body);
 reply:
     if (rc < 0)
         fprintf(f, "ERR %d %s\n", -rc, msg);
@@ -377,6 +500,8 @@ int mpfs_ctl_start(struct mpfs_fs *fs, const char *mountpoint, struct mpfs_ctl *
     c->path = path;
     c->mountpoint = mpfs_xstrdup(mountpoint);
     c->lfd = fd;
+    /* announced absolute paths are checked against the mount point */
+    mpfs_announce_set_mountpoint(fs->announce, mountpoint);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     if (pipe2(c->stop_pipe, O_CLOEXEC) < 0 || pthread_create(&c->thread, NULL, accept_thread, c)) {

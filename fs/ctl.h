@@ -14,7 +14,10 @@
  *   response: zero or more output lines, then "OK\n" or
  *             "ERR <errno> <message>\n".
  * Commands: status | stats | invalidate [-r] PATH | flush | drop-cache |
- *           log-level error|warn|info|debug
+ *           log-level error|warn|info|debug |
+ *           prefetch NAME add|reset|status|close (announced reads of the
+ *           named stream, fs/announce.h; `add` is followed by the lines
+ *           "PATH[<TAB>OFFSET<TAB>LENGTH]" and a line "." ending them)
  * PATH is dataset-relative (the client strips the mount point).
  */
 #ifndef MPFS_FS_CTL_H

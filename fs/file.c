@@ -40,6 +40,7 @@
 #include "base/util.h"
 #include "consistency/conflict.h"
 #include "consistency/journal.h"
+#include "fs/announce.h"
 #include "fs/commit.h"
 
 #include <errno.h>
@@ -171,6 +172,38 @@ static void node_pin(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_pin *p
                    : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
     pthread_mutex_unlock(&fs->lock);
     mpfs_pin_init(pin, side, &a);
+}
+
+/* For the announced prefetcher (announce.c): the version node ino shows
+ * now, as a pin, with its token and size.  -EBUSY if the node has staged
+ * data of its own (the bytes a read sees are local, nothing to fetch),
+ * -ESTALE if the node is gone. */
+int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, char *version,
+                      size_t vlen, uint64_t *size)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    int local = n && n->source == MPFS_INDEX_SRC_LOCAL;
+    if (n) {
+        snprintf(version, vlen, "%s", n->attr.version);
+        *size = n->attr.size;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (!n)
+        return -ESTALE;
+    pthread_mutex_lock(&n->wlock);
+    int staged = n->wf != NULL;
+    pthread_mutex_unlock(&n->wlock);
+    if (staged || local)
+        return -EBUSY;
+    node_pin(fs, n, pin);
+    return 0;
+}
+
+ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
+                               const char *path, void *buf, size_t len, uint64_t off)
+{
+    return pinned_read(fs, pin, lock, path, fs->router.route[MPFS_R_READ_SEQ], buf, len, off);
 }
 
 /* Make the staging file hold the current backend content (first write to
@@ -682,6 +715,10 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         pthread_mutex_unlock(&fs->lock);
     } else {
         *out = h;
+        /* announced (announce.h): its prefetched blocks of this very
+         * version go to the cache now, before the first read */
+        if (!h->writable && !staged)
+            mpfs_announce_claim(fs->announce, path, h->version, h->size);
         if (changed && fs->notify.inval_inode) {
             /* The kernel may still hold the old size; until its attributes
              * are refreshed, this handle bypasses the page cache so reads

@@ -116,6 +116,7 @@ struct mpfs_fs {
     struct mpfs_index *index;
     struct mpfs_cache *cache;
     struct mpfs_prefetcher *prefetch;
+    struct mpfs_announce *announce; /* announced reads (announce.h) */
     struct mpfs_policy_set policy;
     struct mpfs_notifier notify;
     /* bucket notifications (notify.c): while the channel is healthy,
@@ -295,5 +296,11 @@ size_t mpfs_reconciler_watched(struct mpfs_fs *fs);
 void mpfs_reconciler_get_stats(struct mpfs_fs *fs, struct mpfs_reconciler_stats *out);
 /* Tests: a substitute monotonic clock (NULL: the real one). */
 void mpfs_reconciler_set_clock(struct mpfs_fs *fs, int64_t (*now)(void));
+/* file.c, for announce.c: pin the version node ino shows now (version
+ * and size filled), and read bytes of a pinned version. */
+int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, char *version,
+                      size_t vlen, uint64_t *size);
+ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
+                               const char *path, void *buf, size_t len, uint64_t off);
 
 #endif

@@ -208,6 +208,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 struct vopen {
     char *data;
     size_t len;
+    void *state; /* a write-only file's per-handle state */
 };
 
 static void virt_reply_entry(fuse_req_t req, uint64_t ino)
@@ -236,9 +237,19 @@ static void virt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     struct vopen *v = mpfs_xcalloc(1, sizeof(*v));
     if (acc == O_RDONLY)
         v->data = mpfs_virt_render(g_fs, ino, &v->len);
+    if (acc == O_WRONLY && f->open) {
+        int rc = f->open(g_fs, (int)fuse_req_ctx(req)->pid, &v->state);
+        if (rc < 0) {
+            free(v);
+            reply_err(req, rc);
+            return;
+        }
+    }
     fi->fh = (uint64_t)(uintptr_t)v;
     fi->direct_io = 1; /* the size is not known before the content is */
     if (fuse_reply_open(req, fi) != 0) {
+        if (v->state && f->release)
+            f->release(g_fs, v->state);
         free(v->data);
         free(v);
     }
@@ -254,20 +265,25 @@ static void virt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
     fuse_reply_buf(req, v->data + off, MPFS_MIN(size, v->len - (size_t)off));
 }
 
-static void virt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size)
+static void virt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+                       struct fuse_file_info *fi)
 {
     const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
-    int rc = f && f->write ? f->write(g_fs, buf, size) : -EBADF;
+    struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
+    int rc = f && f->write ? f->write(g_fs, v->state, buf, size) : -EBADF;
     if (rc < 0)
         reply_err(req, rc);
     else
         fuse_reply_write(req, size);
 }
 
-static void virt_release(fuse_req_t req, struct fuse_file_info *fi)
+static void virt_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    const struct mpfs_virt_file *f = mpfs_virt_by_ino(ino);
     struct vopen *v = (struct vopen *)(uintptr_t)fi->fh;
     if (v) {
+        if (v->state && f && f->release)
+            f->release(g_fs, v->state);
         free(v->data);
         free(v);
     }
@@ -377,6 +393,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
                        struct fuse_file_info *fi)
 {
     if (mpfs_virt_is(ino)) {
+        /* O_TRUNC on a write-only control file (`>` in a shell): it is
+         * always empty, so truncating it to 0 is a no-op */
+        const struct mpfs_virt_file *vf = mpfs_virt_by_ino(ino);
+        int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                    FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+        if (vf && vf->write && (to_set & ~times) == FUSE_SET_ATTR_SIZE && attr->st_size == 0) {
+            struct stat vst;
+            mpfs_virt_stat(ino, getuid(), getgid(), &vst);
+            fuse_reply_attr(req, &vst, 1);
+            return;
+        }
         reply_err(req, -EPERM);
         return;
     }
@@ -581,7 +608,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
                      struct fuse_file_info *fi)
 {
     if (mpfs_virt_is(ino)) {
-        virt_write(req, ino, buf, size);
+        virt_write(req, ino, buf, size, fi);
         return;
     }
     ssize_t rc = mpfs_vfs_write(g_fs, H(fi), buf, size, off);
@@ -605,7 +632,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     if (mpfs_virt_is(ino)) {
-        virt_release(req, fi);
+        virt_release(req, ino, fi);
         return;
     }
     mpfs_vfs_release(g_fs, H(fi));

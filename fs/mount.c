@@ -14,6 +14,7 @@
 #include "fs/fs_int.h"
 
 #include "consistency/journal.h"
+#include "fs/announce.h"
 #include "fs/notify.h"
 #include "fs/sides.h"
 
@@ -372,6 +373,13 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
         rc = -ENOMEM;
         goto fail;
     }
+    struct mpfs_announce_config acfg = {
+        .threads = cfg->hint_threads,
+        .queue_max = cfg->hint_queue > 0 ? (size_t)cfg->hint_queue : 0,
+        .memory = mb.prefetch,
+        .block_size = (size_t)cfg->block_size,
+    };
+    fs->announce = mpfs_announce_new(fs, &acfg);
     init_root(fs);
     *out = fs;
     return 0;
@@ -435,6 +443,7 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
         commit_all(fs);
     mpfs_reconciler_free(fs);
     mpfs_refresher_stop(fs);
+    mpfs_announce_free(fs->announce);
     mpfs_prefetcher_free(fs->prefetch);
     mpfs_nodes_free(fs); /* moves still-uncommitted data to lost+found */
     mpfs_cache_free(fs->cache);

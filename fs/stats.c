@@ -6,6 +6,7 @@
 #include "fs/stats.h"
 
 #include "base/util.h"
+#include "fs/announce.h"
 #include "fs/fs_int.h"
 #include "fs/notify.h"
 
@@ -137,6 +138,29 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "files.closed_sequential %llu\n", (unsigned long long)ps.closed_sequential);
     fprintf(out, "files.closed_random %llu\n", (unsigned long long)ps.closed_random);
 
+    /* announced reads (fs/announce.h) */
+    struct mpfs_announce_stats as;
+    mpfs_announce_get_stats(fs->announce, &as);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } hint[] = {
+        {"streams", as.streams},       {"queued", as.queued},
+        {"held_bytes", as.held_bytes}, {"in_flight", as.in_flight},
+        {"announced", as.announced},
+        {"rejected", as.rejected},     {"fetched", as.fetched},
+        {"fetched_bytes", as.fetched_bytes}, {"cached", as.cached},
+        {"hits", as.hits},             {"hit_bytes", as.hit_bytes},
+        {"stale", as.stale},           {"skipped", as.skipped},
+        {"cancelled", as.cancelled},   {"dropped", as.dropped},
+        {"errors", as.errors},         {"gone", as.gone},
+        {"waits", as.waits},           {"late", as.late},
+        {"in_flight_target", as.target},
+        {"fetch_us", as.fetch_us},     {"claims_per_s", as.claim_rate},
+    };
+    for (size_t i = 0; i < MPFS_ARRAY_SIZE(hint); i++)
+        fprintf(out, "prefetch.%s %llu\n", hint[i].name, (unsigned long long)hint[i].v);
+
     struct mpfs_index_stats is;
     mpfs_index_get_stats(fs->index, &is);
     fprintf(out, "index.gets %llu\n", (unsigned long long)is.gets);
@@ -245,6 +269,19 @@ void mpfs_stats_prometheus(struct mpfs_fs *fs, FILE *out)
                  "mpfs_files_closed_total{access=\"sequential\"} %llu\n"
                  "mpfs_files_closed_total{access=\"random\"} %llu\n",
             (unsigned long long)ps.closed_sequential, (unsigned long long)ps.closed_random);
+    struct mpfs_announce_stats as;
+    mpfs_announce_get_stats(fs->announce, &as);
+    fprintf(out, "# TYPE mpfs_prefetch_entries_total counter\n"
+                 "mpfs_prefetch_entries_total{state=\"announced\"} %llu\n"
+                 "mpfs_prefetch_entries_total{state=\"fetched\"} %llu\n"
+                 "mpfs_prefetch_entries_total{state=\"hit\"} %llu\n"
+                 "mpfs_prefetch_entries_total{state=\"stale\"} %llu\n"
+                 "mpfs_prefetch_entries_total{state=\"skipped\"} %llu\n",
+            (unsigned long long)as.announced, (unsigned long long)as.fetched,
+            (unsigned long long)as.hits, (unsigned long long)as.stale,
+            (unsigned long long)as.skipped);
+    fprintf(out, "# TYPE mpfs_prefetch_held_bytes gauge\nmpfs_prefetch_held_bytes %llu\n",
+            (unsigned long long)as.held_bytes);
     fprintf(out, "# TYPE mpfs_staging_bytes gauge\nmpfs_staging_bytes %llu\n",
             (unsigned long long)atomic_load(&fs->staging_bytes));
     fprintf(out, "# TYPE mpfs_journal_files gauge\nmpfs_journal_files %zu\n",

@@ -3,15 +3,44 @@
  */
 #include "fs/virt.h"
 
+#include "base/log.h"
 #include "base/util.h"
+#include "fs/announce.h"
+#include "fs/fs_int.h"
 #include "fs/stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* .mpfs/prefetch: one announce stream per open handle. */
+static int prefetch_open(struct mpfs_fs *fs, int pid, void **state)
+{
+    struct mpfs_announce_stream *s = NULL;
+    int rc = mpfs_announce_open(fs->announce, NULL, pid, &s);
+    *state = s;
+    return rc;
+}
+
+static int prefetch_write(struct mpfs_fs *fs, void *state, const char *buf, size_t len)
+{
+    (void)fs;
+    size_t line = 0;
+    int rc = mpfs_announce_write(state, buf, len, &line);
+    if (rc < 0)
+        mpfs_info(".mpfs/prefetch: write refused at its line %zu: %s", line, strerror(-rc));
+    return rc;
+}
+
+static void prefetch_release(struct mpfs_fs *fs, void *state)
+{
+    (void)fs;
+    mpfs_announce_close(state);
+}
+
 static const struct mpfs_virt_file files[] = {
-    {"stats", 0444, mpfs_stats_report, NULL},
+    {"stats", 0444, mpfs_stats_report, NULL, NULL, NULL},
+    {"prefetch", 0222, NULL, prefetch_open, prefetch_write, prefetch_release},
 };
 
 static time_t started;

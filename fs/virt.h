@@ -6,8 +6,9 @@
  * in the root's listing (like JuiceFS's .stats), and `ls MOUNT/.mpfs` lists
  * the table.  Each row is a name, a mode and either a renderer (read-only:
  * the content is generated when the file is opened, so one open sees one
- * consistent snapshot) or a write handler (a write-only control file such
- * as a future ".mpfs/prefetch").  Inode numbers come from the top of the
+ * consistent snapshot) or write handlers with per-handle state (the
+ * write-only ".mpfs/prefetch": each open handle is one caller's stream of
+ * announced reads, fs/announce.h).  Inode numbers come from the top of the
  * 64-bit range, far above what the index allocates.
  *
  * No libfuse here: fs/fuse_ll.c routes requests for these inodes to the
@@ -32,8 +33,11 @@ struct mpfs_virt_file {
     mode_t mode; /* permission bits; S_IFREG is added */
     /* read-only files: write the whole content to out */
     void (*render)(struct mpfs_fs *fs, FILE *out);
-    /* write-only files: handle one write; 0 or -errno */
-    int (*write)(struct mpfs_fs *fs, const char *buf, size_t len);
+    /* write-only files: per-handle state made at open (0 or -errno), one
+     * write (0 or -errno), the handle closed */
+    int (*open)(struct mpfs_fs *fs, int pid, void **state);
+    int (*write)(struct mpfs_fs *fs, void *state, const char *buf, size_t len);
+    void (*release)(struct mpfs_fs *fs, void *state);
 };
 
 /* Is ino the directory or one of its files? */

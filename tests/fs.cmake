@@ -8,5 +8,6 @@ mpfs_unit_test(test_consistency SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_consis
 mpfs_unit_test(test_model SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_model.c LIBS mpfs_fs_fixture)
 # 3 modes x 60 seeded sequences of 60 steps: 33 s in the sanitizer build here
 set_tests_properties(test_model PROPERTIES TIMEOUT 600)
+mpfs_unit_test(test_announce SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_announce.c LIBS mpfs_fs_fixture)
 mpfs_unit_test(test_notify SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_notify.c LIBS mpfs_fs_fixture)
 mpfs_unit_test(test_reconciler SOURCES ${CMAKE_CURRENT_LIST_DIR}/fs/test_reconciler.c LIBS mpfs_fs_fixture)

@@ -1,6 +1,7 @@
 /*
  * ctl.c - `mpfs ctl MOUNTPOINT status|invalidate PATH [-r]|flush|drop-cache|
- * rescued|log-level LEVEL`: one request to the mount daemon's control socket.
+ * rescued|log-level LEVEL|prefetch NAME add|reset|status|close`: one request to
+ * the mount daemon's control socket.
  *
  * The socket is found from the mount point: the root's "user.mpfs.ctl"
  * xattr names it (fs/fuse_ll.c), so no registry of mounts is needed and
@@ -122,10 +123,60 @@ static int dataset_path(const char *mountpoint, const char *path, char **out, ch
     return 0;
 }
 
+/* "prefetch NAME add\n" + one dataset path per line + ".": the paths from
+ * args, or from stdin when there are none.  A line may carry
+ * "<TAB>OFFSET<TAB>LENGTH" after its path. */
+static int prefetch_request(const char *mp, const char *name, int n, char **paths, char **out,
+                            char *err, size_t errlen)
+{
+    char *body = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&body, &blen);
+    if (!f)
+        return -ENOMEM;
+    fprintf(f, "prefetch %s add\n", name);
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (int i = 0; rc == 0; i++) {
+        const char *p;
+        if (n > 0) {
+            if (i >= n)
+                break;
+            p = paths[i];
+        } else {
+            ssize_t len = getline(&line, &cap, stdin);
+            if (len < 0)
+                break;
+            if (len > 0 && line[len - 1] == '\n')
+                line[len - 1] = '\0';
+            if (!line[0])
+                continue;
+            p = line;
+        }
+        char *rel = NULL;
+        rc = dataset_path(mp, p, &rel, err, errlen);
+        if (rc == 0)
+            fprintf(f, "%s\n", rel);
+        free(rel);
+    }
+    free(line);
+    fputs(".", f); /* mpfs_ctl_request adds the newline */
+    fclose(f);
+    if (rc < 0) {
+        free(body);
+        return rc;
+    }
+    *out = body;
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: mpfs ctl MOUNTPOINT status | invalidate PATH [-r] | flush | "
-                    "drop-cache | rescued | log-level error|warn|info|debug\n");
+                    "drop-cache | rescued | log-level error|warn|info|debug |\n"
+                    "       prefetch NAME add [PATH...] (no PATH: one per line on stdin) | "
+                    "prefetch NAME reset|status|close\n");
     return 2;
 }
 
@@ -166,6 +217,18 @@ int mpfs_ctl_main(int argc, char **argv)
         }
         req = mpfs_xasprintf("invalidate %s%s", recursive ? "-r " : "", rel);
         free(rel);
+    } else if (!strcmp(cmd, "prefetch")) {
+        if (argc < 5)
+            return usage();
+        if (strcmp(argv[4], "add") != 0) {
+            if (argc != 5)
+                return usage();
+            req = mpfs_xasprintf("prefetch %s %s", argv[3], argv[4]);
+        } else if (prefetch_request(mp, argv[3], argc - 5, argv + 5, &req, err,
+                                    sizeof(err)) < 0) {
+            fprintf(stderr, "mpfs ctl: %s\n", err);
+            return 2;
+        }
     } else {
         return usage();
     }

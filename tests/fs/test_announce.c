@@ -1,0 +1,458 @@
+/*
+ * test_announce.c - announced reads (fs/announce.h) over the in-memory
+ * backend: prefetch in announced order, hits on open, reset, per-caller
+ * isolation, the memory bound, bad input, and never two versions.
+ */
+#include "tests/fs/fs_fixture.h"
+
+#include "backends/fault.h"
+#include "backends/mem.h"
+#include "base/util.h"
+#include "fs/announce.h"
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define FSIZE (64u << 10)
+
+/* File i's bytes: its index in every byte, so a block of another file
+ * (or version: base) shows. */
+static void fill(char *buf, size_t len, int i, int base)
+{
+    for (size_t k = 0; k < len; k++)
+        buf[k] = (char)(base + i * 7 + (int)(k % 13));
+}
+
+static void make_files(struct fixture *f, int n)
+{
+    char *buf = mpfs_xmalloc(FSIZE);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "d/f%02d", i);
+        fill(buf, FSIZE, i, 0);
+        assert_int_equal(mpfs_mem_put_raw(f->s3, name, buf, FSIZE), 0);
+    }
+    free(buf);
+}
+
+static int announce(struct mpfs_announce_stream *s, const char *text)
+{
+    return mpfs_announce_write(s, text, strlen(text), NULL);
+}
+
+static struct mpfs_announce_stats stats(struct mpfs_announce *a)
+{
+    struct mpfs_announce_stats st;
+    mpfs_announce_get_stats(a, &st);
+    return st;
+}
+
+/* Poll until fetched + cached reaches n and nothing is in flight. */
+static void wait_fetched(struct mpfs_announce *a, uint64_t n)
+{
+    for (int i = 0; i < 500; i++) {
+        struct mpfs_announce_stats st = stats(a);
+        if (st.fetched + st.cached + st.errors + st.gone >= n)
+            return;
+        usleep(10000);
+    }
+    fail_msg("announced files were not fetched in 5 s");
+}
+
+/* Poll until nothing is in flight and held is the given bytes. */
+static void wait_held(struct mpfs_announce *a, uint64_t held)
+{
+    for (int i = 0; i < 500; i++) {
+        struct mpfs_announce_stats st = stats(a);
+        if (st.in_flight == 0 && st.held_bytes == held)
+            return;
+        usleep(10000);
+    }
+    fail_msg("prefetch did not settle in 5 s");
+}
+
+/* The version node `path` shows now (what an open pins). */
+static void version_of(struct fixture *f, const char *path, char *v, uint64_t *size)
+{
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, path, &e), 0);
+    struct mpfs_pin pin;
+    assert_int_equal(mpfs_file_pin_ino(f->fs, e.ino, &pin, v, MPFS_VERSION_MAX, size), 0);
+}
+
+static void check_file(struct fixture *f, int i, int base)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "d/f%02d", i);
+    char *want = mpfs_xmalloc(FSIZE), *got = mpfs_xmalloc(FSIZE + 1);
+    fill(want, FSIZE, i, base);
+    assert_int_equal(fx_read_file(f, name, got, FSIZE + 1), FSIZE);
+    assert_memory_equal(got, want, FSIZE);
+    free(want);
+    free(got);
+}
+
+/* Announced files are fetched ahead; reading them then costs no GET and
+ * returns their bytes. */
+static void test_prefetched_read_is_a_hit(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 20);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(f->fs->announce, NULL, 1, &s), 0);
+    char text[1024] = "";
+    for (int i = 19; i >= 0; i--)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "d/f%02d\n", i);
+    assert_int_equal(announce(s, text), 0);
+    wait_fetched(f->fs->announce, 20);
+    assert_int_equal(stats(f->fs->announce).fetched, 20);
+    mpfs_fault_reset_calls(f->s3f);
+    for (int i = 19; i >= 0; i--)
+        check_file(f, i, 0);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 0);
+    struct mpfs_announce_stats st = stats(f->fs->announce);
+    assert_int_equal(st.hits, 20);
+    assert_int_equal(st.hit_bytes, 20ull * FSIZE);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.held_bytes, 0);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* With room for 3 files, the 3 fetched are the first 3 announced (not
+ * the first 3 by name), the held bytes never pass the bound, and each
+ * claim makes room for the next in order. */
+static void test_order_and_memory_bound(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 10);
+    struct mpfs_announce_config cfg = {
+        .threads = 4, .queue_max = 64, .memory = 3 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    const int order[10] = {7, 2, 9, 0, 5, 1, 8, 3, 6, 4};
+    char text[512] = "";
+    for (int i = 0; i < 10; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "d/f%02d\n", order[i]);
+    assert_int_equal(announce(s, text), 0);
+    for (int i = 0; i < 10; i++) {
+        /* fetched and kept (workers starting together may fetch one that
+         * is then dropped for an earlier one: fetched again later) */
+        uint64_t want = (uint64_t)MPFS_MIN(10, i + 3);
+        for (int k = 0; k < 500 && stats(a).fetched - stats(a).dropped < want; k++)
+            usleep(10000);
+        usleep(20000); /* a worker that would go past the bound has time to */
+        struct mpfs_announce_stats st = stats(a);
+        assert_true(st.held_bytes <= 3 * FSIZE);
+        assert_int_equal(st.fetched - st.dropped, want);
+        char name[32], v[MPFS_VERSION_MAX];
+        uint64_t size;
+        snprintf(name, sizeof(name), "d/f%02d", order[i]);
+        version_of(f, name, v, &size);
+        assert_int_equal(mpfs_announce_claim(a, name, v, size), FSIZE);
+    }
+    assert_int_equal(stats(a).hits, 10);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
+/* An entry needed sooner than held ones takes their room: the one needed
+ * last is dropped first. */
+static void test_needed_last_dropped_first(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 6);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 3 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s1, *s2;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s1), 0);
+    assert_int_equal(mpfs_announce_open(a, NULL, 2, &s2), 0);
+    /* s1 fills the budget with its positions 0..2 */
+    assert_int_equal(announce(s1, "d/f00\nd/f01\nd/f02\nd/f03\n"), 0);
+    wait_fetched(a, 3);
+    /* s2's position 0 is needed before s1's position 2 */
+    assert_int_equal(announce(s2, "d/f05\n"), 0);
+    wait_fetched(a, 4);
+    assert_int_equal(stats(a).dropped, 1);
+    char v[MPFS_VERSION_MAX];
+    uint64_t size;
+    version_of(f, "d/f05", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f05", v, size), FSIZE);
+    version_of(f, "d/f00", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f00", v, size), FSIZE);
+    version_of(f, "d/f01", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f01", v, size), FSIZE);
+    /* f02 was the one dropped; it comes back when there is room */
+    wait_fetched(a, 5);
+    version_of(f, "d/f02", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f02", v, size), FSIZE);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
+/* A reset (new epoch) drops what the stream had queued, held or in flight,
+ * and only that stream's; a reader that skips entries cancels them in its
+ * own stream only. */
+static void test_reset_and_isolation(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 40);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .action = MPFS_FAULT_DELAY,
+                                   .delay_ms = 30, .count = -1};
+    int rule = mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 2, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *sa, *sb;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &sa), 0);
+    assert_int_equal(mpfs_announce_open(a, NULL, 2, &sb), 0);
+    char ta[1024] = "", tb[1024] = "";
+    for (int i = 0; i < 20; i++) {
+        snprintf(ta + strlen(ta), sizeof(ta) - strlen(ta), "d/f%02d\n", i);
+        snprintf(tb + strlen(tb), sizeof(tb) - strlen(tb), "d/f%02d\n", 20 + i);
+    }
+    assert_int_equal(announce(sa, ta), 0);
+    assert_int_equal(announce(sb, tb), 0);
+    assert_int_equal(stats(a).queued, 40);
+    mpfs_announce_reset(sa);
+    struct mpfs_announce_stats st = stats(a);
+    assert_int_equal(st.queued, 20);
+    assert_int_equal(st.cancelled, 20);
+    /* the reset stream takes a new epoch at once */
+    assert_int_equal(announce(sa, "d/f00\n#reset\nd/f01\n"), 0);
+    assert_int_equal(stats(a).queued, 21);
+    assert_int_equal(stats(a).cancelled, 20); /* f00 never got queued */
+    mpfs_announce_reset(sa);
+    mpfs_fault_remove(f->s3f, rule);
+    wait_held(a, 20ull * FSIZE);
+    /* b's reader jumps to its 19th entry: the first 2 are skipped (a
+     * slack of 16 covers workers out of step), nothing of a is touched */
+    char v[MPFS_VERSION_MAX];
+    uint64_t size;
+    version_of(f, "d/f38", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f38", v, size), FSIZE);
+    st = stats(a);
+    assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.queued, 17);
+    /* the end of a stream (its handle closed) drops its entries */
+    mpfs_announce_close(sb);
+    st = stats(a);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.streams, 1);
+    wait_held(a, 0);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
+/* An open before the prefetch of its file started: the reader reads it
+ * itself and the entry goes (no second GET later). */
+static void test_reader_ahead_of_prefetch(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 3);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
+                                   .action = MPFS_FAULT_DELAY, .delay_ms = 300, .count = 1};
+    mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\n"), 0);
+    for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
+        usleep(1000);
+    char v[MPFS_VERSION_MAX];
+    uint64_t size;
+    version_of(f, "d/f01", v, &size);
+    assert_int_equal(mpfs_announce_claim(a, "d/f01", v, size), 0); /* f00 still in flight */
+    assert_int_equal(stats(a).late, 1);
+    assert_int_equal(stats(a).queued, 2);
+    wait_fetched(a, 2);
+    assert_int_equal(stats(a).fetched, 2); /* f00 and f02, never f01 */
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
+/* Bad input gets its errno and queues nothing of that write. */
+static void test_bad_input(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 2);
+    struct mpfs_announce_config cfg = {.threads = 1, .queue_max = 4, .memory = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    mpfs_announce_set_mountpoint(a, "/nonexistent-mnt");
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    size_t line = 0;
+    const char *bad = "d/f00\nnope\n";
+    assert_int_equal(mpfs_announce_write(s, bad, strlen(bad), &line), -ENOENT);
+    assert_int_equal(line, 2);
+    assert_int_equal(stats(a).queued, 0); /* not even the good first line */
+    assert_int_equal(announce(s, "d/../../etc/passwd\n"), -EINVAL);
+    assert_int_equal(announce(s, "/etc/passwd\n"), -EXDEV);
+    assert_int_equal(announce(s, "d\n"), -EISDIR);
+    assert_int_equal(announce(s, "/\n"), -EXDEV);
+    assert_int_equal(announce(s, "#bogus\n"), -EINVAL);
+    assert_int_equal(announce(s, "d/f00\tx\t1\n"), -EINVAL);
+    assert_int_equal(announce(s, "d/f00\t1\n"), -EINVAL);
+    assert_int_equal(announce(s, "d/f00\t-1\t5\n"), -EINVAL);
+    assert_int_equal(mpfs_announce_write(s, "d/f00\0\n", 7, NULL), -EINVAL);
+    char *longline = mpfs_xmalloc(PATH_MAX + 200);
+    memset(longline, 'a', PATH_MAX + 100);
+    longline[PATH_MAX + 100] = '\n';
+    longline[PATH_MAX + 101] = '\0';
+    assert_int_equal(announce(s, longline), -ENAMETOOLONG);
+    longline[PATH_MAX + 100] = '\0'; /* a line that never ends */
+    assert_int_equal(announce(s, longline), -ENAMETOOLONG);
+    free(longline);
+    assert_int_equal(stats(a).queued, 0);
+    /* a flood: more than the stream's queue_max in one write */
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f00\nd/f01\nd/f00\n"), -ENOBUFS);
+    assert_int_equal(stats(a).queued, 0);
+    /* absolute paths under the mount point, ./ and // are fine; a line may
+     * come in pieces */
+    assert_int_equal(announce(s, "/nonexistent-mnt/d/f00\n.//d/./f01\nd/f"), 0);
+    assert_int_equal(stats(a).queued, 2);
+    assert_int_equal(announce(s, "00\t0\t100\n"), 0);
+    assert_int_equal(stats(a).queued, 3);
+    assert_int_equal(announce(s, "d/f01\nd/f00\n"), -ENOBUFS);
+    /* a refused write resets nothing either */
+    assert_int_equal(announce(s, "#reset\nd/f00\nd/f01\nd/f00\nd/f01\nd/f00\n"), -ENOBUFS);
+    assert_int_equal(stats(a).queued, 3);
+    assert_int_equal(stats(a).rejected, 15);
+    /* too many streams */
+    struct mpfs_announce_stream *many[MPFS_ANNOUNCE_MAX_STREAMS];
+    int opened = 0;
+    for (; opened < MPFS_ANNOUNCE_MAX_STREAMS; opened++)
+        if (mpfs_announce_open(a, NULL, 1, &many[opened]) < 0)
+            break;
+    assert_int_equal(opened, MPFS_ANNOUNCE_MAX_STREAMS - 1);
+    struct mpfs_announce_stream *x;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &x), -ENFILE);
+    for (int i = 0; i < opened; i++)
+        mpfs_announce_close(many[i]);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
+/* The object changes after its prefetch: the open pins the new version,
+ * the prefetched bytes are dropped (stale), the read returns only the new
+ * bytes.  And a change between the announcement and the fetch: the fetch
+ * fails its version check and the reader fetches the new version. */
+static void test_no_mixed_versions(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "meta_ttl=0,neg_ttl=0");
+    make_files(f, 2);
+    struct mpfs_announce_stream *s;
+    struct mpfs_announce *a = f->fs->announce;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "d/f00\n"), 0);
+    wait_fetched(a, 1);
+    char *buf = mpfs_xmalloc(FSIZE);
+    fill(buf, FSIZE, 0, 100);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/f00", buf, FSIZE), 0);
+    check_file(f, 0, 100);
+    assert_int_equal(stats(a).stale, 1);
+    assert_int_equal(stats(a).hits, 0);
+
+    /* the version changes under the prefetch's own GET */
+    fill(buf, FSIZE, 1, 50);
+    struct mpfs_fault_rule change = {.ops = MPFS_FAULT_OP_READ, .path = "d/f01",
+                                     .action = MPFS_FAULT_CHANGE_VERSION, .data = buf,
+                                     .data_len = FSIZE, .count = 1};
+    mpfs_fault_add(f->s3f, &change);
+    assert_int_equal(announce(s, "d/f01\n"), 0);
+    wait_fetched(a, 2);
+    check_file(f, 1, 50);
+    assert_int_equal(stats(a).hits, 0);
+    assert_int_equal(stats(a).errors, 1);
+    free(buf);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* A whole large file: its first 2 blocks are fetched (the reader's
+ * readahead streams the rest); an announced range: its blocks. */
+static void test_head_and_ranges(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    size_t big = 5u << 20;
+    char *buf = mpfs_xmalloc(big);
+    for (size_t k = 0; k < big; k++)
+        buf[k] = (char)(k * 31 / 7);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "big", buf, big), 0);
+    struct mpfs_announce *a = f->fs->announce;
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "big\n"), 0);
+    wait_fetched(a, 1);
+    assert_int_equal(stats(a).fetched_bytes, 2u << 20);
+    /* blocks 1..3 cover [1.5 MiB, 3.5 MiB) */
+    assert_int_equal(announce(s, "big\t1572864\t2097152\n"), 0);
+    wait_fetched(a, 2);
+    assert_int_equal(stats(a).fetched_bytes, (2u << 20) + (3u << 20));
+    /* the first claim takes the head, the second the range; all of the
+     * file reads right */
+    char *got = mpfs_xmalloc(big + 1);
+    assert_int_equal(fx_read_file(f, "big", got, big + 1), (ssize_t)big);
+    assert_memory_equal(got, buf, big);
+    assert_int_equal(fx_read_file(f, "big", got, big + 1), (ssize_t)big);
+    assert_memory_equal(got, buf, big);
+    assert_int_equal(stats(a).hits, 2);
+    assert_int_equal(stats(a).hit_bytes, 5u << 20);
+    free(got);
+    free(buf);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* Without announcements nothing is queued or fetched ahead, and reads
+ * work as before. */
+static void test_no_hints_no_change(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 3);
+    for (int i = 0; i < 3; i++)
+        check_file(f, i, 0);
+    struct mpfs_announce_stats st = stats(f->fs->announce);
+    assert_int_equal(st.streams + st.announced + st.fetched + st.hits, 0);
+    fixture_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prefetched_read_is_a_hit),
+        cmocka_unit_test(test_order_and_memory_bound),
+        cmocka_unit_test(test_needed_last_dropped_first),
+        cmocka_unit_test(test_reset_and_isolation),
+        cmocka_unit_test(test_reader_ahead_of_prefetch),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_no_mixed_versions),
+        cmocka_unit_test(test_head_and_ranges),
+        cmocka_unit_test(test_no_hints_no_change),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
