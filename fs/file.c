@@ -615,6 +615,8 @@ static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
     return 0;
 }
 
+static int repin_if_changed(struct mpfs_fs *fs, struct mpfs_handle *h);
+
 int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handle **out,
                   int *keep_cache)
 {
@@ -638,7 +640,16 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
     uint8_t source = n->source;
     int64_t seen = n->seen_wall;
     int fetch_confirms = fetch_confirms_locked(fs, n, flags);
+    char version[MPFS_VERSION_MAX];
+    snprintf(version, sizeof(version), "%s", n->attr.version);
     pthread_mutex_unlock(&fs->lock);
+    /* Data already in the block cache (read before, or fetched ahead for
+     * an announced read) is served without a fetch: confirm with a HEAD
+     * rather than fetch it again. */
+    if (fetch_confirms && path) {
+        struct mpfs_block_key k = {.file = path, .file_len = strlen(path), .version = version};
+        fetch_confirms = mpfs_cache_contains(fs->cache, &k) == MPFS_CACHE_ABSENT;
+    }
 
     pthread_mutex_lock(&n->wlock);
     int staged = n->wf != NULL;
@@ -717,8 +728,14 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
         *out = h;
         /* announced (announce.h): its prefetched blocks of this very
          * version go to the cache now, before the first read */
-        if (!h->writable && !staged)
-            mpfs_announce_claim(fs->announce, path, h->version, h->size);
+        if (!h->writable && !staged &&
+            mpfs_announce_claim(fs->announce, path, h->version, h->size) > 0 &&
+            atomic_load(&h->confirm) && repin_if_changed(fs, h) == 0) {
+            /* fetched ahead before this open: its reads will not fetch, so
+             * they cannot confirm the version; a HEAD does (no other
+             * thread has h yet: no confirm_lock needed) */
+            atomic_store(&h->confirm, 0);
+        }
         if (changed && fs->notify.inval_inode) {
             /* The kernel may still hold the old size; until its attributes
              * are refreshed, this handle bypasses the page cache so reads
