@@ -38,7 +38,7 @@ class NotifyAmqp(unittest.TestCase):
         cls.prefix = ml.unique_prefix("notify-amqp")
         cls.before = set(notification_ids())
         # radosgw 16.2 binds one exchange per broker URL: the default one
-        opts = f"notify={AMQP_URL},meta_ttl=30"
+        opts = f"notify={AMQP_URL},meta_ttl=30,reconcile_rate=0"
         cls.a = ml.Mount("s3", cls.prefix, opts=opts).start()
         cls.b = ml.Mount("s3", cls.prefix, opts=opts).start()
         for m in (cls.a, cls.b):
