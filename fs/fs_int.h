@@ -1,12 +1,14 @@
 /*
- * fs_int.h - the fs core's internal state, shared by node.c, meta.c,
- * file.c, refresher.c and mount.c.  Not for use outside fs/.
+ * fs_int.h - the fs core's internal state, shared by the files of fs/
+ * (node.c, meta.c and the namespace files around it, file.c, commit.c,
+ * writeback.c, refresher.c, reconciler.c, mount.c, ...).  Not for use
+ * outside fs/.  Helpers only the namespace files share are in meta_int.h.
  *
  * Locking (ranked; take in this order, never the reverse):
  *   0. handle->confirm_lock  a handle's close-to-open confirmation by its
  *                    first fetch (file.c), held across that fetch; and
  *      fs->walk_lock the one walk of a never-listed directory a lookup
- *                    makes (meta.c), held across it.  Neither is taken
+ *                    makes (lookup.c), held across it.  Neither is taken
  *                    while holding any lock below, nor together.
  *   1. node->wlock   per-file write state (staging file).  Held across the
  *                    staging file I/O, not across an upload: a commit marks
@@ -143,7 +145,7 @@ struct mpfs_fs {
     int rq_started;
     pthread_t rq_thread;
 
-    /* lookups in a directory never listed walk it once (meta.c) */
+    /* lookups in a directory never listed walk it once (lookup.c) */
     pthread_mutex_t walk_lock;
     uint64_t walk_failed[8];      /* recent parents whose walk failed: HEAD instead */
     unsigned walk_failed_pos;
@@ -180,7 +182,7 @@ void mpfs_node_maybe_drop_locked(struct mpfs_fs *fs, struct mpfs_node *n);
 char *mpfs_node_path(struct mpfs_fs *fs, uint64_t ino);
 char *mpfs_node_path_locked(struct mpfs_fs *fs, uint64_t ino);
 
-/* meta.c helpers shared with file.c */
+/* meta.c: entries and attributes, shared with file.c and the rest */
 void mpfs_attr_to_stat(const struct mpfs_fs *fs, uint64_t ino, const struct mpfs_attr *a,
                        struct stat *st);
 void mpfs_entry_from_index(const struct mpfs_index_entry *ie, struct mpfs_attr *a);

@@ -22,7 +22,7 @@
  *     per directory per second as S3; a larger reconcile_full makes an
  *     unchanged directory cost one GETATTR, and in-place writes show within
  *     reconcile_full instead.
- * A listing is applied by mpfs_fs_apply_listing() (meta.c), the one place
+ * A listing is applied by mpfs_fs_apply_listing() (dir_merge.c), the one place
  * that merges listings: created, changed and vanished entries, the
  * listing-vs-commit race, local unuploaded entries left alone, kernel
  * notifications, the in-memory nodes and the old version's cache blocks.

@@ -3,7 +3,7 @@
  *
  * The path is resolved through the index only (never the store).  What an
  * applied change does mirrors what a revalidating getattr would have done
- * on finding it (fs/meta.c): record the new attributes, drop the cached
+ * on finding it (fs/meta.c, dir_merge.c): record the new attributes, drop the cached
  * blocks of the file (its old versions can never be read again: blocks
  * are keyed by version, dropping them frees the space now) and tell the
  * kernel; a removal goes through the same "gone remotely" path a listing
