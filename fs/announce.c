@@ -702,6 +702,16 @@ static struct entry *find_locked(struct mpfs_announce *a, const char *path)
     return best;
 }
 
+int mpfs_announce_has(struct mpfs_announce *a, const char *path)
+{
+    if (!a || atomic_load_explicit(&a->nentries, memory_order_relaxed) == 0)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    int has = find_locked(a, path) != NULL;
+    pthread_mutex_unlock(&a->lock);
+    return has;
+}
+
 uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const char *version,
                              uint64_t size)
 {

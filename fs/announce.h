@@ -107,6 +107,9 @@ void mpfs_announce_reset(struct mpfs_announce_stream *s);
 /* "name value" lines about one stream. */
 void mpfs_announce_stream_report(struct mpfs_announce_stream *s, FILE *out);
 
+/* Is path announced (queued, being fetched or fetched) by any stream?
+ * Cheap; lets an open confirm its version before it claims. */
+int mpfs_announce_has(struct mpfs_announce *a, const char *path);
 /* A file is opened for reading, pinned to version with size bytes (see
  * the header comment).  Returns the bytes handed to the cache (0 if none). */
 uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const char *version,

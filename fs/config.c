@@ -55,6 +55,11 @@ static const struct opt table[] = {
     {"tree_walk_keys", T_INT, O(tree_walk_keys), "20000",
      "first listing of a directory indexes its whole subtree in one flat walk when it has at "
      "most this many keys (0: off)"},
+    {"lookup_walk", T_BOOL, O(lookup_walk), "0",
+     "a lookup in a directory never listed walks it (as above) instead of a HEAD per name: one "
+     "LIST for a loader opening files by its own list, but entries then carry what a LIST "
+     "shows (no s3fs owner, mode or symlink type) until looked up again; for datasets of "
+     "plain objects"},
     {"attr_timeout", T_SECONDS, O(attr_timeout), "1", "kernel attribute and entry lifetime, s"},
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},

@@ -38,6 +38,7 @@ struct mpfs_config {
     int hint_threads; /* announced prefetch (fs/announce.h): most fetches at once */
     int hint_queue;   /* announced entries per caller */
     int tree_walk_keys;   /* index a never-listed subtree in one flat walk up to this many keys */
+    int lookup_walk;      /* lookups in a never-listed directory walk it (lookup.c) */
     /* consistency */
     double attr_timeout;  /* kernel attribute/entry lifetime, s */
     double meta_ttl;      /* index entry lifetime before a backend stat, s */

@@ -727,14 +727,15 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
     } else {
         *out = h;
         /* announced (announce.h): its prefetched blocks of this very
-         * version go to the cache now, before the first read */
-        if (!h->writable && !staged &&
-            mpfs_announce_claim(fs->announce, path, h->version, h->size) > 0 &&
-            atomic_load(&h->confirm) && repin_if_changed(fs, h) == 0) {
-            /* fetched ahead before this open: its reads will not fetch, so
-             * they cannot confirm the version; a HEAD does (no other
-             * thread has h yet: no confirm_lock needed) */
-            atomic_store(&h->confirm, 0);
+         * version go to the cache now, before the first read.  Fetched
+         * ahead, its reads will not fetch, so they cannot confirm the
+         * version: a HEAD does, first, so that a version changed since the
+         * prefetch is seen (the claim then drops the old bytes as stale);
+         * no other thread has h yet: no confirm_lock needed. */
+        if (!h->writable && !staged && mpfs_announce_has(fs->announce, path)) {
+            if (atomic_load(&h->confirm) && repin_if_changed(fs, h) == 0)
+                atomic_store(&h->confirm, 0);
+            mpfs_announce_claim(fs->announce, path, h->version, h->size);
         }
         if (changed && fs->notify.inval_inode) {
             /* The kernel may still hold the old size; until its attributes

@@ -33,10 +33,15 @@
  * not: a name missing from it is still asked of the store (as before),
  * because a lookup must not start the neg_ttl during which a file someone
  * just created is reported absent (only a listing the user asked for
- * does).  Its directories are recognised by their listing stamp. */
+ * does).  Its directories are recognised by their listing stamp.
+ *
+ * Off unless -o lookup_walk: a LIST carries no s3fs metadata, so on a
+ * bucket written with it (by s3fs or by mpfs) owners, modes and symlink
+ * types found by a walk would show as defaults, where a HEAD per name shows
+ * them (a second mount must show the same owners: posix_conformance). */
 static int walk_unlisted_parent(struct mpfs_fs *fs, uint64_t parent)
 {
-    if (fs->cfg.tree_walk_keys <= 0)
+    if (fs->cfg.tree_walk_keys <= 0 || !fs->cfg.lookup_walk)
         return 0;
     pthread_mutex_lock(&fs->walk_lock);
     struct mpfs_index_dir d;

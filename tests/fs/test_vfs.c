@@ -241,12 +241,12 @@ static void test_cold_open_sees_new_version(void **state)
 }
 
 /* Files opened by name in a directory never listed (a loader with its
- * own file list): the first lookup walks the directory once; no HEAD per
- * name, one GET per file (issue 8). */
+ * own file list), with lookup_walk: the first lookup walks the directory
+ * once; no HEAD per name, one GET per file (issue 8). */
 static void test_unlisted_dir_lookups_walk_once(void **state)
 {
     (void)state;
-    struct fixture *f = fixture_new("s3", NULL);
+    struct fixture *f = fixture_new("s3", "lookup_walk=1");
     for (int i = 0; i < 50; i++) {
         char key[32];
         snprintf(key, sizeof(key), "d/f%02d", i);
