@@ -1087,9 +1087,14 @@ ssize_t mpfs_reader_read(struct mpfs_reader *r, void *buf, size_t len, uint64_t 
     }
     /* Full blocks also for a read at offset 0 (most reads from the start
      * go on to read the whole file: one request for a sample file instead
-     * of several sub-blocks) and for files of one block or less (the
-     * block is the whole file). */
-    int full = sequential || off == 0 || r->size <= r->p->bs;
+     * of several sub-blocks), for files of one block or less (the block is
+     * the whole file), and for a read that covers a whole block: it costs
+     * the block anyway, and cached as sub-blocks it would be fetched again
+     * by the next sequential pass (parallel reads of a file arrive out of
+     * order and are taken for random ones). */
+    uint64_t bs = r->p->bs;
+    int whole_block = off % bs == 0 && (end - off >= bs || end == r->size);
+    int full = sequential || off == 0 || r->size <= bs || whole_block;
     while (pos < end) {
         ssize_t n = full ? serve_unit(r, 0, r->p->bs, (char *)buf + (pos - off), pos, end)
                          : serve_random(r, (char *)buf + (pos - off), pos, end);

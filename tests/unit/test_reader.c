@@ -146,6 +146,31 @@ static void test_random_no_amplification(void **state)
     env_close(&e);
 }
 
+/* Whole blocks read out of order (parallel O_DIRECT reads of one file
+ * arrive so, and look random) are cached as blocks: the next sequential
+ * pass, through another handle, fetches nothing again. */
+static void test_whole_blocks_out_of_order_cached(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 128 * MiB, NULL);
+    uint64_t size = 3 * MiB;
+    struct fake_file *f = fake_new(size, 7);
+    struct mpfs_reader *r = mpfs_reader_new(e.pf, "mem:ooo", "v1", size, fake_fetch, f);
+    read_check(r, f, 2 * MiB, 1 * MiB);
+    read_check(r, f, 1 * MiB, 1 * MiB);
+    read_check(r, f, 0, 1 * MiB);
+    mpfs_reader_free(r);
+    r = mpfs_reader_new(e.pf, "mem:ooo", "v1", size, fake_fetch, f);
+    for (uint64_t off = 0; off < size; off += MiB)
+        read_check(r, f, off, 1 * MiB);
+    for (uint64_t off = 0; off < size; off += MiB)
+        assert_int_equal(fake_times_fetched(f, off + 4096), 1);
+    mpfs_reader_free(r);
+    fake_free(f);
+    env_close(&e);
+}
+
 static void test_mixed_byte_for_byte(void **state)
 {
     (void)state;
@@ -627,6 +652,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sequential_readahead),
         cmocka_unit_test(test_random_no_amplification),
+        cmocka_unit_test(test_whole_blocks_out_of_order_cached),
         cmocka_unit_test(test_mixed_byte_for_byte),
         cmocka_unit_test(test_eof),
         cmocka_unit_test(test_errors),
