@@ -7,6 +7,7 @@ store: dual (the Ceph bucket + its NFS view), s3 (radosgw only) or nfs (the
 POSIX NFS-Ganesha export).  S3 and NFS are also reached directly (curl with
 SigV4, libnfs's nfs-cat/nfs-cp/nfs-ls) to act as "someone else".
 """
+import errno
 import os
 import shutil
 import sys
@@ -142,7 +143,20 @@ class Mount:
         except OSError:
             return ""
 
+    def died(self):
+        """Is the mount there but its daemon gone (ENOTCONN)?"""
+        try:
+            os.stat(self.mnt)
+            return False
+        except OSError as e:
+            return e.errno == errno.ENOTCONN
+
     def cleanup(self):
+        if self.mounted() and self.died():
+            # the daemon's own words (a sanitizer report, a fatal error)
+            # go with its cache directory: print them before it goes
+            print(f"mpfs daemon of {self.mnt} died; the end of its log:\n"
+                  + self.log()[-20000:], file=sys.stderr)
         if self.mounted():
             self.stop()
         shutil.rmtree(self.mnt, ignore_errors=True)
