@@ -276,6 +276,31 @@ static void test_unlisted_dir_lookups_walk_once(void **state)
     fixture_free(f);
 }
 
+/* ... and without lookup_walk (the default): a HEAD per name, no LIST,
+ * so each entry carries what the store keeps (s3fs owner, mode, type). */
+static void test_unlisted_dir_lookups_head_by_default(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "d/f%02d", i);
+        assert_int_equal(mpfs_mem_put_raw(f->s3, key, key, strlen(key)), 0);
+    }
+    mpfs_mem_reset_stats(f->s3);
+    struct mpfs_entry e;
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "d/f%02d", i);
+        assert_int_equal(fx_lookup_path(f, key, &e), 0);
+    }
+    struct mpfs_mem_stats st;
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.lists, 0);
+    assert_int_equal(st.stats, 11); /* "d", then one per file */
+    fixture_free(f);
+}
+
 static void test_remount_served_from_index(void **state)
 {
     (void)state;
@@ -517,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_xattrs),
         cmocka_unit_test(test_cold_open_one_get),
         cmocka_unit_test(test_unlisted_dir_lookups_walk_once),
+        cmocka_unit_test(test_unlisted_dir_lookups_head_by_default),
         cmocka_unit_test(test_cold_open_sees_new_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
