@@ -262,7 +262,16 @@ static void virt_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
         fuse_reply_buf(req, NULL, 0);
         return;
     }
-    fuse_reply_buf(req, v->data + off, MPFS_MIN(size, v->len - (size_t)off));
+    /* Reply from a copy: once the kernel has the reply, the reader may
+     * close and another worker's virt_release frees v->data while this
+     * thread is still returning from writev (AddressSanitizer checks the
+     * iovec after the syscall and reported exactly that as a
+     * use-after-free, killing a sanitized daemon in CI). */
+    size_t n = MPFS_MIN(size, v->len - (size_t)off);
+    char *copy = mpfs_xmalloc(n);
+    memcpy(copy, v->data + off, n);
+    fuse_reply_buf(req, copy, n);
+    free(copy);
 }
 
 static void virt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,

@@ -348,6 +348,35 @@ class Stats(unittest.TestCase):
         with self.assertRaises(FileNotFoundError):
             os.stat(self.m.path(".mpfs", "nope"))
 
+    def test_stats_file_read_by_many_at_once(self):
+        # Readers that close as soon as their read returns: the daemon's
+        # release of one handle runs while the thread that answered its read
+        # is still returning (a sanitized daemon once died of it in CI).
+        path = self.m.path(".mpfs", "stats")
+        failures = []
+
+        def reader():
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline and not failures:
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        text = os.read(fd, 1 << 16)
+                    finally:
+                        os.close(fd)
+                    if b"fuse.bytes_read" not in text:
+                        failures.append(f"short stats read: {text[:80]!r}")
+                except OSError as e:
+                    failures.append(repr(e))
+
+        threads = [threading.Thread(target=reader) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        self.assertFalse(self.m.died(), "the daemon died under concurrent stats reads")
+
     def test_table_and_watch(self):
         direct_read(self.m.path("f.bin"))
         out = ml.run([ml.MPFS, "stats", self.m.mnt]).stdout.decode()
