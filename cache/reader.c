@@ -37,10 +37,13 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cache/pattern.h"
+#include "cache/rasize.h"
 
 #define SUB_FLAG (1ull << 63) /* key space of random-mode sub-blocks */
 #define TABLE_BUCKETS 4096
 #define RECENT 4
+#define DEFAULT_THREADS 16 /* the pool's bound when the config gives none */
+#define MIN_THREADS 4      /* started with the pool; more on demand */
 
 enum rec_state { REC_FETCHING, REC_READY, REC_FAILED };
 
@@ -86,8 +89,15 @@ struct mpfs_prefetcher {
     uint64_t mem_used;
     int nreaders;
     int stop;
-    int nthreads;
+    /* The pool is elastic: it starts with MIN_THREADS and starts another
+     * thread when a job is queued and no thread is idle, up to
+     * max_threads (prefetch_threads).  The windows (rasize.h) decide how
+     * many requests are queued, so the thread count follows the measured
+     * bandwidth-delay product; threads never exit before the prefetcher. */
+    int nthreads, max_threads, idle, running;
+    int has_pool; /* set once at creation: at least one thread started */
     pthread_t *threads;
+    struct mpfs_ra_fetch rafetch; /* service time of readahead requests */
     struct mpfs_prefetcher_stats stats;
 };
 
@@ -100,8 +110,10 @@ struct mpfs_reader {
     mpfs_fetch_fn fetch;
     void *ctx;
 
-    pthread_mutex_t lock; /* pat, recent */
+    pthread_mutex_t lock; /* pat, recent, demand */
     struct mpfs_pattern pat;
+    struct mpfs_ra_demand demand;
+    uint64_t window; /* last window asked for (before memory back-pressure), for stats */
     uint64_t recent[RECENT]; /* units read last, for MPFS_CACHE_NOTOUCH */
     unsigned recent_pos;
 
@@ -112,6 +124,7 @@ struct mpfs_reader {
     atomic_uint_fast64_t bytes_from_cache, bytes_fetched, prefetch_issued, prefetch_used,
         fetch_calls, demand_fetches, first_fetches;
     atomic_int fetch_first; /* mpfs_reader_fetch_first: the next read must fetch */
+    atomic_uint_fast64_t blocked_ns; /* reads waiting on fetches, since the last read began */
 };
 
 /* ---- keys, table, records (p->lock held unless said) ----------------- */
@@ -229,7 +242,9 @@ static void run_fetch_job(struct mpfs_prefetcher *p, struct job *j)
 {
     struct mpfs_reader *r = j->r;
     struct mpfs_cache_buf *b = mpfs_cache_buf_new(j->len);
+    int64_t t0 = mpfs_now_ns();
     ssize_t got = r->fetch(r->ctx, mpfs_cache_buf_data(b), j->len, j->off);
+    int64_t took = mpfs_now_ns() - t0;
     atomic_fetch_add(&r->fetch_calls, 1);
     if (got > 0) {
         atomic_fetch_add(&r->bytes_fetched, (uint64_t)got);
@@ -249,6 +264,8 @@ static void run_fetch_job(struct mpfs_prefetcher *p, struct job *j)
     p->stats.jobs_run++;
     if (err) {
         p->stats.jobs_failed++;
+    } else {
+        mpfs_ra_fetch_sample(&p->rafetch, j->len, (uint64_t)MPFS_MAX(took, 0));
     }
     for (size_t i = 0; i < j->nrec; i++) {
         struct rec *x = j->recs[i];
@@ -313,7 +330,9 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->qhead && !p->stop) {
+            p->idle++;
             pthread_cond_wait(&p->work_cond, &p->lock);
+            p->idle--;
         }
         if (!p->qhead) {
             break;
@@ -324,6 +343,10 @@ static void *worker_main(void *arg)
             p->qtail = NULL;
         }
         p->qlen--;
+        if (!j->disk) {
+            p->running++;
+            p->stats.fetches_peak = MPFS_MAX(p->stats.fetches_peak, (uint64_t)p->running);
+        }
         pthread_mutex_unlock(&p->lock);
 
         if (j->disk) {
@@ -333,12 +356,29 @@ static void *worker_main(void *arg)
         }
 
         pthread_mutex_lock(&p->lock);
+        if (!j->disk) {
+            p->running--;
+        }
         j->r->jobs--;
         pthread_cond_broadcast(&p->state_cond);
         free(j);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* One more pool thread.  p->lock held (a new thread blocks on it until
+ * the caller lets go).  0 or -errno. */
+static int start_thread(struct mpfs_prefetcher *p)
+{
+    int rc = pthread_create(&p->threads[p->nthreads], NULL, worker_main, p);
+    if (rc != 0) {
+        mpfs_error("reader: cannot start prefetch thread %d: %s", p->nthreads, strerror(rc));
+        return -rc;
+    }
+    p->nthreads++;
+    p->stats.threads = (uint64_t)p->nthreads;
+    return 0;
 }
 
 struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
@@ -355,7 +395,7 @@ struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
     p->max_request = cfg->max_request ? cfg->max_request : (8u << 20);
     p->small = cfg->small_block ? cfg->small_block : (128u << 10);
     p->mem_limit = cfg->max_prefetch_memory ? cfg->max_prefetch_memory : (512ull << 20);
-    p->nthreads = cfg->prefetch_threads > 0 ? cfg->prefetch_threads : 4;
+    p->max_threads = cfg->prefetch_threads > 0 ? cfg->prefetch_threads : DEFAULT_THREADS;
     p->small_file = cfg->small_file ? cfg->small_file : (256u << 10);
     p->first_fetch = cfg->first_fetch ? cfg->first_fetch : (64u << 10);
     /* Units must tile a block, and requests whole blocks. */
@@ -366,20 +406,20 @@ struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
     }
     p->max_request = MPFS_MAX(p->bs, p->max_request / p->bs * p->bs);
     p->max_readahead = MPFS_MAX(p->bs, p->max_readahead);
-    p->qcap = (size_t)p->nthreads * 8;
+    p->qcap = (size_t)p->max_threads * 8;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->state_cond, NULL);
     pthread_cond_init(&p->work_cond, NULL);
-    p->threads = mpfs_xcalloc((size_t)p->nthreads, sizeof(*p->threads));
-    for (int i = 0; i < p->nthreads; i++) {
-        int rc = pthread_create(&p->threads[i], NULL, worker_main, p);
-        if (rc != 0) {
-            mpfs_error("reader: cannot start prefetch thread %d: %s", i, strerror(rc));
-            p->nthreads = i;
+    p->threads = mpfs_xcalloc((size_t)p->max_threads, sizeof(*p->threads));
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < MPFS_MIN(MIN_THREADS, p->max_threads); i++) {
+        if (start_thread(p) != 0) {
             break;
         }
     }
-    if (p->nthreads == 0) {
+    p->has_pool = p->nthreads > 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!p->has_pool) {
         mpfs_error("reader: no prefetch threads; readahead disabled");
     }
     return p;
@@ -410,6 +450,7 @@ void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
     out->memory = p->mem_used;
+    out->fetch_ns = (uint64_t)(mpfs_ra_fetch_time(&p->rafetch, p->max_request) * 1e9);
     out->readers = (uint64_t)p->nreaders;
     pthread_mutex_unlock(&p->lock);
 }
@@ -581,6 +622,8 @@ void mpfs_reader_get_stats(struct mpfs_reader *r, struct mpfs_reader_stats *out)
     out->first_fetches = atomic_load(&r->first_fetches);
     pthread_mutex_lock(&r->lock);
     out->mode_switches = r->pat.mode_switches;
+    out->window = r->window;
+    out->demand_bps = (uint64_t)mpfs_ra_demand_rate(&r->demand);
     out->sequential = r->pat.sequential;
     pthread_mutex_unlock(&r->lock);
 }
@@ -597,6 +640,11 @@ static void queue_job(struct mpfs_prefetcher *p, struct job *j)
     p->qtail = j;
     p->qlen++;
     j->r->jobs++;
+    /* more queued than idle threads to take them: the windows ask for
+     * more requests in flight than the pool runs, so grow it */
+    if (p->qlen > (size_t)p->idle && p->nthreads < p->max_threads && !p->stop) {
+        (void)start_thread(p); /* failure logged; the queue still drains */
+    }
     pthread_cond_signal(&p->work_cond);
 }
 
@@ -635,7 +683,7 @@ static void queue_run(struct mpfs_reader *r, uint64_t first, size_t n, int disk)
 static int issue_readahead(struct mpfs_reader *r, uint64_t start, uint64_t len)
 {
     struct mpfs_prefetcher *p = r->p;
-    if (p->nthreads == 0) {
+    if (!p->has_pool) {
         return -EAGAIN;
     }
     pthread_mutex_lock(&p->lock);
@@ -680,8 +728,10 @@ static int plan(struct mpfs_reader *r, uint64_t off, size_t len)
 {
     struct mpfs_prefetcher *p = r->p;
     struct mpfs_pattern_decision d;
+    int64_t now = mpfs_now_ns();
     pthread_mutex_lock(&r->lock);
     mpfs_pattern_observe(&r->pat, off, len, &d);
+    mpfs_ra_demand_sample(&r->demand, now, atomic_exchange(&r->blocked_ns, 0), len);
     if (d.sequential && d.window > 0) {
         struct mpfs_pattern_stream *s = &r->pat.streams[d.stream];
         uint64_t bs = p->bs;
@@ -694,14 +744,22 @@ static int plan(struct mpfs_reader *r, uint64_t off, size_t len)
          * left, issue_readahead() defers and the reads fetch on demand. */
         pthread_mutex_lock(&p->lock);
         uint64_t left = p->mem_limit > p->mem_used ? p->mem_limit - p->mem_used : 0;
+        struct mpfs_ra_fetch rf = p->rafetch;
         pthread_mutex_unlock(&p->lock);
-        d.window = MPFS_MIN(d.window, MPFS_MAX(bs, left / 4));
+        /* The window is what the stream's bandwidth-delay product asks
+         * (rasize.h), reached by the detector's doubling ramp. */
+        uint64_t bdp = mpfs_ra_window(&rf, &r->demand, p->max_request, bs, p->max_readahead);
+        r->window = MPFS_MIN(d.window, bdp);
+        d.window = MPFS_MIN(r->window, MPFS_MAX(bs, left / 4));
         uint64_t target = MPFS_MIN(r->size, (end + d.window + bs - 1) / bs * bs);
-        /* Requests of a quarter window (at most max_request, at least a
-         * block): always several in flight per window, so the reader never
-         * waits for the one request it is consuming to be replaced. */
-        uint64_t batch = MPFS_MIN((uint64_t)p->max_request, d.window / 4 / bs * bs);
-        batch = MPFS_MAX(batch, bs);
+        /* Requests of max_request once the window holds two of them (the
+         * BDP window always does: its 2 S term), so the store sees few,
+         * large ranges; while the window ramps, a quarter window (at least
+         * a block): always several in flight per window, so the reader
+         * never waits for the one request it is consuming to be replaced. */
+        uint64_t batch = d.window >= 2 * (uint64_t)p->max_request
+                             ? (uint64_t)p->max_request
+                             : MPFS_MAX(bs, d.window / 4 / bs * bs);
         while (start < target) {
             uint64_t chunk = MPFS_MIN(batch, target - start);
             if (chunk < batch && target < r->size) {
@@ -762,9 +820,11 @@ static ssize_t serve_from_rec(struct mpfs_reader *r, struct rec *x, void *dst, s
     x->refs++;
     if (x->state == REC_FETCHING) {
         p->stats.waits++;
+        int64_t t0 = mpfs_now_ns();
         while (x->state == REC_FETCHING) {
             pthread_cond_wait(&p->state_cond, &p->lock);
         }
+        atomic_fetch_add(&r->blocked_ns, (uint64_t)MPFS_MAX(mpfs_now_ns() - t0, 0));
     }
     if (x->state == REC_FAILED) {
         *err = x->err;
@@ -804,7 +864,9 @@ static ssize_t serve_from_rec(struct mpfs_reader *r, struct rec *x, void *dst, s
 static ssize_t fetch_exact(struct mpfs_reader *r, struct mpfs_cache_buf *b, size_t len,
                            uint64_t off, atomic_uint_fast64_t *kind)
 {
+    int64_t t0 = mpfs_now_ns();
     ssize_t got = r->fetch(r->ctx, mpfs_cache_buf_data(b), len, off);
+    atomic_fetch_add(&r->blocked_ns, (uint64_t)MPFS_MAX(mpfs_now_ns() - t0, 0));
     atomic_fetch_add(&r->fetch_calls, 1);
     atomic_fetch_add(kind, 1);
     if (got > 0) {
@@ -927,7 +989,7 @@ static int wants_first_range(const struct mpfs_reader *r, uint64_t flag, size_t 
     uint64_t bstart = pos / p->bs * p->bs;
     uint64_t blen = MPFS_MIN(r->size, bstart + p->bs) - bstart;
     return flag == 0 && usize == p->bs && r->size > p->small_file && end - pos < p->bs / 4 &&
-           blen > 2 * p->first_fetch && p->nthreads > 0;
+           blen > 2 * p->first_fetch && p->has_pool;
 }
 
 /* Serve [pos, end) starting with unit `unit` (key space `flag`, size

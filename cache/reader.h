@@ -7,9 +7,12 @@
  *   1. the detector (pattern.h) classifies the read and sizes the window;
  *   2. readahead: blocks of the window not yet cached, in flight or
  *      requested are queued as jobs of up to max_request bytes, so several
- *      large range requests are in flight at once (4 threads x 8 MiB by
- *      default, a quarter window each); runs of blocks on the disk tier are
- *      queued as disk jobs instead (read locally, checksum-verified);
+ *      large range requests are in flight at once (a quarter window each,
+ *      up to 8 MiB); the window is the stream's measured bandwidth-delay
+ *      product (rasize.h), and the pool grows threads, up to
+ *      prefetch_threads, while requests queue; runs of blocks on the disk
+ *      tier are queued as disk jobs instead (read locally, checksum-
+ *      verified);
  *   3. the read is served unit by unit: from the RAM/disk cache; else from
  *      an in-flight fetch of the same unit (waiting for it: one fetch per
  *      unit, however many readers want it); else by a demand fetch in the
@@ -59,7 +62,8 @@ typedef ssize_t (*mpfs_fetch_fn)(void *ctx, void *buf, size_t len, uint64_t off)
 
 struct mpfs_reader_config {
     size_t max_readahead; /* largest window per stream, default 64 MiB */
-    int prefetch_threads; /* shared pool size, default 4 */
+    int prefetch_threads; /* most pool threads (fetches in flight), default 16; the pool
+                           * starts with 4 and grows when requests queue (rasize.h) */
     size_t max_request;   /* largest single fetch, default 8 MiB */
     /* added beyond the original brief: */
     size_t small_block;           /* random-mode unit, default 128 KiB */
@@ -116,6 +120,9 @@ struct mpfs_reader_stats {
     uint64_t fetch_calls; /* fetch callbacks made for this reader */
     uint64_t demand_fetches;
     uint64_t first_fetches; /* first ranges fetched to answer a small read of a cold block */
+    /* added for issue 8 (reads at wire speed, cache/rasize.h): */
+    uint64_t window;     /* readahead window last asked for, bytes */
+    uint64_t demand_bps; /* measured demand rate, bytes/s (0: not yet) */
 };
 void mpfs_reader_get_stats(struct mpfs_reader *r, struct mpfs_reader_stats *out);
 
@@ -129,6 +136,10 @@ struct mpfs_prefetcher_stats {
     uint64_t readers;
     uint64_t ra_issued, ra_used;
     uint64_t closed_sequential, closed_random;
+    /* the elastic pool (cache/rasize.h): threads started, most readahead
+     * fetches running at once, and the measured service time of one
+     * max_request-sized readahead fetch (0: none yet) */
+    uint64_t threads, fetches_peak, fetch_ns;
 };
 void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher_stats *out);
 

@@ -47,7 +47,9 @@ static const struct opt table[] = {
      "bytes of written, not yet committed data (ENOSPC beyond)"},
     {"block_size", T_SIZE, O(block_size), "1M", "cache block size"},
     {"readahead_max", T_SIZE, O(readahead_max), "64M", "largest sequential readahead window"},
-    {"prefetch_threads", T_INT, O(prefetch_threads), "4", "parallel readahead fetches"},
+    {"prefetch_threads", T_INT, O(prefetch_threads), "16",
+     "most parallel readahead fetches: the pool starts with 4 threads and grows while the "
+     "measured bandwidth-delay product of the sequential readers asks for more"},
     {"hint_threads", T_INT, O(hint_threads), "8",
      "most fetches at once for announced reads (MOUNT/.mpfs/prefetch, docs/PREFETCH.md)"},
     {"hint_queue", T_INT, O(hint_queue), "4096",

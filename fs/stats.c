@@ -134,6 +134,9 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "readahead.units_wasted %llu\n",
             (unsigned long long)(ps.ra_issued > ps.ra_used ? ps.ra_issued - ps.ra_used : 0));
     fprintf(out, "readahead.memory_bytes %llu\n", (unsigned long long)ps.memory);
+    fprintf(out, "readahead.threads %llu\n", (unsigned long long)ps.threads);
+    fprintf(out, "readahead.fetches_peak %llu\n", (unsigned long long)ps.fetches_peak);
+    fprintf(out, "readahead.fetch_us %llu\n", (unsigned long long)(ps.fetch_ns / 1000));
     fprintf(out, "files.reading %llu\n", (unsigned long long)ps.readers);
     fprintf(out, "files.closed_sequential %llu\n", (unsigned long long)ps.closed_sequential);
     fprintf(out, "files.closed_random %llu\n", (unsigned long long)ps.closed_random);

@@ -18,3 +18,5 @@ mpfs_unit_test(test_cache_budget
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_budget.c LIBS mpfs_cache)
 add_executable(bench_disk_open ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_disk_open.c)
 target_link_libraries(bench_disk_open PRIVATE mpfs_cache)
+mpfs_unit_test(test_cache_rasize
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_rasize.c LIBS mpfs_cache)

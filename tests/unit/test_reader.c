@@ -4,7 +4,9 @@
  * issued in sequential mode and not in random mode (by fetch counts and
  * sizes), no duplicate fetches, error propagation (demand, prefetch not
  * sticky, -ESTALE, short fetch), free with fetches in flight, a second
- * pass from the RAM cache and from the disk tier.
+ * pass from the RAM cache and from the disk tier; readahead sized to the
+ * bandwidth-delay product (fetches in flight grow with injected latency,
+ * within prefetch_threads and the readahead memory budget).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -647,6 +649,101 @@ static void test_second_epoch_from_disk(void **state)
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A sequential reader paced by 500 us of "compute" after each 1 MiB read
+ * over a fetch with delay_us of latency: what the readahead put in flight
+ * (max_in_flight: over the second half of the file, in steady state). */
+struct paced {
+    int max_in_flight;
+    uint64_t mem_peak, window, threads, fetch_ns;
+};
+
+static void paced_read(int delay_us, int threads, uint64_t mem_limit, struct paced *out)
+{
+    char err[256];
+    struct mpfs_cache_config cc = {.block_size = MiB, .ram_bytes = 16 * MiB};
+    struct mpfs_cache *c = mpfs_cache_new(&cc, err, sizeof(err));
+    assert_non_null(c);
+    struct mpfs_reader_config rc = {.max_readahead = 64 * MiB,
+                                    .prefetch_threads = threads,
+                                    .max_request = 2 * MiB,
+                                    .max_prefetch_memory = mem_limit};
+    struct mpfs_prefetcher *pf = mpfs_prefetcher_new(c, &rc);
+    uint64_t size = 96 * MiB;
+    struct fake_file *f = fake_new(size, 21);
+    f->delay_us = delay_us;
+    struct mpfs_reader *r = mpfs_reader_new(pf, "mem:bdp", "v1", size, fake_fetch, f);
+    memset(out, 0, sizeof(*out));
+    unsigned char *buf = malloc(MiB);
+    for (uint64_t off = 0; off < size; off += MiB) {
+        if (off == size / 2) {
+            /* from here on, steady state: both measures have samples,
+             * the window is the BDP (not the first ramp) */
+            atomic_store(&f->max_in_flight, atomic_load(&f->in_flight));
+        }
+        /* one buffer, not read_check()'s malloc per read: the loop's own
+         * time is the demand rate the reader measures */
+        assert_int_equal(mpfs_reader_read(r, buf, MiB, off), MiB);
+        assert_memory_equal(buf, f->data + off, MiB);
+        struct mpfs_prefetcher_stats ps;
+        mpfs_prefetcher_get_stats(pf, &ps);
+        out->mem_peak = ps.memory > out->mem_peak ? ps.memory : out->mem_peak;
+        usleep(500);
+    }
+    struct mpfs_reader_stats st;
+    mpfs_reader_get_stats(r, &st);
+    struct mpfs_prefetcher_stats ps;
+    mpfs_prefetcher_get_stats(pf, &ps);
+    out->max_in_flight = atomic_load(&f->max_in_flight);
+    out->window = st.window;
+    out->threads = ps.threads;
+    out->fetch_ns = ps.fetch_ns;
+    print_message("latency %d us, %d threads at most, readahead memory %llu MiB: %d fetches in "
+                  "flight at most, %llu threads, window %llu MiB, demand %.0f MB/s, fetch %.1f "
+                  "ms, peak memory %.1f MiB\n",
+                  delay_us, threads, (unsigned long long)(mem_limit / MiB), out->max_in_flight,
+                  (unsigned long long)ps.threads, (unsigned long long)(st.window / MiB),
+                  st.demand_bps / 1e6, ps.fetch_ns / 1e6, out->mem_peak / (double)MiB);
+    assert_int_equal(atomic_load(&f->bytes), size); /* nothing fetched twice */
+    free(buf);
+    mpfs_reader_free(r);
+    mpfs_prefetcher_free(pf);
+    mpfs_cache_free(c);
+    fake_free(f);
+}
+
+static void test_inflight_follows_latency(void **state)
+{
+    (void)state;
+    struct paced fast, slow;
+    paced_read(1000, 16, 512 * MiB, &fast);
+    paced_read(100000, 16, 512 * MiB, &slow);
+    /* the fast store needs a small window: the BDP, not readahead_max */
+    assert_true(fast.window < 64 * MiB);
+    assert_true(fast.fetch_ns > 0 && fast.fetch_ns < slow.fetch_ns);
+    /* 100x the latency: a larger window and more fetches at once, more
+     * than the old fixed pool of 4, but never more than the bound */
+    assert_true(slow.window > fast.window);
+    assert_true(slow.max_in_flight > fast.max_in_flight);
+    assert_true(slow.max_in_flight > 4);
+    assert_true(slow.max_in_flight <= 16);
+    assert_true(slow.threads <= 16);
+}
+
+static void test_inflight_within_budget(void **state)
+{
+    (void)state;
+    struct paced p;
+    /* the slow store asks for 64 MiB, the budget allows 8 MiB: 4
+     * requests of 2 MiB at most, whatever the latency */
+    paced_read(20000, 16, 8 * MiB, &p);
+    assert_true(p.mem_peak <= 8 * MiB);
+    assert_true(p.max_in_flight <= 4);
+    /* and prefetch_threads bounds the pool when memory does not */
+    paced_read(20000, 6, 512 * MiB, &p);
+    assert_true(p.max_in_flight <= 6);
+    assert_int_equal(p.threads, 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +763,8 @@ int main(void)
         cmocka_unit_test(test_first_byte_small_fetch),
         cmocka_unit_test(test_small_file_one_fetch),
         cmocka_unit_test(test_fetch_first),
+        cmocka_unit_test(test_inflight_follows_latency),
+        cmocka_unit_test(test_inflight_within_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * test_reader_fake.h - a fake fetch callback over an in-memory "file" for
  * the reader tests and the reader benchmark: call and byte counters, a log
- * of every (offset, length) fetched, optional per-call delay, injected
+ * of every (offset, length) fetched, the most calls running at once,
+ * optional per-call delay (injected latency), injected
  * errors (all calls, the next N calls, or calls covering one offset), a
  * "version changed" mode returning -ESTALE, and a short-read mode.
  * Header-only (static functions) so each test binary gets its own copy.
@@ -38,6 +39,7 @@ struct fake_file {
     atomic_int stale;         /* version changed: -ESTALE */
     atomic_int short_by;      /* return this many bytes less than asked */
     atomic_uint_fast64_t calls, bytes, max_len;
+    atomic_int in_flight, max_in_flight; /* calls running at once, and the most */
     pthread_mutex_t lock;
     struct fake_call log[FAKE_LOG_MAX];
     size_t nlog;
@@ -68,9 +70,8 @@ static inline void fake_free(struct fake_file *f)
     free(f);
 }
 
-static inline ssize_t fake_fetch(void *ctx, void *buf, size_t len, uint64_t off)
+static inline ssize_t fake_fetch_body(struct fake_file *f, void *buf, size_t len, uint64_t off)
 {
-    struct fake_file *f = ctx;
     atomic_fetch_add(&f->calls, 1);
     uint_fast64_t m = atomic_load(&f->max_len);
     while (len > m && !atomic_compare_exchange_weak(&f->max_len, &m, len)) {
@@ -114,6 +115,18 @@ static inline ssize_t fake_fetch(void *ctx, void *buf, size_t len, uint64_t off)
     memcpy(buf, f->data + off, n);
     atomic_fetch_add(&f->bytes, n);
     return (ssize_t)n;
+}
+
+static inline ssize_t fake_fetch(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    struct fake_file *f = ctx;
+    int now = atomic_fetch_add(&f->in_flight, 1) + 1;
+    int m = atomic_load(&f->max_in_flight);
+    while (now > m && !atomic_compare_exchange_weak(&f->max_in_flight, &m, now)) {
+    }
+    ssize_t n = fake_fetch_body(f, buf, len, off);
+    atomic_fetch_sub(&f->in_flight, 1);
+    return n;
 }
 
 /* How many logged calls fetched byte `off`. */
