@@ -637,6 +637,7 @@ void mpfs_cache_get_stats(struct mpfs_cache *c, struct mpfs_cache_stats *out)
         out->disk_write_drops = ds.write_drops;
         out->disk_held_bytes = ds.held_bytes;
         out->disk_admission_skips = ds.admission_skips;
+        out->disk_direct_bytes = ds.direct_bytes;
     }
     out->evictions = out->ram_evictions + out->disk_evictions;
 }

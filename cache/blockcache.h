@@ -67,6 +67,7 @@ struct mpfs_cache_stats {
     uint64_t scan_groups;          /* RAM groups recognised as scans (cumulative) */
     uint64_t disk_admission_skips; /* scan transients not written to disk */
     uint64_t disk_dedup_drops;     /* disk copies dropped because RAM holds the block */
+    uint64_t disk_direct_bytes;    /* block data written with O_DIRECT (disk_tier.c) */
 };
 
 struct mpfs_cache;

@@ -32,6 +32,7 @@ struct mpfs_cache_buf {
     atomic_size_t dead; /* bytes of it whose cache entries were evicted */
     size_t len;
     unsigned char *data; /* separate allocation: see buffer.c */
+    size_t map_len;      /* data is an mmap() of this many bytes, or 0: malloc()ed */
 };
 
 #endif

@@ -29,6 +29,7 @@ struct mpfs_disk_stats {
     uint64_t hits, writes, write_drops, errors, checksum_failures, evictions;
     uint64_t admission_skips; /* transients of a scan group, not written */
     uint64_t held_bytes;      /* in the policy's held queue */
+    uint64_t direct_bytes;    /* block data written with O_DIRECT (no page-cache copy) */
 };
 
 /* Opens (creating 0700) and locks dir, scans it, starts the writer.

@@ -126,6 +126,7 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
     fprintf(out, "cache.disk_evictions %llu\n", (unsigned long long)cs.disk_evictions);
     fprintf(out, "cache.disk_errors %llu\n", (unsigned long long)cs.disk_errors);
     fprintf(out, "cache.checksum_failures %llu\n", (unsigned long long)cs.checksum_failures);
+    fprintf(out, "cache.disk_direct_bytes %llu\n", (unsigned long long)cs.disk_direct_bytes);
 
     struct mpfs_prefetcher_stats ps;
     mpfs_prefetcher_get_stats(fs->prefetch, &ps);
