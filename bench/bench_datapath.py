@@ -140,6 +140,16 @@ def find_pid(name, mnt):
     return None
 
 
+def proc_cpu_s(pid):
+    """User + system CPU seconds of process pid so far, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, TypeError, IndexError, ValueError):
+        return None
+
+
 def proc_field(pid, path, field):
     try:
         with open(f"/proc/{pid}/{path}") as f:
@@ -166,11 +176,39 @@ def seed(s3, a):
     s3.put(BUCKET, tag, b"")
 
 
+PAR = 4  # concurrent readers of different files ("par" measure)
+
+
+def seed_par(s3, a):
+    """PAR objects of seq_mib / PAR MiB each, for the concurrent-readers measure."""
+    mib = max(1, a.seq_mib // PAR)
+    tag = f"{PREFIX}/.complete-par-{mib}"
+    if s3.get(BUCKET, tag) is not None:
+        return
+    print("seeding the concurrent-readers objects through S3 ...", file=sys.stderr)
+    for i in range(PAR):
+        s3.put(BUCKET, f"{PREFIX}/par/p{i}.bin", os.urandom(MiB) * mib)
+    s3.put(BUCKET, tag, b"")
+
+
+def fio_par(paths):
+    """One sequential 1 MiB O_DIRECT reader per path, all at once: MB/s in total."""
+    args = ["fio", "--output-format=json", "--direct=1", "--ioengine=psync", "--readonly",
+            "--rw=read", "--bs=1M", "--group_reporting"]
+    for i, p in enumerate(paths):
+        args += [f"--name=r{i}", f"--filename={p}"]
+    r = subprocess.run(args, check=True, capture_output=True, timeout=600)
+    return json.loads(r.stdout)["jobs"][0]["read"]["bw_bytes"] / 1e6
+
+
 def local_copy(s3, a):
     d = f"/tmp/bench-dp-local-{a.seq_mib}-{a.nsmall}"
-    if os.path.exists(os.path.join(d, ".complete")):
+    # the concurrent-readers objects came later: a copy made before them is redone once
+    mark = ".complete" + (f"-par-{max(1, a.seq_mib // PAR)}" if "par" in a.measures.split(",")
+                          else "")
+    if os.path.exists(os.path.join(d, mark)):
         return d
-    for sub in ("seq", "small", "ttfb"):
+    for sub in ("seq", "small", "ttfb", "par"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     keys = s3.list_keys(BUCKET, f"{PREFIX}/")
     for k in keys:
@@ -179,7 +217,7 @@ def local_copy(s3, a):
             continue
         with open(os.path.join(d, rel), "wb") as f:
             f.write(s3.get(BUCKET, k))
-    open(os.path.join(d, ".complete"), "w").close()
+    open(os.path.join(d, mark), "w").close()
     return d
 
 
@@ -249,8 +287,14 @@ def run_client(c, a, rnd):
         c.mount()
         pid = c.pid()
         if "seq" in m:
+            cpu0 = proc_cpu_s(pid)
             r["seq_cold_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+            if cpu0 is not None and proc_cpu_s(pid) is not None:
+                r["seq_cold_cpu_s"] = proc_cpu_s(pid) - cpu0
             r["seq_warm_mbs"] = fio(["--rw=read", "--bs=1M"], big)["bw_bytes"] / 1e6
+        if "par" in m:
+            r["par_cold_mbs"] = fio_par([os.path.join(c.mnt, "par", f"p{i}.bin")
+                                         for i in range(PAR)])
         if "rand" in m:
             r["rand_qd1_iops"] = fio(["--rw=randread", "--bs=4k", "--runtime=5",
                                       "--time_based"], big)["iops"]
@@ -291,6 +335,12 @@ def raw_limits(s3, a):
     r["curl_mbs"] = a.seq_mib * MiB / t / 1e6
     t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/seq/big.bin' > /dev/null"))
     r["nfscat_mbs"] = a.seq_mib * MiB / t / 1e6
+    if "par" in a.measures.split(","):
+        urls = " ".join(f"'{EP}/{BUCKET}/{PREFIX}/par/p{i}.bin'" for i in range(PAR))
+        t = timed(lambda: sh(f"for u in {urls}; do curl -sf --aws-sigv4 aws:amz:us-east-1:s3 "
+                             f"--user '{AK}:{SK}' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "
+                             f"-o /dev/null $u & done; wait"))
+        r["curl_par_mbs"] = PAR * max(1, a.seq_mib // PAR) * MiB / t / 1e6
     ts = []
     for i in range(10):
         t0 = time.perf_counter()
@@ -425,7 +475,8 @@ def main():
     ap.add_argument("--clients", default="mpfs-dual,mpfs-s3,s3fs,rclone,passthrough")
     ap.add_argument("--json", default=None)
     ap.add_argument("--measures", default="ttfb,rand,seq,small,training",
-                    help="subset of ttfb,rand,seq,small,training")
+                    help="subset of ttfb,rand,seq,par,small,training (par: 4 cold "
+                         "sequential readers of 4 different files at once, and 4 curl GETs)")
     ap.add_argument("--mpfs-base", default=None,
                     help="another mpfs binary (e.g. the build before a change), run in the "
                          "same rounds as the contender mpfs-s3-base")
@@ -442,6 +493,8 @@ def main():
         return
     s3 = S3(EP, AK or None, SK or None)
     seed(s3, a)
+    if "par" in a.measures.split(","):
+        seed_par(s3, a)
     makers = {
         "mpfs-dual": lambda t: Mpfs("dual", f"cache_ram={a.cache},cache_disk=0" if t else ""),
         "mpfs-s3": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else ""),
@@ -470,7 +523,10 @@ def main():
     rows = [("ttfb_ms", "time to first byte (1 byte of a 1 MiB object), ms", "%.1f"),
             ("rand_cold_p50_ms", "cold random 4 KiB QD1, p50 ms", "%.2f"),
             ("seq_cold_mbs", "cold sequential 1 MiB, MB/s", "%.0f"),
+            ("seq_cold_cpu_s", "CPU seconds of the client during the cold sequential read", "%.2f"),
             ("seq_warm_mbs", "warm sequential (same mount), MB/s", "%.0f"),
+            ("par_cold_mbs", f"{PAR} cold sequential readers of {PAR} different files, MB/s in total",
+             "%.0f"),
             ("rand_qd1_iops", "warm random 4 KiB QD1, IOPS", "%.0f"),
             ("rand_4j_iops", "warm random 4 KiB 4 jobs, IOPS", "%.0f"),
             ("small_cold_fps", f"{a.nsmall} x 128 KiB random order 4 threads cold, files/s", "%.0f"),
@@ -494,6 +550,9 @@ def main():
     if not rawm:
         return
     print()
+    if "curl_par_mbs" in rawm:
+        print(f"Concurrent-readers limit (median of {a.rounds}): {PAR} curl GETs of the {PAR} "
+              f"files at once {rawm['curl_par_mbs']:.0f} MB/s in total.")
     print(f"Raw limits (median of {a.rounds}): curl GET {rawm['curl_mbs']:.0f} MB/s, nfs-cat "
           f"{rawm['nfscat_mbs']:.0f} MB/s, one ranged GET to first byte {rawm['get_ttfb_ms']:.1f} ms, "
           f"plain GETs of the small files with 4 threads {rawm['gets_fps']:.0f} files/s.")
