@@ -273,6 +273,7 @@ static int replay_one(void *arg, const struct mpfs_journal_rec *rec)
     req.is_new = rec->is_new;
     req.conflict_path = rec->conflict_path && rec->conflict_path[0] ? rec->conflict_path : NULL;
     req.replay = 1;
+    req.journal_id = rec->ino;
     req.attr = rec->attr;
     req.attr.mode = S_IFREG | ((rec->attr_set & MPFS_SET_MODE) ? rec->attr.mode & 07777
                                                                  : (uint32_t)fs->cfg.file_mode);
