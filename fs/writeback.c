@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "consistency/journal.h"
+#include "consistency/upload.h"
 #include "fs/commit.h"
 
 #include <dirent.h>
@@ -259,6 +260,7 @@ static int replay_one(void *arg, const struct mpfs_journal_rec *rec)
             close(fd);
         if (rec->is_new)
             drop_local_entry(fs, rec->parent, rec->path, rec->ino);
+        mpfs_upload_forget(fs->index, rec->ino);
         mpfs_journal_del(fs->index, rec->ino);
         free(spath);
         return 0;
