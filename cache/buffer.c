@@ -23,8 +23,7 @@
  * the fetch's memcpy; the RAM cache filling up is new memory whatever the
  * pool does).  Buffers of 1 MiB and more are therefore mmap()ed with
  * MAP_POPULATE: the kernel fills the whole range in one call, without a
- * trap per page (an 8 MiB buffer written once: 1.6-2.6x faster,
- * measured).
+ * trap per page.
  *
  * Locking: one mutex around the pool's lists, taken only on allocation and
  * on the free of a pooled size; reference counts are atomics.
