@@ -30,8 +30,11 @@ void mpfs_ra_demand_sample(struct mpfs_ra_demand *d, int64_t now_ns, uint64_t bl
                            size_t len)
 {
     int64_t last = d->last_ns;
+    if (last != 0 && now_ns <= last) {
+        return; /* reads of one handle from several threads, stamped out of order */
+    }
     d->last_ns = now_ns;
-    if (last == 0 || now_ns <= last || now_ns - last > IDLE_NS) {
+    if (last == 0 || now_ns - last > IDLE_NS) {
         return;
     }
     uint64_t gap = (uint64_t)(now_ns - last);

@@ -2,8 +2,9 @@
  * test_cache_rasize.c - the readahead window from the measured
  * bandwidth-delay product (cache/rasize.c): unknown measures leave the
  * ramp alone, the window grows with latency and with the demand rate,
- * stays within [2 blocks, max_window], blocked time is not demand, and
- * a pause restarts nothing but is not counted as slowness.
+ * stays within [2 blocks, max_window], blocked time is not demand, a
+ * pause is not counted as slowness, and a read stamped out of order is
+ * ignored.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,6 +112,12 @@ static void test_pause_is_skipped(void **state)
     double r = mpfs_ra_demand_rate(&d);
     /* 10 s between two reads (the next epoch): not a 10 s read cycle */
     mpfs_ra_demand_sample(&d, d.last_ns + 10000 * MS, 0, MiB);
+    assert_true(mpfs_ra_demand_rate(&d) == r);
+    /* a read stamped before the previous one (two threads of one handle)
+     * neither counts nor moves the clock back */
+    int64_t last = d.last_ns;
+    mpfs_ra_demand_sample(&d, last - MS, 0, MiB);
+    assert_true(d.last_ns == last);
     assert_true(mpfs_ra_demand_rate(&d) == r);
 }
 
