@@ -186,6 +186,16 @@ def daemon_pids(needle):
     return out
 
 
+def raw_stats(mnt):
+    """The daemon's counters (`mpfs stats MNT --raw`) as a dict of ints."""
+    p = run([MPFS, "stats", mnt, "--raw"])
+    out = {}
+    for line in p.stdout.decode().splitlines():
+        k, _, v = line.rpartition(" ")
+        out[k] = int(v)
+    return out
+
+
 def unique_prefix(tag):
     return f"it-{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 

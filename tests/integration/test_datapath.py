@@ -4,6 +4,10 @@
   (each by its own thread, sequentially, so every reader gets readahead),
   then bursts of short-lived readers (libfuse starts and reaps worker
   threads), the daemon's peak RSS (VmHWM) stays <= L + 64 MiB.
+* The prefetch pool: four files read sequentially at once on a fresh
+  mount grow the pool past the old fixed 4 threads (the readahead windows
+  ask for more fetches than 4), never past -o prefetch_threads, and every
+  byte arrives right.
 * Extended attributes mpfs does not store (security.*, system.*) answer
   EOPNOTSUPP, so `ls -l` asks once per mount, not once per entry (strace).
 """
@@ -106,6 +110,62 @@ class MemoryBound(unittest.TestCase):
                   f"peak RSS {hwm_open} MiB; after 30 bursts of 24 readers: peak {hwm} MiB, "
                   f"now {rss} MiB", file=sys.stderr)
             self.assertLessEqual(hwm, self.LIMIT_MIB + 64)
+
+
+raw_stats = ml.raw_stats
+
+
+class PrefetchPool(unittest.TestCase):
+    NFILES = 4
+    FILE_SIZE = 32 * MiB
+
+    @classmethod
+    def setUpClass(cls):
+        cls.prefix = ml.unique_prefix("datapath-pool")
+        cls.data = [os.urandom(MiB) * (cls.FILE_SIZE // MiB) for _ in range(cls.NFILES)]
+        for i, d in enumerate(cls.data):
+            ml.s3_put(f"{cls.prefix}/p{i}", d)
+
+    @classmethod
+    def tearDownClass(cls):
+        ml.s3_delete_prefix(cls.prefix)
+
+    def read_concurrently(self, m):
+        errors = []
+
+        def one(i):
+            got = bytearray()
+            with open(m.path(f"p{i}"), "rb", buffering=0) as f:
+                while True:
+                    b = f.read(MiB)
+                    if not b:
+                        break
+                    got += b
+            if got != self.data[i]:
+                errors.append(f"p{i}: wrong bytes")
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(self.NFILES)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
+        return raw_stats(m.mnt)
+
+    def test_pool_grows_within_bound(self):
+        with ml.Mount(MODE, self.prefix) as m:
+            st = self.read_concurrently(m)
+            print(f"{self.NFILES} readers, default prefetch_threads (16): pool threads "
+                  f"{st['readahead.threads']}, most fetches at once "
+                  f"{st['readahead.fetches_peak']}, fetch {st['readahead.fetch_us']} us",
+                  file=sys.stderr)
+            self.assertGreater(st["readahead.threads"], 4)  # the old fixed pool
+            self.assertLessEqual(st["readahead.threads"], 16)
+            self.assertLessEqual(st["readahead.fetches_peak"], 16)
+            self.assertGreater(st["readahead.fetch_us"], 0)
+        with ml.Mount(MODE, self.prefix, opts="prefetch_threads=6") as m:
+            st = self.read_concurrently(m)
+            self.assertLessEqual(st["readahead.threads"], 6)
+            self.assertLessEqual(st["readahead.fetches_peak"], 6)
 
 
 class Xattrs(unittest.TestCase):

@@ -236,13 +236,7 @@ class Ctl(unittest.TestCase):
         self.assertIn("not an mpfs mount point", p.stderr.decode())
 
 
-def raw_stats(mnt):
-    p = ml.run([ml.MPFS, "stats", mnt, "--raw"])
-    out = {}
-    for line in p.stdout.decode().splitlines():
-        k, _, v = line.rpartition(" ")
-        out[k] = int(v)
-    return out
+raw_stats = ml.raw_stats
 
 
 def direct_read(path):
