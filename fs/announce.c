@@ -36,9 +36,10 @@ enum state { QUEUED, FETCHING, READY };
 struct entry {
     struct stream *s; /* NULL once cancelled while in flight (the worker frees it) */
     struct entry *prev, *next; /* stream queue, in announced order */
-    struct entry *hnext;       /* path table chain */
+    struct entry *hnext;       /* path table chain; the dead list once freed */
     uint64_t seq;
     char *path;
+    uint64_t ino; /* the file, looked up when announced: one lookup reference */
     uint64_t off, len; /* as announced; len 0 = to the end */
     enum state state;
     uint64_t reserved; /* bytes of the budget this entry holds */
@@ -72,6 +73,7 @@ struct mpfs_announce {
     size_t nstreams;
     struct entry *table[PATH_BUCKETS];
     atomic_size_t nentries; /* read without the lock by claim's fast path */
+    struct entry *dead;     /* freed under the lock, reaped (forgotten) after it */
     size_t path_bytes;
     uint64_t held; /* bytes reserved by entries in flight or ready */
     int inflight;
@@ -118,13 +120,30 @@ static uint64_t rank(const struct entry *e)
     return e->seq - e->s->head->seq;
 }
 
-static void entry_free(struct entry *e)
+/* Freeing an entry releases its lookup reference on e->ino: a vfs call,
+ * which must not run under a->lock (fs->lock ranks above it).  So under
+ * the lock an entry only goes on the dead list; unlock() reaps it. */
+static void entry_free(struct mpfs_announce *a, struct entry *e)
 {
-    if (!e)
-        return;
-    mpfs_cache_buf_put(e->buf);
-    free(e->path);
-    free(e);
+    e->hnext = a->dead;
+    a->dead = e;
+}
+
+/* Release a->lock, then forget and free what was freed under it. */
+static void unlock(struct mpfs_announce *a)
+{
+    struct entry *dead = a->dead;
+    a->dead = NULL;
+    pthread_mutex_unlock(&a->lock);
+    while (dead) {
+        struct entry *e = dead;
+        dead = e->hnext;
+        if (e->ino)
+            mpfs_vfs_forget(a->fs, e->ino, 1);
+        mpfs_cache_buf_put(e->buf);
+        free(e->path);
+        free(e);
+    }
 }
 
 static void release_bytes(struct mpfs_announce *a, struct entry *e)
@@ -155,7 +174,7 @@ static void entry_remove(struct mpfs_announce *a, struct entry *e)
     e->prev = e->next = NULL;
     if (e->state != FETCHING) {
         release_bytes(a, e);
-        entry_free(e);
+        entry_free(a, e);
     }
 }
 
@@ -173,7 +192,53 @@ static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *co
 struct item {
     char *path;
     uint64_t off, len;
+    uint64_t ino; /* one lookup reference, 0 once released */
+    int cached;   /* its blocks are in the cache already: not queued */
 };
+
+/* Drop what a validated item holds (outside a->lock). */
+static void item_drop(struct mpfs_announce *a, struct item *it)
+{
+    if (it->ino)
+        mpfs_vfs_forget(a->fs, it->ino, 1);
+    it->ino = 0;
+    free(it->path);
+    it->path = NULL;
+}
+
+/* The bytes [*lo, *hi) a fetch of (off, len) of a size-byte file covers:
+ * whole blocks; of a whole file its first HEAD_BLOCKS blocks (what a hint
+ * hides is the first-byte latency of an open; past the head the reader's
+ * sequential readahead streams the rest with parallel range requests,
+ * better than one long fetch here: 8 MiB samples took twice as long when
+ * fetched whole); of an announced range up to a quarter of the budget. */
+static void span(const struct mpfs_announce *a, uint64_t off, uint64_t len, uint64_t size,
+                 uint64_t *lo, uint64_t *hi)
+{
+    size_t bs = a->cfg.block_size;
+    *lo = MPFS_MIN(off, size) / bs * bs;
+    uint64_t h = len ? MPFS_MIN(size, off + len) : size;
+    h = MPFS_MIN(size, (h + bs - 1) / bs * bs);
+    uint64_t cap = len ? MPFS_MAX((uint64_t)bs, a->cfg.memory / 4 / bs * bs)
+                       : HEAD_BLOCKS * (uint64_t)bs;
+    if (h - *lo > cap)
+        h = *lo + cap;
+    *hi = h;
+}
+
+/* Are all blocks of [lo, hi) of (path, version) in the cache (RAM or
+ * disk)?  An empty span is: nothing to fetch. */
+static int all_cached(struct mpfs_announce *a, const char *path, const char *version,
+                      uint64_t lo, uint64_t hi)
+{
+    size_t bs = a->cfg.block_size;
+    for (uint64_t b = lo / bs; b * bs < hi; b++) {
+        struct mpfs_block_key k = {path, strlen(path), version, b};
+        if (mpfs_cache_contains(a->fs->cache, &k) == MPFS_CACHE_ABSENT)
+            return 0;
+    }
+    return 1;
+}
 
 /* Dataset-relative, normalized path of an announced one, or -errno. */
 static int normalize(struct mpfs_announce *a, const char *in, char **out)
@@ -268,18 +333,32 @@ static int parse_line(struct mpfs_announce *a, char *line, struct item *it)
         it->off = off;
         it->len = len;
     }
+    it->ino = 0;
+    it->cached = 0;
     int rc = normalize(a, line, &it->path);
     if (rc < 0)
         return rc;
-    uint64_t ino;
-    rc = resolve(a->fs, it->path, &ino);
-    if (rc == 0)
-        mpfs_vfs_forget(a->fs, ino, 1);
+    /* The one lookup of this path: the entry keeps the inode (and its
+     * reference) for the fetch, which pins the version the node shows then
+     * without a second walk. */
+    rc = resolve(a->fs, it->path, &it->ino);
     if (rc < 0) {
         free(it->path);
         it->path = NULL;
+        return rc;
     }
-    return rc;
+    /* A file whose blocks are cached (an earlier epoch) is not queued:
+     * no entry, no fetch, and its open is an ordinary cache hit.  The
+     * version is the one the lookup just confirmed. */
+    struct mpfs_pin pin;
+    char version[MPFS_VERSION_MAX] = "";
+    uint64_t size = 0, lo, hi;
+    if (mpfs_file_pin_ino(a->fs, it->ino, &pin, version, sizeof(version), &size) == 0 &&
+        version[0]) {
+        span(a, it->off, it->len, size, &lo, &hi);
+        it->cached = all_cached(a, it->path, version, lo, hi);
+    }
+    return 0;
 }
 
 int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t len,
@@ -300,7 +379,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             *lineno = 1;
         pthread_mutex_lock(&a->lock);
         a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         return -EINVAL;
     }
     char *last_nl = strrchr(text, '\n');
@@ -324,7 +403,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         } else if (*p == '#') {
             if (strcmp(p, "#reset") == 0) {
                 for (size_t i = 0; i < nitems; i++)
-                    free(items[i].path);
+                    item_drop(a, &items[i]);
                 nitems = 0;
                 reset_at = 0;
             } else {
@@ -345,9 +424,13 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         p = nl + 1;
     }
     if (rc == 0) {
-        size_t bytes = 0;
+        /* only entries not cached are queued (and count against the bounds) */
+        size_t bytes = 0, nqueue = 0;
         for (size_t i = 0; i < nitems; i++)
-            bytes += strlen(items[i].path) + 1;
+            if (!items[i].cached) {
+                bytes += strlen(items[i].path) + 1;
+                nqueue++;
+            }
         pthread_mutex_lock(&a->lock);
         /* the limits as they will be after this write's reset, if any;
          * a refused write resets nothing either */
@@ -357,7 +440,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         if (reset_at == 0)
             for (struct entry *x = s->head; x; x = x->next)
                 pbytes -= strlen(x->path) + 1;
-        if (have + nitems > a->cfg.queue_max || others + have + nitems > a->cfg.total_max ||
+        if (have + nqueue > a->cfg.queue_max || others + have + nqueue > a->cfg.total_max ||
             pbytes + bytes > MPFS_ANNOUNCE_PATH_BYTES) {
             rc = -ENOBUFS;
             bad = 1;
@@ -365,11 +448,17 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             if (reset_at == 0)
                 stream_clear(a, s, &a->st.cancelled);
             for (size_t i = 0; i < nitems; i++) {
+                if (items[i].cached) {
+                    a->st.cached++;
+                    continue; /* its reference goes below */
+                }
                 struct entry *e = mpfs_xcalloc(1, sizeof(*e));
                 e->s = s;
                 e->seq = s->next_seq++;
                 e->path = items[i].path;
                 items[i].path = NULL;
+                e->ino = items[i].ino; /* the entry owns the reference now */
+                items[i].ino = 0;
                 e->off = items[i].off;
                 e->len = items[i].len;
                 e->state = QUEUED;
@@ -390,14 +479,14 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         }
         if (rc < 0)
             a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
     } else {
         pthread_mutex_lock(&a->lock);
         a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
     }
     for (size_t i = 0; i < nitems; i++)
-        free(items[i].path);
+        item_drop(a, &items[i]);
     free(items);
     if (rc == 0) {
         /* keep the partial line */
@@ -425,7 +514,7 @@ void mpfs_announce_reset(struct mpfs_announce_stream *ss)
     struct mpfs_announce *a = s->a;
     pthread_mutex_lock(&a->lock);
     stream_clear(a, s, &a->st.cancelled);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     free(s->partial);
     s->partial = NULL;
     s->partial_len = 0;
@@ -446,7 +535,7 @@ void mpfs_announce_stream_report(struct mpfs_announce_stream *ss, FILE *out)
             s->name ? s->name : "(handle)", s->n - ready - fetching, fetching, ready,
             (unsigned long long)s->announced, (unsigned long long)s->hits,
             (unsigned long long)s->skipped);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 /* ---- workers --------------------------------------------------------- */
@@ -550,49 +639,31 @@ static void ewma(double *v, double sample)
 
 /* Fetch one entry (picked, state FETCHING, a->lock not held). */
 static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *path,
-                        uint64_t off, uint64_t len)
+                        uint64_t ino, uint64_t off, uint64_t len)
 {
     struct mpfs_fs *fs = a->fs;
-    uint64_t ino;
     struct mpfs_pin pin;
     char version[MPFS_VERSION_MAX] = "";
     uint64_t size = 0;
-    int rc = resolve(fs, path, &ino);
-    if (rc == 0) {
-        rc = mpfs_file_pin_ino(fs, ino, &pin, version, sizeof(version), &size);
-        mpfs_vfs_forget(fs, ino, 1);
-    }
+    /* the version the node shows now (no second lookup: the entry holds
+     * the inode from the announcement; a version that changed since is
+     * caught by the fetch's version check, and by the claim) */
+    int rc = mpfs_file_pin_ino(fs, ino, &pin, version, sizeof(version), &size);
     int64_t t0 = mpfs_now_ns();
-    size_t bs = a->cfg.block_size;
-    uint64_t lo = MPFS_MIN(off, size) / bs * bs;
-    uint64_t hi = len ? MPFS_MIN(size, off + len) : size;
-    hi = MPFS_MIN(size, (hi + bs - 1) / bs * bs);
-    /* A whole file: its first HEAD_BLOCKS blocks.  What a hint hides is the
-     * first-byte latency of an open; past the head the reader's sequential
-     * readahead streams the rest with parallel range requests, better than
-     * one long fetch here (measured: 8 MiB samples took twice as long when
-     * fetched whole).  An announced range: up to a quarter of the budget. */
-    uint64_t cap = len ? MPFS_MAX((uint64_t)bs, a->cfg.memory / 4 / bs * bs)
-                       : HEAD_BLOCKS * (uint64_t)bs;
-    if (hi - lo > cap)
-        hi = lo + cap;
+    uint64_t lo, hi;
+    span(a, off, len, size, &lo, &hi);
     struct mpfs_cache_buf *buf = NULL;
     int cached = 0;
-    if (rc == 0 && hi > lo && version[0]) {
-        /* already in the cache (an earlier epoch): nothing to fetch */
-        cached = 1;
-        for (uint64_t b = lo / bs; cached && b * bs < hi; b++) {
-            struct mpfs_block_key k = {path, strlen(path), version, b};
-            cached = mpfs_cache_contains(fs->cache, &k) != MPFS_CACHE_ABSENT;
-        }
-    }
+    if (rc == 0 && hi > lo && version[0])
+        /* cached since it was announced (read meanwhile, announced twice) */
+        cached = all_cached(a, path, version, lo, hi);
     int sized = 0;
     if (rc == 0 && hi > lo && version[0] && !cached) {
         sized = 1;
         pthread_mutex_lock(&a->lock);
         sized_locked(a, hi - lo);
         rc = reserve_locked(a, e, hi - lo);
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         if (rc == 0) {
             t0 = mpfs_now_ns();
             buf = mpfs_cache_buf_new((size_t)(hi - lo));
@@ -639,7 +710,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         /* cancelled while in flight */
         release_bytes(a, e);
         mpfs_cache_buf_put(buf);
-        entry_free(e);
+        entry_free(a, e);
     } else if (rc < 0) {
         /* the reader fetches it itself */
         release_bytes(a, e);
@@ -657,7 +728,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
             release_bytes(a, e);
     }
     pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 static void *worker(void *arg)
@@ -674,13 +745,13 @@ static void *worker(void *arg)
         a->inflight++;
         a->unsized++;
         char *path = mpfs_xstrdup(e->path);
-        uint64_t off = e->off, len = e->len;
-        pthread_mutex_unlock(&a->lock);
-        fetch_entry(a, e, path, off, len);
+        uint64_t off = e->off, len = e->len, ino = e->ino;
+        unlock(a);
+        fetch_entry(a, e, path, ino, off, len);
         free(path);
         pthread_mutex_lock(&a->lock);
     }
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return NULL;
 }
 
@@ -708,7 +779,7 @@ int mpfs_announce_has(struct mpfs_announce *a, const char *path)
         return 0;
     pthread_mutex_lock(&a->lock);
     int has = find_locked(a, path) != NULL;
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return has;
 }
 
@@ -747,7 +818,7 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
         e = NULL;
     }
     if (!e || e->state != READY) {
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         return 0;
     }
     struct stream *s = e->s;
@@ -775,7 +846,7 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
     }
     entry_remove(a, e); /* releases its bytes */
     pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     if (!buf)
         return 0;
     if (!same) {
@@ -833,7 +904,7 @@ int mpfs_announce_open(struct mpfs_announce *a, const char *name, int pid,
             a->nstreams++;
         }
     }
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     if (rc == 0)
         *out = (struct mpfs_announce_stream *)s;
     return rc;
@@ -861,7 +932,7 @@ void mpfs_announce_close(struct mpfs_announce_stream *ss)
     struct mpfs_announce *a = s->a;
     pthread_mutex_lock(&a->lock);
     stream_end_locked(a, s);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 int mpfs_announce_close_named(struct mpfs_announce *a, const char *name)
@@ -872,7 +943,7 @@ int mpfs_announce_close_named(struct mpfs_announce *a, const char *name)
         s = s->snext;
     if (s)
         stream_end_locked(a, s);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return s ? 0 : -ENOENT;
 }
 
@@ -905,7 +976,7 @@ void mpfs_announce_set_mountpoint(struct mpfs_announce *a, const char *mountpoin
     a->mountpoint = mountpoint ? realpath(mountpoint, NULL) : NULL;
     if (mountpoint && !a->mountpoint)
         a->mountpoint = mpfs_xstrdup(mountpoint);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 void mpfs_announce_free(struct mpfs_announce *a)
@@ -917,7 +988,7 @@ void mpfs_announce_free(struct mpfs_announce *a)
     while (a->streams)
         stream_end_locked(a, a->streams);
     pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     for (int i = 0; i < a->nthreads; i++)
         pthread_join(a->threads[i], NULL);
     free(a->threads);
@@ -941,5 +1012,5 @@ void mpfs_announce_get_stats(struct mpfs_announce *a, struct mpfs_announce_stats
     out->target = target_locked(a);
     out->fetch_us = (uint64_t)(a->fetch_ns / 1000.0);
     out->claim_rate = a->claim_interval_ns > 0 ? (uint64_t)(1e9 / a->claim_interval_ns) : 0;
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
