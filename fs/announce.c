@@ -30,6 +30,10 @@
 #define HEAD_BLOCKS 2
 /* measurements needed before the in-flight target follows them */
 #define MIN_SAMPLES 8
+/* fetches at once before that */
+#define START_TARGET 8
+/* the fetch-time floor is the least of the last two windows this long */
+#define FLOOR_WINDOW_NS (2LL * 1000000000LL)
 
 enum state { QUEUED, FETCHING, READY };
 
@@ -85,6 +89,8 @@ struct mpfs_announce {
     /* measurements */
     int64_t last_claim_ns;
     double claim_interval_ns, fetch_ns;
+    double floor_cur_ns, floor_prev_ns; /* least fetch time, this and the last window */
+    int64_t floor_start_ns;
     uint64_t nclaims, nfetches;
     struct mpfs_announce_stats st;
 };
@@ -540,13 +546,42 @@ void mpfs_announce_stream_report(struct mpfs_announce_stream *ss, FILE *out)
 
 /* ---- workers --------------------------------------------------------- */
 
+/* A fetch's time is the store's latency plus its queueing behind other
+ * requests.  More fetches at once hide latency; queueing only grows with
+ * them (a store that is saturated, here: radosgw short of CPU, answers
+ * each of 8 GETs in 12 ms that alone take 2), and a target sized by the
+ * mean fetch time would feed on itself.  So it is sized by the floor: the
+ * least fetch time of the last two windows (as TCP BBR takes the minimum
+ * RTT), which follows a store that gets slower within two windows. */
+static void floor_add_locked(struct mpfs_announce *a, double ns, int64_t now)
+{
+    if (now - a->floor_start_ns > FLOOR_WINDOW_NS) {
+        a->floor_prev_ns = a->floor_cur_ns;
+        a->floor_cur_ns = 0;
+        a->floor_start_ns = now;
+    }
+    if (a->floor_cur_ns <= 0 || ns < a->floor_cur_ns)
+        a->floor_cur_ns = ns;
+}
+
+static double floor_locked(const struct mpfs_announce *a)
+{
+    if (a->floor_prev_ns > 0 && a->floor_cur_ns > 0)
+        return MPFS_MIN(a->floor_prev_ns, a->floor_cur_ns);
+    return MPFS_MAX(a->floor_prev_ns, a->floor_cur_ns);
+}
+
 static uint64_t target_locked(struct mpfs_announce *a)
 {
     uint64_t t = (uint64_t)a->cfg.threads;
-    if (a->nclaims >= MIN_SAMPLES && a->nfetches >= MIN_SAMPLES && a->claim_interval_ns > 0) {
-        /* in flight = consumption rate x fetch time, with a margin */
-        double want = 1.5 * a->fetch_ns / a->claim_interval_ns + 1.0;
+    double fl = floor_locked(a);
+    if (a->nclaims >= MIN_SAMPLES && a->nfetches >= MIN_SAMPLES && a->claim_interval_ns > 0 &&
+        fl > 0) {
+        /* in flight = consumption rate x latency, with a margin */
+        double want = 1.5 * fl / a->claim_interval_ns + 1.0;
         t = (uint64_t)MPFS_MIN((double)t, MPFS_MAX(1.0, want));
+    } else {
+        t = MPFS_MIN(t, (uint64_t)START_TARGET);
     }
     return t;
 }
@@ -697,6 +732,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         a->st.fetched++;
         a->st.fetched_bytes += hi - lo;
         ewma(&a->fetch_ns, (double)dt);
+        floor_add_locked(a, (double)dt, t0 + dt);
         a->nfetches++;
     } else if (rc == 0 && cached) {
         a->st.cached++;
@@ -1011,6 +1047,7 @@ void mpfs_announce_get_stats(struct mpfs_announce *a, struct mpfs_announce_stats
     out->in_flight = (uint64_t)a->inflight;
     out->target = target_locked(a);
     out->fetch_us = (uint64_t)(a->fetch_ns / 1000.0);
+    out->fetch_floor_us = (uint64_t)(floor_locked(a) / 1000.0);
     out->claim_rate = a->claim_interval_ns > 0 ? (uint64_t)(1e9 / a->claim_interval_ns) : 0;
     unlock(a);
 }

@@ -39,8 +39,10 @@
  * needs room, held entries needed later than it are dropped first (the
  * block needed last goes first) and refetched when their turn comes.
  * At most `target` fetches run at once: the measured consumption rate
- * (announced opens per second) times the measured fetch time, plus one,
- * clamped to [1, threads]; before enough is measured, `threads`.
+ * (announced opens per second) times the measured fetch-time floor (the
+ * least fetch time of the last 2 to 4 s: the store's latency without the
+ * queueing that more fetches add) times 1.5, plus one, clamped to
+ * [1, threads]; before enough is measured, min(threads, 8).
  *
  * Consumption.  mpfs_vfs_open of a file calls mpfs_announce_claim() with
  * the version the handle is pinned to: a ready entry of that path and the
@@ -148,6 +150,7 @@ struct mpfs_announce_stats {
     uint64_t late;           /* opened before their prefetch started (dropped) */
     uint64_t target;         /* fetches allowed at once now */
     uint64_t fetch_us;       /* measured fetch time of one entry, EWMA */
+    uint64_t fetch_floor_us; /* least fetch time lately: the latency the target hides */
     uint64_t claim_rate;     /* measured announced opens per second, EWMA */
 };
 void mpfs_announce_get_stats(struct mpfs_announce *a, struct mpfs_announce_stats *out);

@@ -615,6 +615,32 @@ static void test_lookup_refs_balanced(void **state)
     fixture_free(f);
 }
 
+/* The in-flight target is sized by the least fetch time lately, not the
+ * mean: one slow fetch (a store queueing) does not raise it. */
+static void test_fetch_floor(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, 10);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
+                                   .action = MPFS_FAULT_DELAY, .delay_ms = 200, .count = 1};
+    mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\nd/f03\nd/f04\nd/f05\nd/f06\nd/f07\n"
+                                 "d/f08\nd/f09\n"),
+                     0);
+    wait_fetched(a, 10);
+    struct mpfs_announce_stats st = stats(a);
+    assert_true(st.fetch_us > 200000 / 8); /* the mean still carries the slow one */
+    assert_true(st.fetch_floor_us < 20000);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_one_lookup_per_announcement),
         cmocka_unit_test(test_cached_costs_nothing),
         cmocka_unit_test(test_lookup_refs_balanced),
+        cmocka_unit_test(test_fetch_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
