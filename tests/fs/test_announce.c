@@ -271,21 +271,30 @@ static void test_reset_and_isolation(void **state)
     fixture_free(f);
 }
 
+/* A module of its own with one worker over files d/f00..; the first GET
+ * of d/f00 takes delay_ms. */
+static struct mpfs_announce *one_worker_slow_f00(struct fixture *f, int nfiles, int delay_ms,
+                                                 struct mpfs_announce_stream **s)
+{
+    make_files(f, nfiles);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
+                                   .action = MPFS_FAULT_DELAY, .delay_ms = delay_ms, .count = 1};
+    mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, s), 0);
+    return a;
+}
+
 /* An open before the prefetch of its file started: the reader reads it
  * itself and the entry goes (no second GET later). */
 static void test_reader_ahead_of_prefetch(void **state)
 {
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
-    make_files(f, 3);
-    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
-                                   .action = MPFS_FAULT_DELAY, .delay_ms = 300, .count = 1};
-    mpfs_fault_add(f->s3f, &slow);
-    struct mpfs_announce_config cfg = {
-        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
-    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
     struct mpfs_announce_stream *s;
-    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    struct mpfs_announce *a = one_worker_slow_f00(f, 3, 300, &s);
     assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\n"), 0);
     for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
         usleep(1000);
@@ -621,15 +630,8 @@ static void test_fetch_floor(void **state)
 {
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
-    make_files(f, 10);
-    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
-                                   .action = MPFS_FAULT_DELAY, .delay_ms = 200, .count = 1};
-    mpfs_fault_add(f->s3f, &slow);
-    struct mpfs_announce_config cfg = {
-        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
-    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
     struct mpfs_announce_stream *s;
-    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    struct mpfs_announce *a = one_worker_slow_f00(f, 10, 200, &s);
     assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\nd/f03\nd/f04\nd/f05\nd/f06\nd/f07\n"
                                  "d/f08\nd/f09\n"),
                      0);
