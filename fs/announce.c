@@ -72,7 +72,10 @@ struct mpfs_announce {
     struct mpfs_announce_config cfg;
     char *mountpoint;
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* any change: work, room, a finished fetch */
+    pthread_cond_t cond; /* room, a finished fetch (claims and reserves wait) */
+    pthread_cond_t work; /* idle workers wait: woken one at a time (a worker
+                          * that takes work wakes the next), not all 32 per
+                          * claim */
     struct stream *streams;
     size_t nstreams;
     struct entry *table[PATH_BUCKETS];
@@ -184,13 +187,20 @@ static void entry_remove(struct mpfs_announce *a, struct entry *e)
     }
 }
 
+/* Something changed that waiters and an idle worker may act on. */
+static void changed_locked(struct mpfs_announce *a)
+{
+    pthread_cond_broadcast(&a->cond);
+    pthread_cond_signal(&a->work);
+}
+
 static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *counter)
 {
     while (s->head) {
         (*counter)++;
         entry_remove(a, s->head);
     }
-    pthread_cond_broadcast(&a->cond);
+    changed_locked(a);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -481,7 +491,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             a->path_bytes += bytes;
             a->st.announced += nitems;
             s->announced += nitems;
-            pthread_cond_broadcast(&a->cond);
+            pthread_cond_signal(&a->work);
         }
         if (rc < 0)
             a->st.rejected++;
@@ -763,7 +773,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         if (!buf)
             release_bytes(a, e);
     }
-    pthread_cond_broadcast(&a->cond);
+    changed_locked(a);
     unlock(a);
 }
 
@@ -774,12 +784,13 @@ static void *worker(void *arg)
     while (!a->stop) {
         struct entry *e = pick_locked(a);
         if (!e) {
-            pthread_cond_wait(&a->cond, &a->lock);
+            pthread_cond_wait(&a->work, &a->lock);
             continue;
         }
         e->state = FETCHING;
         a->inflight++;
         a->unsized++;
+        pthread_cond_signal(&a->work); /* the next one, if there is more */
         char *path = mpfs_xstrdup(e->path);
         uint64_t off = e->off, len = e->len, ino = e->ino;
         unlock(a);
@@ -881,7 +892,7 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
         a->st.stale++;
     }
     entry_remove(a, e); /* releases its bytes */
-    pthread_cond_broadcast(&a->cond);
+    changed_locked(a);
     unlock(a);
     if (!buf)
         return 0;
@@ -1001,6 +1012,7 @@ struct mpfs_announce *mpfs_announce_new(struct mpfs_fs *fs,
         a->cfg.memory = 64ull << 20;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
+    pthread_cond_init(&a->work, NULL);
     atomic_init(&a->nentries, 0);
     return a;
 }
@@ -1024,6 +1036,7 @@ void mpfs_announce_free(struct mpfs_announce *a)
     while (a->streams)
         stream_end_locked(a, a->streams);
     pthread_cond_broadcast(&a->cond);
+    pthread_cond_broadcast(&a->work);
     unlock(a);
     for (int i = 0; i < a->nthreads; i++)
         pthread_join(a->threads[i], NULL);
@@ -1031,6 +1044,7 @@ void mpfs_announce_free(struct mpfs_announce *a)
     free(a->mountpoint);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
+    pthread_cond_destroy(&a->work);
     free(a);
 }
 
