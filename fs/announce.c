@@ -587,8 +587,12 @@ static uint64_t target_locked(struct mpfs_announce *a)
     double fl = floor_locked(a);
     if (a->nclaims >= MIN_SAMPLES && a->nfetches >= MIN_SAMPLES && a->claim_interval_ns > 0 &&
         fl > 0) {
-        /* in flight = consumption rate x latency, with a margin */
-        double want = 1.5 * fl / a->claim_interval_ns + 1.0;
+        /* in flight = consumption rate x latency, with a margin of 2:
+         * while the consumer waits on the prefetch its rate is the
+         * prefetch's, in flight / mean fetch time, so the target grows
+         * while the mean stays below twice the floor (latency dominates:
+         * more at once helps) and shrinks when queueing dominates */
+        double want = 2.0 * fl / a->claim_interval_ns + 1.0;
         t = (uint64_t)MPFS_MIN((double)t, MPFS_MAX(1.0, want));
     } else {
         t = MPFS_MIN(t, (uint64_t)START_TARGET);

@@ -41,7 +41,7 @@
  * At most `target` fetches run at once: the measured consumption rate
  * (announced opens per second) times the measured fetch-time floor (the
  * least fetch time of the last 2 to 4 s: the store's latency without the
- * queueing that more fetches add) times 1.5, plus one, clamped to
+ * queueing that more fetches add) times 2, plus one, clamped to
  * [1, threads]; before enough is measured, min(threads, 8).
  *
  * Consumption.  mpfs_vfs_open of a file calls mpfs_announce_claim() with
