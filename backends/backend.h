@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
@@ -133,7 +134,40 @@ struct mpfs_put_opts {
      * with a stat first (racy) and say so in their docs. */
     const char *if_match;
     int if_none_match;
+    /* Multipart progress to resume from and to keep up to date, or NULL
+     * (see struct mpfs_put_progress).  Backends without multipart ignore
+     * it. */
+    struct mpfs_put_progress *progress;
 };
+
+/* The progress of a multipart put, kept by the caller so that a put cut
+ * short by a crash resumes: the next put of the same path and size with
+ * this progress reuses the upload and every part whose bytes still match
+ * (S3: the part's ETag is the MD5 of the local bytes), instead of sending
+ * the whole file again and leaving the first upload's parts orphaned.
+ * The backend calls save() (never two at once) once the upload exists and
+ * after each part; save persists what it is given.  etags has nparts
+ * slots ("" = not uploaded), allocated by whoever fills it, freed with
+ * mpfs_put_progress_clear(). */
+#define MPFS_UPLOAD_ID_MAX 1024
+struct mpfs_put_progress {
+    char upload_id[MPFS_UPLOAD_ID_MAX]; /* "" = none started */
+    char key[1024];                     /* the object it uploads */
+    uint64_t size, part_size;
+    uint32_t nparts;
+    char (*etags)[MPFS_VERSION_MAX];
+    uint32_t reused; /* out: parts found on the store and kept */
+    void (*save)(void *arg, const struct mpfs_put_progress *p);
+    void *save_arg;
+};
+
+static inline void mpfs_put_progress_clear(struct mpfs_put_progress *p)
+{
+    free(p->etags);
+    p->etags = NULL;
+    p->upload_id[0] = '\0';
+    p->nparts = 0;
+}
 
 /* Listing callback: one call per entry.  name is the raw entry name (see
  * above), attr has at least the type bits in mode; attr_full says whether

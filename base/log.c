@@ -8,6 +8,7 @@
  */
 #include "base/log.h"
 
+#include "base/log_syslog.h"
 #include "base/logfile.h"
 #include "base/util.h"
 
@@ -19,12 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 int mpfs_log_level = MPFS_LOG_WARN;
-static int use_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -45,13 +44,6 @@ int mpfs_log_level_name_ok(const char *name)
         if (strcmp(name, level_names[i]) == 0)
             return 0;
     return -EINVAL;
-}
-
-void mpfs_log_use_syslog(int on)
-{
-    use_syslog = on;
-    if (on)
-        openlog("mpfs", LOG_PID, LOG_DAEMON);
 }
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
@@ -184,12 +176,6 @@ void mpfs_log_emit(int level, const char *fmt, ...)
     if (suppressed)
         snprintf(note, sizeof(note), " [%lu similar line%s suppressed]", suppressed,
                  suppressed == 1 ? "" : "s");
-    if (use_syslog) {
-        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-        syslog(prio[level & 3], "%s%s", line, note);
-        pthread_mutex_unlock(&lk);
-        return;
-    }
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -197,6 +183,11 @@ void mpfs_log_emit(int level, const char *fmt, ...)
     fprintf(stderr, "%02d:%02d:%02d.%03ld mpfs %s: %s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
             ts.tv_nsec / 1000000, level_names[level & 3], line, note);
     fflush(stderr);
+    if (mpfs_log_syslog_wants(level)) {
+        char both[sizeof(line) + sizeof(note)];
+        snprintf(both, sizeof(both), "%s%s", line, note);
+        mpfs_log_syslog_send(level, both);
+    }
     rotate_locked();
     pthread_mutex_unlock(&lk);
 }

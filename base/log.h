@@ -1,5 +1,9 @@
 /*
- * log.h - leveled logging to stderr (or syslog once daemonized).
+ * log.h - leveled logging to stderr: the terminal in the foreground, the
+ * rotated <cache_dir>/mpfs.log once daemonized (logfile.h), and, as a
+ * daemon, the lines at or above the syslog level also to syslog
+ * (log_syslog.h).  Each call site may log a burst of lines per window; the
+ * next line it logs after that carries the count of the ones dropped.
  *
  * The level is checked before any formatting, so debug calls on hot paths
  * cost one load and a branch.  Secrets (keys, signatures) are never passed
@@ -24,8 +28,6 @@ extern int mpfs_log_level;
 int mpfs_log_set_level_name(const char *name);
 /* Is name a level name?  0 or -EINVAL; changes nothing. */
 int mpfs_log_level_name_ok(const char *name);
-/* After daemonizing, lines go to syslog instead of stderr. */
-void mpfs_log_use_syslog(int on);
 
 void mpfs_log_emit(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

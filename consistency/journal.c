@@ -8,6 +8,8 @@
  */
 #include "consistency/journal.h"
 
+#include "consistency/record_codec.h"
+
 #include "base/log.h"
 #include "base/util.h"
 
@@ -18,132 +20,50 @@
 
 #define JOURNAL_FMT 1
 
-struct wbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put_bytes(struct wbuf *w, const void *v, size_t n)
-{
-    if (w->len + n <= w->cap)
-        memcpy(w->p + w->len, v, n);
-    w->len += n;
-}
-
-static void put_u64(struct wbuf *w, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    put_bytes(w, b, 8);
-}
-
-static void put_u32(struct wbuf *w, uint32_t v)
-{
-    unsigned char b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    put_bytes(w, b, 4);
-}
-
-static void put_str(struct wbuf *w, const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    put_u32(w, (uint32_t)n);
-    put_bytes(w, s ? s : "", n);
-}
-
 size_t mpfs_journal_encode(const struct mpfs_journal_rec *r, char *buf, size_t cap)
 {
-    struct wbuf w = {.p = buf, .cap = cap};
+    struct mpfs_wbuf w = {.p = buf, .cap = cap};
     unsigned char fmt = JOURNAL_FMT, is_new = r->is_new ? 1 : 0;
-    put_bytes(&w, &fmt, 1);
-    put_u64(&w, r->ino);
-    put_u64(&w, r->parent);
-    put_bytes(&w, &is_new, 1);
-    put_u64(&w, (uint64_t)r->created_ns);
-    put_u32(&w, r->attr_set);
-    put_u32(&w, r->attr.mode);
-    put_u32(&w, r->attr.uid);
-    put_u32(&w, r->attr.gid);
-    put_u64(&w, (uint64_t)r->attr.mtime_ns);
-    put_str(&w, r->path);
-    put_str(&w, r->staging);
-    put_str(&w, r->conflict_path);
-    put_str(&w, r->base_version);
+    mpfs_wbuf_bytes(&w, &fmt, 1);
+    mpfs_wbuf_u64(&w, r->ino);
+    mpfs_wbuf_u64(&w, r->parent);
+    mpfs_wbuf_bytes(&w, &is_new, 1);
+    mpfs_wbuf_u64(&w, (uint64_t)r->created_ns);
+    mpfs_wbuf_u32(&w, r->attr_set);
+    mpfs_wbuf_u32(&w, r->attr.mode);
+    mpfs_wbuf_u32(&w, r->attr.uid);
+    mpfs_wbuf_u32(&w, r->attr.gid);
+    mpfs_wbuf_u64(&w, (uint64_t)r->attr.mtime_ns);
+    mpfs_wbuf_str(&w, r->path);
+    mpfs_wbuf_str(&w, r->staging);
+    mpfs_wbuf_str(&w, r->conflict_path);
+    mpfs_wbuf_str(&w, r->base_version);
     unsigned char side = (unsigned char)r->base_side;
-    put_bytes(&w, &side, 1);
+    mpfs_wbuf_bytes(&w, &side, 1);
     return w.len;
-}
-
-struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-static const unsigned char *take(struct rbuf *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint64_t get_u64(struct rbuf *r)
-{
-    const unsigned char *p = take(r, 8);
-    uint64_t v = 0;
-    for (int i = 7; p && i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t get_u32(struct rbuf *r)
-{
-    const unsigned char *p = take(r, 4);
-    uint32_t v = 0;
-    for (int i = 3; p && i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static char *get_str(struct rbuf *r)
-{
-    uint32_t n = get_u32(r);
-    const unsigned char *p = take(r, n);
-    if (!p)
-        return NULL;
-    char *s = mpfs_xmalloc((size_t)n + 1);
-    memcpy(s, p, n);
-    s[n] = '\0';
-    return s;
 }
 
 int mpfs_journal_decode(const char *buf, size_t len, struct mpfs_journal_rec *rec)
 {
-    struct rbuf r = {.p = (const unsigned char *)buf, .len = len};
+    struct mpfs_rbuf r = {.p = (const unsigned char *)buf, .len = len};
     memset(rec, 0, sizeof(*rec));
-    const unsigned char *fmt = take(&r, 1);
+    const unsigned char *fmt = mpfs_rbuf_take(&r, 1);
     if (!fmt || *fmt != JOURNAL_FMT)
         return -EINVAL;
-    rec->ino = get_u64(&r);
-    rec->parent = get_u64(&r);
-    const unsigned char *is_new = take(&r, 1);
+    rec->ino = mpfs_rbuf_u64(&r);
+    rec->parent = mpfs_rbuf_u64(&r);
+    const unsigned char *is_new = mpfs_rbuf_take(&r, 1);
     rec->is_new = is_new && *is_new;
-    rec->created_ns = (int64_t)get_u64(&r);
-    rec->attr_set = get_u32(&r);
-    rec->attr.mode = get_u32(&r);
-    rec->attr.uid = get_u32(&r);
-    rec->attr.gid = get_u32(&r);
-    rec->attr.mtime_ns = (int64_t)get_u64(&r);
-    rec->path = get_str(&r);
-    rec->staging = get_str(&r);
-    rec->conflict_path = get_str(&r);
-    char *base = get_str(&r);
+    rec->created_ns = (int64_t)mpfs_rbuf_u64(&r);
+    rec->attr_set = mpfs_rbuf_u32(&r);
+    rec->attr.mode = mpfs_rbuf_u32(&r);
+    rec->attr.uid = mpfs_rbuf_u32(&r);
+    rec->attr.gid = mpfs_rbuf_u32(&r);
+    rec->attr.mtime_ns = (int64_t)mpfs_rbuf_u64(&r);
+    rec->path = mpfs_rbuf_str(&r);
+    rec->staging = mpfs_rbuf_str(&r);
+    rec->conflict_path = mpfs_rbuf_str(&r);
+    char *base = mpfs_rbuf_str(&r);
     if (base) {
         if (strlen(base) >= sizeof(rec->base_version))
             r.bad = 1;
@@ -151,7 +71,7 @@ int mpfs_journal_decode(const char *buf, size_t len, struct mpfs_journal_rec *re
             snprintf(rec->base_version, sizeof(rec->base_version), "%s", base);
         free(base);
     }
-    const unsigned char *side = take(&r, 1);
+    const unsigned char *side = mpfs_rbuf_take(&r, 1);
     rec->base_side = side ? *side : 0;
     if (r.bad || !rec->ino || !rec->path || !rec->staging || !rec->staging[0] ||
         strchr(rec->staging, '/')) {

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "consistency/conflict.h"
+#include "consistency/upload.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -176,7 +177,7 @@ static void keep_overwritten(struct mpfs_fs *fs, struct mpfs_backend *b, const c
 }
 
 static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mpfs_commit_req *r,
-                     struct mpfs_commit_result *res)
+                     struct mpfs_commit_result *res, struct mpfs_put_progress *progress)
 {
     char base[MPFS_VERSION_MAX] = "";
     int pre = r->conflict_path || r->is_new ? 0 : base_for(fs, r, b, base, sizeof(base));
@@ -195,6 +196,7 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
         opts.if_match = base;
     else if (r->conflict_path && r->base_version && r->base_version[0])
         opts.if_match = r->base_version;
+    opts.progress = progress;
 
     res->path = target;
     /* A replay whose upload reached the store before the crash is done: a
@@ -224,6 +226,27 @@ static int put_whole(struct mpfs_fs *fs, struct mpfs_backend *b, const struct mp
     return rc;
 }
 
+/* put_whole with the multipart progress journaled under the file's
+ * journal id (consistency/upload.h): an upload a crash cut short is
+ * resumed by the replay, and forgotten once the commit ends either way
+ * (a failed upload was aborted by the backend). */
+static int put_whole_resumable(struct mpfs_fs *fs, struct mpfs_backend *b,
+                               const struct mpfs_commit_req *r, struct mpfs_commit_result *res)
+{
+    if (!r->journal_id || !fs->index)
+        return put_whole(fs, b, r, res, NULL);
+    struct mpfs_put_progress progress;
+    memset(&progress, 0, sizeof(progress));
+    struct mpfs_upload_keeper keeper = {.idx = fs->index, .id = r->journal_id};
+    int had = mpfs_upload_load(fs->index, r->journal_id, &progress) == 0;
+    mpfs_upload_track(&progress, &keeper);
+    int rc = put_whole(fs, b, r, res, &progress);
+    if (had || keeper.saved)
+        mpfs_upload_forget(fs->index, r->journal_id);
+    mpfs_put_progress_clear(&progress);
+    return rc;
+}
+
 int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
                     struct mpfs_commit_result *res)
 {
@@ -247,11 +270,11 @@ int mpfs_commit_run(struct mpfs_fs *fs, const struct mpfs_commit_req *req,
             struct mpfs_commit_req whole = *req;
             whole.is_new = 1;
             res->backend = fs->router.route[MPFS_R_PUT];
-            rc = put_whole(fs, res->backend, &whole, res);
+            rc = put_whole(fs, res->backend, &whole, res, NULL);
         }
     } else {
         res->backend = fs->router.route[MPFS_R_PUT];
-        rc = put_whole(fs, res->backend, req, res);
+        rc = put_whole_resumable(fs, res->backend, req, res);
     }
     if (rc == 0) {
         struct mpfs_attr *o = &res->attr;

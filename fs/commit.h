@@ -41,6 +41,9 @@ struct mpfs_commit_req {
     /* replaying a journal after a crash: an object that already holds
      * exactly our bytes is our own earlier commit, not a conflict */
     int replay;
+    /* the file's journal id (its inode): a multipart upload's progress is
+     * kept under it, so a commit cut short by a crash resumes (0: none) */
+    uint64_t journal_id;
 };
 
 struct mpfs_commit_result {

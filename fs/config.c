@@ -5,6 +5,7 @@
 #include "fs/config.h"
 
 #include "base/log.h"
+#include "base/log_syslog.h"
 #include "base/util.h"
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 enum opt_type { T_STR, T_BOOL, T_INT, T_SIZE, T_SECONDS, T_MODE };
@@ -114,6 +116,14 @@ static const struct opt table[] = {
     {"log_level", T_STR, O(log_level), "warn", "error | warn | info | debug"},
     {"log_max", T_SIZE, O(log_max), "16M",
      "the daemon's log <cache_dir>/mpfs.log is rotated past this size (3 old files kept)"},
+    {"log_burst", T_INT, O(log_burst), "10",
+     "lines one call site may log per log_window; the next one says how many were dropped "
+     "(0: no limit)"},
+    {"log_window", T_INT, O(log_window_ms), "10000", "rate-limit window of log_burst, ms"},
+    {"syslog", T_STR, O(syslog), "warn",
+     "as a daemon, lines of this level or worse also go to syslog: error | warn | info | "
+     "debug | off"},
+    {"syslog_socket", T_STR, O(syslog_socket), "/dev/log", "syslog's datagram socket"},
     {"threads", T_INT, O(threads), "16", "most FUSE worker threads"},
     {"fsname", T_STR, O(fsname), NULL, "name shown in /proc/mounts"},
     {"metrics_port", T_INT, O(metrics_port), "0",
@@ -439,6 +449,19 @@ int mpfs_config_finish(struct mpfs_config *c, char *err, size_t errlen)
         c->fsname = mpfs_xstrdup(strcmp(c->mode, "nfs") == 0 ? c->nfs : c->s3);
     if (mpfs_log_level_name_ok(c->log_level) < 0) {
         snprintf(err, errlen, "log_level must be error, warn, info or debug");
+        return -EINVAL;
+    }
+    int syslog_level;
+    if (mpfs_log_syslog_level(c->syslog, &syslog_level) < 0) {
+        snprintf(err, errlen, "syslog must be error, warn, info, debug or off");
+        return -EINVAL;
+    }
+    if (c->log_burst < 0 || c->log_window_ms < 1) {
+        snprintf(err, errlen, "log_burst must be 0 or more, log_window at least 1 ms");
+        return -EINVAL;
+    }
+    if (strlen(c->syslog_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errlen, "syslog_socket: path too long for a Unix socket");
         return -EINVAL;
     }
     return 0;

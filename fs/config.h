@@ -73,6 +73,10 @@ struct mpfs_config {
     int debug_fuse;
     char *log_level;
     uint64_t log_max;     /* rotate the daemon's log past this many bytes */
+    int log_burst;        /* lines per call site per log_window_ms (0: no limit) */
+    int log_window_ms;
+    char *syslog;         /* as a daemon, levels also sent to syslog: a level or "off" */
+    char *syslog_socket;
     int threads;          /* max FUSE worker threads */
     char *fsname;
     char *mountpoint;     /* from a config file; the MOUNTPOINT argument wins */

@@ -467,6 +467,7 @@ int mpfs_file_commit_locked(struct mpfs_fs *fs, struct mpfs_node *n)
     req.dirty_lo = wf->dirty_lo;
     req.dirty_hi = wf->dirty_hi;
     req.shrunk = wf->shrunk;
+    req.journal_id = n->ino;
     commit_attrs(fs, n, wf, &req);
 
     /* Upload without the node's lock: stat, open and reads (from staging)

@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "consistency/journal.h"
+#include "consistency/upload.h"
 #include "fs/commit.h"
 
 #include <dirent.h>
@@ -259,6 +260,7 @@ static int replay_one(void *arg, const struct mpfs_journal_rec *rec)
             close(fd);
         if (rec->is_new)
             drop_local_entry(fs, rec->parent, rec->path, rec->ino);
+        mpfs_upload_forget(fs->index, rec->ino);
         mpfs_journal_del(fs->index, rec->ino);
         free(spath);
         return 0;
@@ -273,6 +275,7 @@ static int replay_one(void *arg, const struct mpfs_journal_rec *rec)
     req.is_new = rec->is_new;
     req.conflict_path = rec->conflict_path && rec->conflict_path[0] ? rec->conflict_path : NULL;
     req.replay = 1;
+    req.journal_id = rec->ino;
     req.attr = rec->attr;
     req.attr.mode = S_IFREG | ((rec->attr_set & MPFS_SET_MODE) ? rec->attr.mode & 07777
                                                                  : (uint32_t)fs->cfg.file_mode);

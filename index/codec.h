@@ -32,6 +32,7 @@
 #define MPFS_INDEX_TAG_REV 'R'
 #define MPFS_INDEX_TAG_DIR 'D'
 #define MPFS_INDEX_TAG_JOURNAL 'J'
+#define MPFS_INDEX_TAG_UPLOAD 'U'
 
 #define MPFS_INDEX_META_SCHEMA "Mschema"
 #define MPFS_INDEX_META_HWM "Mino_hwm"

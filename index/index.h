@@ -196,6 +196,17 @@ int mpfs_index_journal_del(struct mpfs_index *idx, uint64_t id);
 typedef int (*mpfs_index_journal_fn)(void *arg, uint64_t id, const void *rec, size_t len);
 int mpfs_index_journal_list(struct mpfs_index *idx, mpfs_index_journal_fn fn, void *arg);
 
+/*
+ * The progress of a journaled file's multipart upload (consistency/
+ * upload.c encodes it), by the same id, synced like the journal but kept
+ * apart from it: the commit's upload threads write it while the file's
+ * owner may rewrite the journal record.  get returns a rocksdb-allocated
+ * copy (free with free()) or -ENOENT.
+ */
+int mpfs_index_upload_put(struct mpfs_index *idx, uint64_t id, const void *rec, size_t len);
+int mpfs_index_upload_get(struct mpfs_index *idx, uint64_t id, char **rec, size_t *len);
+int mpfs_index_upload_del(struct mpfs_index *idx, uint64_t id);
+
 void mpfs_index_get_stats(struct mpfs_index *idx, struct mpfs_index_stats *out);
 
 #endif

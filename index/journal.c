@@ -1,5 +1,6 @@
 /*
- * journal.c - the write-back journal's table in the index ('J' keys).
+ * journal.c - the write-back journal's table in the index ('J' keys), and
+ * the progress of its multipart uploads ('U' keys).
  *
  * The index stores journal records as opaque byte strings keyed by a
  * 64-bit id (the inode of the staged file): consistency/journal.c owns
@@ -14,27 +15,72 @@
  */
 #include "index/index_int.h"
 
+#include "base/util.h"
+
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
-int mpfs_index_journal_put(struct mpfs_index *idx, uint64_t id, const void *rec, size_t len)
+/* The journal ('J') and upload ('U') tables store opaque records by id,
+ * synced. */
+static int record_put(struct mpfs_index *idx, char tag, uint64_t id, const void *rec, size_t len)
 {
     char key[MPFS_INDEX_PREFIX_LEN];
     char *rerr = NULL;
     if (id == 0 || len == 0)
         return -EINVAL;
-    size_t klen = mpfs_index_key_prefix(key, MPFS_INDEX_TAG_JOURNAL, id);
+    size_t klen = mpfs_index_key_prefix(key, tag, id);
     rocksdb_put(idx->db, idx->wopts_sync, key, klen, rec, len, &rerr);
-    return mpfs_index_fail(idx, rerr, "put journal record");
+    return mpfs_index_fail(idx, rerr, tag == MPFS_INDEX_TAG_JOURNAL ? "put journal record"
+                                                                    : "put upload record");
+}
+
+static int record_del(struct mpfs_index *idx, char tag, uint64_t id)
+{
+    char key[MPFS_INDEX_PREFIX_LEN];
+    char *rerr = NULL;
+    size_t klen = mpfs_index_key_prefix(key, tag, id);
+    rocksdb_delete(idx->db, idx->wopts_sync, key, klen, &rerr);
+    return mpfs_index_fail(idx, rerr, tag == MPFS_INDEX_TAG_JOURNAL ? "delete journal record"
+                                                                    : "delete upload record");
+}
+
+int mpfs_index_journal_put(struct mpfs_index *idx, uint64_t id, const void *rec, size_t len)
+{
+    return record_put(idx, MPFS_INDEX_TAG_JOURNAL, id, rec, len);
 }
 
 int mpfs_index_journal_del(struct mpfs_index *idx, uint64_t id)
 {
+    return record_del(idx, MPFS_INDEX_TAG_JOURNAL, id);
+}
+
+int mpfs_index_upload_put(struct mpfs_index *idx, uint64_t id, const void *rec, size_t len)
+{
+    return record_put(idx, MPFS_INDEX_TAG_UPLOAD, id, rec, len);
+}
+
+int mpfs_index_upload_del(struct mpfs_index *idx, uint64_t id)
+{
+    return record_del(idx, MPFS_INDEX_TAG_UPLOAD, id);
+}
+
+int mpfs_index_upload_get(struct mpfs_index *idx, uint64_t id, char **rec, size_t *len)
+{
     char key[MPFS_INDEX_PREFIX_LEN];
     char *rerr = NULL;
-    size_t klen = mpfs_index_key_prefix(key, MPFS_INDEX_TAG_JOURNAL, id);
-    rocksdb_delete(idx->db, idx->wopts_sync, key, klen, &rerr);
-    return mpfs_index_fail(idx, rerr, "delete journal record");
+    size_t klen = mpfs_index_key_prefix(key, MPFS_INDEX_TAG_UPLOAD, id);
+    char *v = rocksdb_get(idx->db, idx->ropts, key, klen, len, &rerr);
+    int rc = mpfs_index_fail(idx, rerr, "get upload record");
+    *rec = NULL;
+    if (rc == 0 && !v)
+        rc = -ENOENT;
+    if (rc == 0) {
+        *rec = mpfs_xmalloc(*len ? *len : 1);
+        memcpy(*rec, v, *len);
+    }
+    rocksdb_free(v);
+    return rc;
 }
 
 int mpfs_index_journal_list(struct mpfs_index *idx, mpfs_index_journal_fn fn, void *arg)

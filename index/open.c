@@ -47,6 +47,12 @@
 #define BLOCK_CACHE_BYTES (32u << 20)
 #define BLOCK_SIZE (4u << 10)
 #define WRITE_BUFFER_BYTES (32u << 20)
+/* RocksDB preallocates each new WAL at 1.1 x the write buffer unless the
+ * total WAL size is capped lower.  On a tmpfs cache_dir (/dev/shm, many
+ * containers) that preallocation is RAM, 35 MiB of it outside the memory
+ * budget per mount; capped, a WAL past 8 MiB makes the memtable flush
+ * early, which an index of small entries barely notices. */
+#define MAX_WAL_BYTES (8u << 20)
 #define BLOOM_BITS_PER_KEY 10.0
 
 /* RocksDB's InfoLogLevel::WARN_LEVEL: its LOG file stays small. */
@@ -193,6 +199,7 @@ static void setup_options(struct mpfs_index *idx)
     rocksdb_options_set_paranoid_checks(idx->opts, 1);
     rocksdb_options_increase_parallelism(idx->opts, 2);
     rocksdb_options_set_write_buffer_size(idx->opts, WRITE_BUFFER_BYTES);
+    rocksdb_options_set_max_total_wal_size(idx->opts, MAX_WAL_BYTES);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(idx->opts, 1);
     rocksdb_options_set_info_log_level(idx->opts, ROCKSDB_LOG_WARN);
     rocksdb_options_set_keep_log_file_num(idx->opts, 2);

@@ -13,6 +13,7 @@
  * the terminal with a non-zero exit status.
  */
 #include "base/log.h"
+#include "base/log_syslog.h"
 #include "base/logfile.h"
 #include "base/util.h"
 #include "fs/config.h"
@@ -318,6 +319,7 @@ static int parse(struct cli *c, int argc, char **argv)
     if (mpfs_config_finish(&c->cfg, err, sizeof(err)) < 0)
         return die_usage(err);
     mpfs_log_set_level_name(c->cfg.log_level);
+    mpfs_log_set_rate_limit(c->cfg.log_burst, c->cfg.log_window_ms);
     if (!c->mountpoint)
         c->mountpoint = c->cfg.mountpoint;
     if (!c->mountpoint && !c->probe && !c->print_config)
@@ -363,9 +365,13 @@ static int daemonize(int *status_fd)
 }
 
 /* After mounting, the daemon's log goes to <cache_dir>/mpfs.log, rotated
- * past log_max (base/logfile.h). */
+ * past log_max (base/logfile.h), and its worse lines to syslog too
+ * (base/log_syslog.h). */
 static void redirect_output(const struct mpfs_config *cfg)
 {
+    int syslog_level = -1;
+    if (mpfs_log_syslog_level(cfg->syslog, &syslog_level) == 0 && syslog_level >= 0)
+        mpfs_log_syslog_open(cfg->syslog_socket, syslog_level);
     char *log = mpfs_xasprintf("%s/mpfs.log", cfg->cache_dir);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {

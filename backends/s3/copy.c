@@ -152,7 +152,8 @@ int mpfs_s3_copy(struct mpfs_s3 *s, const char *src_key, const char *dst_key, ui
 {
     if (size > s->copy_max) {
         struct mpfs_s3_mp_src src = {.fd = -1, .src_key = src_key, .src_etag = src_etag};
-        return mpfs_s3_multipart(s, dst_key, size, &src, hdrs, NULL, 0, etag_out, etag_len);
+        return mpfs_s3_multipart(s, dst_key, size, &src, hdrs, NULL, 0, NULL, etag_out,
+                                     etag_len);
     }
 
     char cs[3 * MPFS_S3_KEY_MAX + 300], ifm[MPFS_VERSION_MAX + 4];

@@ -133,10 +133,12 @@ uint64_t mpfs_s3_part_size_for(uint64_t configured, uint64_t size);
 /* Create, upload all parts in parallel, complete; abort on any failure.
  * hdrs/nhdrs: metadata headers for CreateMultipartUpload.  cond: 0, or
  * the If-Match etag / "*" for If-None-Match to send on Complete.  Fills
- * etag_out (without quotes). */
+ * etag_out (without quotes).  progress: NULL, or the state to resume from
+ * and to keep up to date (backend.h; cleared when the upload is aborted). */
 int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
                       const struct mpfs_s3_mp_src *src, const struct mpfs_s3_hdrset *hdrs,
-                      const char *if_match, int if_none_match, char *etag_out, size_t etag_len);
+                      const char *if_match, int if_none_match,
+                      struct mpfs_put_progress *progress, char *etag_out, size_t etag_len);
 
 /* Does CompleteMultipartUpload honour If-None-Match: * on existing_key
  * (a key that exists)?  Uploads one 1-byte part and aborts; 1 or 0. */

@@ -25,8 +25,18 @@
  * (the object carrying a multipart ETag "...-<nparts>" of the right size
  * means the first Complete won).
  *
- * Locking: the workers share only the atomic counter, the atomic error
- * and their own slots of the ETag array.
+ * Resume (struct mpfs_put_progress, backend.h): the upload id is handed
+ * to the caller's save() once the upload exists, and each part's ETag once
+ * it is on the store.  A put given the progress of the same key, size and
+ * part size reuses that upload: a part whose saved ETag is the MD5 of the
+ * local bytes is not sent again (a part ETag is its MD5 on S3 and radosgw
+ * without SSE-KMS; any other ETag just means the part is sent again).  An
+ * upload the store no longer knows (aborted, expired) is started afresh;
+ * one for another size is aborted first, so a crash leaves no orphans
+ * behind once the journal is replayed.
+ *
+ * Locking: the workers share the atomic counter, the atomic error and
+ * their own slots of the ETag array; plock serializes save() calls.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +55,9 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <openssl/evp.h>
+#include <unistd.h>
+
 struct mp {
     struct mpfs_s3 *s;
     const char *key;
@@ -57,6 +70,8 @@ struct mp {
     char (*etags)[MPFS_VERSION_MAX];
     atomic_uint next;
     atomic_int err;
+    struct mpfs_put_progress *progress; /* NULL: nobody keeps it */
+    pthread_mutex_t plock;
 };
 
 uint64_t mpfs_s3_part_size_for(uint64_t configured, uint64_t size)
@@ -127,6 +142,20 @@ static int upload_part(struct mp *m, uint32_t i)
     return rc;
 }
 
+/* Hand the progress to its keeper: the upload id, and the parts done. */
+static void save_progress(struct mp *m, int part)
+{
+    struct mpfs_put_progress *p = m->progress;
+    if (!p)
+        return;
+    pthread_mutex_lock(&m->plock);
+    if (part >= 0)
+        memcpy(p->etags[part], m->etags[part], MPFS_VERSION_MAX);
+    if (p->save)
+        p->save(p->save_arg, p);
+    pthread_mutex_unlock(&m->plock);
+}
+
 static void *part_worker(void *arg)
 {
     struct mp *m = arg;
@@ -138,14 +167,99 @@ static void *part_worker(void *arg)
         if (i >= m->nparts) {
             break;
         }
+        if (m->etags[i][0]) {
+            continue; /* on the store already (a resumed upload) */
+        }
         int rc = upload_part(m, i);
         if (rc < 0) {
             int zero = 0;
             atomic_compare_exchange_strong(&m->err, &zero, rc);
             break;
         }
+        mpfs_debug("s3: multipart %s: part %u of %u done", m->key, i + 1, m->nparts);
+        save_progress(m, (int)i);
     }
     return NULL;
+}
+
+/* Is etag the MD5 of bytes [off, off + len) of fd? */
+static int part_matches(int fd, uint64_t off, uint64_t len, const char *etag)
+{
+    if (strlen(etag) != 32)
+        return 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char *buf = mpfs_xmalloc(1u << 20);
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1;
+    while (ok && len > 0) {
+        size_t want = (size_t)MPFS_MIN((uint64_t)(1u << 20), len);
+        ssize_t got = mpfs_read_full(fd, buf, want, (off_t)off);
+        ok = got == (ssize_t)want && EVP_DigestUpdate(ctx, buf, want) == 1;
+        off += want;
+        len -= want;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    for (unsigned i = 0; ok && i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    ok = ok && strcasecmp(hex, etag) == 0;
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return ok;
+}
+
+static void abort_upload(struct mpfs_s3 *s, const char *key, const char *upload_id);
+
+/* Take over the upload of a put cut short, if it is this one: copy the
+ * parts whose bytes still match into m->etags and return 1.  An upload of
+ * another size or part size is aborted.  0: start a new one. */
+static int resume_upload(struct mp *m, char *upload_id, size_t idlen)
+{
+    struct mpfs_put_progress *p = m->progress;
+    if (!p || !p->upload_id[0] || m->src->fd < 0)
+        return 0;
+    if (strcmp(p->key, m->key) != 0 || p->size != m->size || p->part_size != m->part_size ||
+        p->nparts != m->nparts || !p->etags) {
+        if (strcmp(p->key, m->key) == 0) {
+            mpfs_info("s3: aborting the earlier multipart upload of %s (another size)", m->key);
+            abort_upload(m->s, m->key, p->upload_id);
+        }
+        mpfs_put_progress_clear(p);
+        return 0;
+    }
+    snprintf(upload_id, idlen, "%s", p->upload_id);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < m->nparts; i++) {
+        uint64_t off = (uint64_t)i * m->part_size;
+        uint64_t len = MPFS_MIN(m->part_size, m->size - off);
+        if (p->etags[i][0] && part_matches(m->src->fd, off, len, p->etags[i])) {
+            memcpy(m->etags[i], p->etags[i], MPFS_VERSION_MAX);
+            kept++;
+        } else {
+            p->etags[i][0] = '\0';
+        }
+    }
+    p->reused = kept;
+    mpfs_info("s3: resuming multipart upload of %s: %u of %u parts already on the store",
+              m->key, kept, m->nparts);
+    return 1;
+}
+
+/* A new upload: the progress starts over with it. */
+static void progress_start(struct mp *m, const char *upload_id)
+{
+    struct mpfs_put_progress *p = m->progress;
+    if (!p)
+        return;
+    mpfs_put_progress_clear(p);
+    snprintf(p->upload_id, sizeof(p->upload_id), "%s", upload_id);
+    snprintf(p->key, sizeof(p->key), "%s", m->key);
+    p->size = m->size;
+    p->part_size = m->part_size;
+    p->nparts = m->nparts;
+    p->etags = mpfs_xcalloc(m->nparts, MPFS_VERSION_MAX);
+    save_progress(m, -1);
 }
 
 static int create_upload(struct mpfs_s3 *s, const char *key, const struct mpfs_s3_hdrset *hdrs,
@@ -288,7 +402,8 @@ static int check_precondition(struct mpfs_s3 *s, const char *key, const char *if
 
 int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
                       const struct mpfs_s3_mp_src *src, const struct mpfs_s3_hdrset *hdrs,
-                      const char *if_match, int if_none_match, char *etag_out, size_t etag_len)
+                      const char *if_match, int if_none_match, struct mpfs_put_progress *progress,
+                      char *etag_out, size_t etag_len)
 {
     char upload_id[1024];
     char etag_local[MPFS_VERSION_MAX];
@@ -326,41 +441,67 @@ int mpfs_s3_multipart(struct mpfs_s3 *s, const char *key, uint64_t size,
         }
     }
     m->etags = mpfs_xcalloc(m->nparts, MPFS_VERSION_MAX);
+    m->progress = progress;
+    pthread_mutex_init(&m->plock, NULL);
 
-    int rc = create_upload(s, key, hdrs, upload_id, sizeof(upload_id));
-    if (rc < 0) {
-        goto out_free;
-    }
-    m->upload_id = upload_id;
-
-    int want = s->parallel < (int)m->nparts ? s->parallel : (int)m->nparts;
-    for (int i = 1; i < want && i < (int)MPFS_ARRAY_SIZE(tids); i++) {
-        if (pthread_create(&tids[nthreads], NULL, part_worker, m) == 0) {
-            nthreads++;
+    int rc = 0, resumed = resume_upload(m, upload_id, sizeof(upload_id));
+    for (;;) {
+        if (!resumed) {
+            rc = create_upload(s, key, hdrs, upload_id, sizeof(upload_id));
+            if (rc < 0) {
+                goto out_free;
+            }
+            progress_start(m, upload_id);
         }
-    }
-    part_worker(m); /* the caller's thread works too */
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(tids[i], NULL);
-    }
-    rc = atomic_load(&m->err);
-    if (rc == 0 && (if_match || if_none_match) && !atomic_load(&s->complete_cond)) {
-        /* The store ignores conditions on Complete: check again now, so
-         * the race window is one round trip, not the whole upload. */
-        rc = check_precondition(s, key, if_match, if_none_match);
-    }
-    if (rc == 0) {
-        rc = complete_upload(s, m, if_match, if_none_match, etag_out, etag_len);
+        m->upload_id = upload_id;
+        atomic_store(&m->next, 0);
+        int want = s->parallel < (int)m->nparts ? s->parallel : (int)m->nparts;
+        for (int i = 1; i < want && i < (int)MPFS_ARRAY_SIZE(tids); i++) {
+            if (pthread_create(&tids[nthreads], NULL, part_worker, m) == 0) {
+                nthreads++;
+            }
+        }
+        part_worker(m); /* the caller's thread works too */
+        for (int i = 0; i < nthreads; i++) {
+            pthread_join(tids[i], NULL);
+        }
+        nthreads = 0;
+        rc = atomic_load(&m->err);
+        int checked = 0;
+        if (rc == 0 && (if_match || if_none_match) && !atomic_load(&s->complete_cond)) {
+            /* The store ignores conditions on Complete: check again now, so
+             * the race window is one round trip, not the whole upload. */
+            rc = check_precondition(s, key, if_match, if_none_match);
+            checked = rc < 0; /* its ENOENT is the object's, not the upload's */
+        }
+        if (rc == 0) {
+            rc = complete_upload(s, m, if_match, if_none_match, etag_out, etag_len);
+        }
+        if (!(resumed && (rc == -ENOENT || rc == -EIO) && !checked)) {
+            break;
+        }
+        /* The store no longer knows the resumed upload (aborted, expired):
+         * S3 and radosgw answer NoSuchUpload, moto a 500.  Start over once
+         * with a new upload. */
+        mpfs_info("s3: the earlier multipart upload of %s failed (%s); uploading it whole", key,
+                  strerror(-rc));
+        resumed = 0;
+        atomic_store(&m->err, 0);
+        memset(m->etags, 0, (size_t)m->nparts * MPFS_VERSION_MAX);
     }
     if (rc < 0) {
         mpfs_warn("s3: multipart upload of %s (%u parts) failed: %s; aborting it", key, m->nparts,
                   strerror(-rc));
         abort_upload(s, key, upload_id);
+        if (progress) {
+            mpfs_put_progress_clear(progress); /* nothing left to resume */
+        }
     } else {
         mpfs_debug("s3: multipart %s: %u parts of %llu MiB, %d workers", key, m->nparts,
                    (unsigned long long)(m->part_size >> 20), nthreads + 1);
     }
 out_free:
+    pthread_mutex_destroy(&m->plock);
     free(m->etags);
     free(m);
     return rc;
@@ -490,7 +631,8 @@ int mpfs_s3_op_put(struct mpfs_backend *b, const char *path, int fd, uint64_t si
     } else {
         struct mpfs_s3_mp_src src = {.fd = fd};
         rc =
-            mpfs_s3_multipart(s, key, size, &src, &hs, if_match, if_none_match, etag, sizeof(etag));
+            mpfs_s3_multipart(s, key, size, &src, &hs, if_match, if_none_match, opts->progress,
+                              etag, sizeof(etag));
     }
     if (rc == -ESTALE || (rc == -ENOENT && if_match)) {
         rc = if_none_match ? -EEXIST : -ESTALE;

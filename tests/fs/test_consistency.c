@@ -8,6 +8,7 @@
 #include "backends/mem.h"
 #include "base/util.h"
 #include "consistency/journal.h"
+#include "consistency/upload.h"
 #include "fs/fs_int.h"
 #include "fs/listing.h"
 
@@ -528,6 +529,55 @@ static void test_journal_codec(void **state)
         assert_int_equal(mpfs_journal_decode(buf, cut, &d), -EINVAL);
 }
 
+/* The journaled progress of a multipart commit: round trip, every
+ * truncation refused, and kept in / forgotten from the index. */
+static void test_upload_progress_codec(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    struct mpfs_put_progress p, d;
+    memset(&p, 0, sizeof(p));
+    memset(&d, 0, sizeof(d));
+    snprintf(p.upload_id, sizeof(p.upload_id), "2~abc-upload");
+    snprintf(p.key, sizeof(p.key), "ckpt/model.pt");
+    p.size = 40u << 20;
+    p.part_size = 16u << 20;
+    p.nparts = 3;
+    p.etags = calloc(3, MPFS_VERSION_MAX);
+    snprintf(p.etags[0], MPFS_VERSION_MAX, "0123456789abcdef0123456789abcdef");
+    snprintf(p.etags[2], MPFS_VERSION_MAX, "fedcba9876543210fedcba9876543210");
+    char buf[1024];
+    size_t n = mpfs_upload_encode(&p, buf, sizeof(buf));
+    assert_true(n <= sizeof(buf));
+    assert_int_equal(mpfs_upload_decode(buf, n, &d), 0);
+    assert_string_equal(d.upload_id, p.upload_id);
+    assert_string_equal(d.key, p.key);
+    assert_int_equal(d.size, p.size);
+    assert_int_equal(d.part_size, p.part_size);
+    assert_int_equal(d.nparts, 3);
+    assert_string_equal(d.etags[0], p.etags[0]);
+    assert_string_equal(d.etags[1], "");
+    assert_string_equal(d.etags[2], p.etags[2]);
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(mpfs_upload_decode(buf, cut, &d), -EINVAL);
+    assert_null(d.etags);
+
+    /* kept by save() under the journal id, loaded back, forgotten */
+    struct mpfs_index *idx = f->fs->index;
+    struct mpfs_upload_keeper k = {.idx = idx, .id = 77};
+    mpfs_upload_track(&p, &k);
+    assert_int_equal(mpfs_upload_load(idx, 77, &d), -ENOENT);
+    p.save(p.save_arg, &p);
+    assert_int_equal(k.saved, 1);
+    assert_int_equal(mpfs_upload_load(idx, 77, &d), 0);
+    assert_string_equal(d.etags[2], p.etags[2]);
+    mpfs_put_progress_clear(&d);
+    assert_int_equal(mpfs_upload_forget(idx, 77), 0);
+    assert_int_equal(mpfs_upload_load(idx, 77, &d), -ENOENT);
+    mpfs_put_progress_clear(&p);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_commit_does_not_block_readers),
         cmocka_unit_test(test_pin_translation),
         cmocka_unit_test(test_journal_codec),
+        cmocka_unit_test(test_upload_progress_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -477,6 +479,150 @@ static void test_multipart_abort(void **state)
     assert_int_equal(pending_uploads("mp/unreadable"), 0);
 }
 
+/* A child process uploads with its progress saved into a pipe (one line
+ * per save: the upload id and the parts done) and is killed once `cut`
+ * parts are on the store: what a crash mid-commit leaves. */
+static int save_pipe = -1;
+
+static void save_to_pipe(void *arg, const struct mpfs_put_progress *p)
+{
+    (void)arg;
+    char line[2048];
+    int n = snprintf(line, sizeof(line), "%s", p->upload_id);
+    for (uint32_t i = 0; i < p->nparts && n < (int)sizeof(line) - 40; i++)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " %s", p->etags[i][0] ? p->etags[i] : "-");
+    line[n++] = '\n';
+    if (write(save_pipe, line, (size_t)n) != n)
+        _exit(3);
+}
+
+static void cut_upload(const char *path, int fd, uint64_t size, int cut,
+                       struct mpfs_put_progress *out)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[512];
+        int rc;
+        close(pfd[0]);
+        save_pipe = pfd[1];
+        /* a backend of its own: the parent's pooled connections stay the
+         * parent's; one part at a time, so the kill lands between parts */
+        struct mpfs_backend *b = open_with(endpoint, bucket, 5, 3000, 4, err, sizeof(err), &rc);
+        if (rc < 0)
+            _exit(2);
+        mpfs_s3_of(b)->parallel = 1;
+        struct mpfs_put_progress p;
+        memset(&p, 0, sizeof(p));
+        p.save = save_to_pipe;
+        struct mpfs_put_opts o;
+        memset(&o, 0, sizeof(o));
+        o.progress = &p;
+        _exit(mpfs_backend_put(b, path, fd, size, &o, NULL) == 0 ? 0 : 4);
+    }
+    close(pfd[1]);
+    FILE *f = fdopen(pfd[0], "r");
+    char line[2048];
+    int done = 0;
+    memset(out, 0, sizeof(*out));
+    while (done < cut && fgets(line, sizeof(line), f)) {
+        char *save = NULL;
+        char *id = strtok_r(line, " \n", &save);
+        snprintf(out->upload_id, sizeof(out->upload_id), "%s", id);
+        uint32_t n = 0;
+        char *etags[64];
+        for (char *t; (t = strtok_r(NULL, " \n", &save)) && n < 64;)
+            etags[n++] = t;
+        free(out->etags);
+        out->etags = calloc(n, MPFS_VERSION_MAX);
+        out->nparts = n;
+        done = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (strcmp(etags[i], "-") != 0) {
+                snprintf(out->etags[i], MPFS_VERSION_MAX, "%s", etags[i]);
+                done++;
+            }
+        }
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    fclose(f);
+    assert_int_equal(done, cut);
+    struct mpfs_s3 *s3 = mpfs_s3_of(B);
+    assert_int_equal(mpfs_s3_key(s3, path, 0, out->key, sizeof(out->key)), 0);
+    out->size = size;
+    out->part_size = mpfs_s3_part_size_for(s3->part_size, size);
+}
+
+static void test_multipart_resume(void **state)
+{
+    const uint64_t size = (40ull << 20) + 777; /* 9 parts of 5 MiB */
+    int fd = pattern_file(size, 11);
+    struct mpfs_put_progress p;
+    cut_upload("mp/resumed", fd, size, 3, &p);
+    assert_int_equal(p.nparts, 9);
+    assert_int_equal(pending_uploads("mp/resumed"), 1);
+    char first_id[MPFS_UPLOAD_ID_MAX];
+    snprintf(first_id, sizeof(first_id), "%s", p.upload_id);
+
+    /* the resumed put sends only the parts missing, into the same upload */
+    struct mpfs_put_opts o;
+    memset(&o, 0, sizeof(o));
+    o.progress = &p;
+    struct mpfs_attr out;
+    assert_int_equal(mpfs_backend_put(B, "mp/resumed", fd, size, &o, &out), 0);
+    assert_int_equal(p.reused, 3);
+    assert_string_equal(p.upload_id, first_id);
+    assert_int_equal(etag_parts(out.version), 9);
+    check_range("mp/resumed", 0, (size_t)size, size, 11);
+    assert_int_equal(pending_uploads("mp/resumed"), 0);
+    mpfs_put_progress_clear(&p);
+
+    /* parts whose bytes changed since are sent again */
+    cut_upload("mp/changed", fd, size, 2, &p);
+    close(fd);
+    fd = pattern_file(size, 12);
+    o.progress = &p;
+    assert_int_equal(mpfs_backend_put(B, "mp/changed", fd, size, &o, &out), 0);
+    assert_int_equal(p.reused, 0);
+    check_range("mp/changed", 0, (size_t)size, size, 12);
+    assert_int_equal(pending_uploads("mp/changed"), 0);
+    mpfs_put_progress_clear(&p);
+
+    /* an upload of another size is aborted, not left behind */
+    cut_upload("mp/resized", fd, size, 2, &p);
+    o.progress = &p;
+    assert_int_equal(mpfs_backend_put(B, "mp/resized", fd, size - 4096, &o, &out), 0);
+    check_range("mp/resized", 0, (size_t)(size - 4096), size - 4096, 12);
+    assert_int_equal(pending_uploads("mp/resized"), 0);
+    mpfs_put_progress_clear(&p);
+
+    /* an upload the store forgot (aborted, expired) is started afresh */
+    cut_upload("mp/forgotten", fd, size, 2, &p);
+    snprintf(first_id, sizeof(first_id), "%s", p.upload_id);
+    struct mpfs_put_progress other; /* the same upload, for another size: aborted */
+    memset(&other, 0, sizeof(other));
+    snprintf(other.upload_id, sizeof(other.upload_id), "%s", p.upload_id);
+    snprintf(other.key, sizeof(other.key), "%s", p.key);
+    other.size = 1;
+    other.nparts = 1;
+    other.etags = calloc(1, MPFS_VERSION_MAX);
+    o.progress = &other;
+    assert_int_equal(mpfs_backend_put(B, "mp/forgotten", fd, size, &o, &out), 0);
+    assert_int_equal(pending_uploads("mp/forgotten"), 0);
+    mpfs_put_progress_clear(&other);
+    o.progress = &p; /* names the aborted upload */
+    assert_int_equal(mpfs_backend_put(B, "mp/forgotten", fd, size, &o, &out), 0);
+    assert_string_not_equal(p.upload_id, first_id);
+    check_range("mp/forgotten", 0, (size_t)size, size, 12);
+    assert_int_equal(pending_uploads("mp/forgotten"), 0);
+    mpfs_put_progress_clear(&p);
+    close(fd);
+}
+
 /* The precondition outcomes, the same whether the store decides (probed
  * COND_PUT) or the backend checks with HEAD (racy, not wrong). */
 static void conditional_put_on(struct mpfs_backend *b, const char *dir)
@@ -872,6 +1018,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_odd_keys),
         cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_multipart_abort),
+        cmocka_unit_test(test_multipart_resume),
         cmocka_unit_test(test_conditional_put),
         cmocka_unit_test(test_conditional_put_unprobed),
         cmocka_unit_test(test_pinned_read),

@@ -5,6 +5,7 @@ and a file opened before unlink stays readable."""
 import errno
 import hashlib
 import os
+import re
 import sys
 import threading
 import time
@@ -107,6 +108,72 @@ class Crash(unittest.TestCase):
                     self.assertEqual(f.read(), pending)
                 self.assertIn("journal: committed 'pending'", m2.start_output + m2.log())
                 self.assertEqual(os.listdir(os.path.join(cache, "lost+found")), [])
+            finally:
+                m2.cleanup()
+        finally:
+            ml.shutil.rmtree(m.mnt, ignore_errors=True)
+            ml.shutil.rmtree(cache, ignore_errors=True)
+            ml.s3_delete_prefix(prefix + "/")
+
+
+class CrashMidUpload(unittest.TestCase):
+    """Issue 6, build item 2: the journal keeps a multipart upload's id and
+    parts; kill -9 in the middle of a large commit, and the next mount
+    resumes that upload (the parts already on the store are not sent
+    again) and leaves no orphaned upload behind."""
+
+    PART = 5 << 20
+    SIZE = 20 * PART
+
+    def uploads(self, prefix):
+        st, body = ml._s3.request("GET", ml.BUCKET, query={"uploads": "", "prefix": prefix})
+        self.assertEqual(st, 200, body)
+        return body.decode().count("<UploadId>")
+
+    def test_kill9_mid_multipart_resumes(self):
+        prefix = ml.unique_prefix("mpcrash")
+        cache = ml.tempfile.mkdtemp(prefix="mpfs-cache-")
+        opts = f"part_size={self.PART},s3_parallel=1,log_level=debug"
+        data = os.urandom(self.SIZE)
+        m = ml.Mount("s3", prefix, opts=opts, cache_dir=cache).start()
+        done = re.compile(r"multipart .*ckpt: part (\d+) of 20 done")
+        try:
+            def writer():
+                try:
+                    with open(m.path("ckpt"), "wb") as f:
+                        f.write(data)  # the commit runs at close
+                except OSError:
+                    pass  # the daemon is killed under it
+
+            t = threading.Thread(target=writer)
+            t.start()
+            self.assertTrue(ml.wait_until(lambda: len(done.findall(m.log())) >= 3, 120, 0.005),
+                            m.log()[-3000:])
+            pid = m.daemon_pid()
+            os.kill(pid, 9)
+            parts_before = len(done.findall(m.log()))
+            t.join(30)
+            ml.run(["fusermount3", "-uz", m.mnt], check=False)
+            self.assertLess(parts_before, 20, "the upload ended before the kill")
+            self.assertEqual(self.uploads(prefix), 1, "the cut upload is not on the store")
+
+            seen = len(m.log())  # the second mount appends to the same log
+            m2 = ml.Mount("s3", prefix, opts=opts, cache_dir=cache).start()
+            try:
+                ml.wait_until(lambda: "journal: committed 'ckpt'" in m2.start_output + m2.log()[seen:],
+                              60)
+                log = m2.start_output + m2.log()[seen:]
+                got = re.search(r"resuming multipart upload of .*ckpt: (\d+) of 20 parts", log)
+                self.assertIsNotNone(got, log[-3000:])
+                self.assertGreaterEqual(int(got.group(1)), parts_before - 1)  # a part may be mid-flight
+                sent = len(done.findall(log))
+                print(f"killed after {parts_before} of 20 parts; the replay reused "
+                      f"{got.group(1)} and sent {sent}", file=sys.stderr)
+                self.assertEqual(sent + int(got.group(1)), 20, "parts sent again")
+                self.assertIn("journal: committed 'ckpt'", log)
+                self.assertEqual(hashlib.sha256(ml.s3_get(f"{prefix}/ckpt")).hexdigest(),
+                                 hashlib.sha256(data).hexdigest())
+                self.assertEqual(self.uploads(prefix), 0, "an upload was left behind")
             finally:
                 m2.cleanup()
         finally:

@@ -572,6 +572,55 @@ class Logs(unittest.TestCase):
             ml.s3_delete_prefix(prefix)
 
 
+    def test_rate_limited_and_sent_to_syslog(self):
+        # a call site that repeats logs log_burst lines per log_window, then
+        # one line with the count it dropped; as a daemon, lines at or above
+        # the syslog level also reach syslog's socket (here the test's own)
+        prefix = ml.unique_prefix("syslog")
+        ml.s3_put(f"{prefix}/f", b"x")
+        d = tempfile.mkdtemp(prefix="mpfs-syslog-")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(os.path.join(d, "log"))
+        sock.settimeout(5)
+        try:
+            opts = f"syslog=info,syslog_socket={d}/log,log_burst=3,log_window=4000"
+            with ml.Mount("s3", prefix, opts=opts) as m:
+                def refused_line():
+                    fd = os.open(m.path(".mpfs", "prefetch"), os.O_WRONLY)
+                    try:
+                        with self.assertRaises(OSError):
+                            os.write(fd, b"/no/such/path\n")
+                    finally:
+                        os.close(fd)
+
+                t0 = time.monotonic()
+                for _ in range(10):
+                    refused_line()
+                self.assertLess(time.monotonic() - t0, 4.0, "the burst outlasted the window")
+                time.sleep(max(0.0, t0 + 4.2 - time.monotonic()))
+                refused_line()  # the first line of the next window carries the count
+                log = m.log()
+                got = []
+                while True:
+                    try:
+                        got.append(sock.recv(4096).decode())
+                    except socket.timeout:
+                        break
+                    if "suppressed" in got[-1]:
+                        break
+            refused = [ln for ln in log.splitlines() if "write refused" in ln]
+            self.assertEqual(len(refused), 4, log[-3000:])
+            self.assertIn("[7 similar lines suppressed]", refused[-1])
+            sent = [g for g in got if "write refused" in g]
+            self.assertEqual(len(sent), 4, got)
+            self.assertRegex(sent[0], r"^<30>\w{3} [ \d]\d \d\d:\d\d:\d\d mpfs\[\d+\]: ")
+            self.assertIn("[7 similar lines suppressed]", sent[-1])
+        finally:
+            sock.close()
+            shutil.rmtree(d, ignore_errors=True)
+            ml.s3_delete_prefix(prefix)
+
+
 class HangingEndpoint(unittest.TestCase):
     """An S3 endpoint that accepts connections and never answers: the mount
     (and `mpfs probe`) fails within connect_timeout + one request_timeout,

@@ -304,6 +304,37 @@ static void other_process_is_busy(void **state)
     mpfs_index_close(idx);
 }
 
+/* The index's write-ahead log is preallocated small: on a tmpfs cache_dir
+ * its preallocated size is RAM outside the memory budget (36 MiB per
+ * mount before the cap). */
+static void wal_preallocation_is_small(void **state)
+{
+    struct fixture *f = *state;
+    char err[256], pattern[512];
+    struct mpfs_index *idx = tix_open_ok(f->dir, 1, err, sizeof(err));
+    struct mpfs_index_entry e = tix_entry(3, 3, 0);
+    assert_int_equal(mpfs_index_put(idx, 1, "x", &e), 0);
+    uint64_t allocated = 0;
+    int logs = 0;
+    for (int depth = 0; depth < 2; depth++) {
+        snprintf(pattern, sizeof(pattern), depth ? "%s/*/*.log" : "%s/*.log", f->dir);
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) != 0)
+            continue;
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            struct stat st;
+            assert_int_equal(stat(g.gl_pathv[i], &st), 0);
+            allocated += (uint64_t)st.st_blocks * 512;
+            logs++;
+        }
+        globfree(&g);
+    }
+    mpfs_index_close(idx);
+    assert_true(logs > 0);
+    if (allocated > (9u << 20))
+        fail_msg("the WAL holds %llu bytes for one entry", (unsigned long long)allocated);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(second_open_is_busy, tix_setup,
                                         tix_teardown),
         cmocka_unit_test_setup_teardown(other_process_is_busy, tix_setup,
+                                        tix_teardown),
+        cmocka_unit_test_setup_teardown(wal_preallocation_is_small, tix_setup,
                                         tix_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

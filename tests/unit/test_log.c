@@ -3,7 +3,8 @@
  * repeats is cut to `burst` lines per window and the next line says how
  * many were suppressed; the file is rotated past its size cap with a fixed
  * number of old files; long paths are shortened in the middle, keeping the
- * name.
+ * name; lines at or above the syslog level also reach a syslog socket, in
+ * syslog's format, and an absent socket costs a dropped line, not a stall.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "base/log.h"
+#include "base/log_syslog.h"
 #include "base/logfile.h"
 
 static char dir[64];
@@ -125,12 +130,71 @@ static void test_short_path(void **state)
     assert_non_null(strstr(buf, "_10026.JPEG"));
 }
 
+/* A datagram socket bound at path, as syslog's /dev/log is. */
+static int listen_dgram(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    return s;
+}
+
+static int recv_line(int s, char *buf, size_t size)
+{
+    ssize_t n = recv(s, buf, size - 1, 0);
+    buf[n < 0 ? 0 : n] = '\0';
+    return (int)n;
+}
+
+static void test_syslog(void **state)
+{
+    char path[128], buf[4096], want[64];
+    snprintf(path, sizeof(path), "%s/log.sock", dir);
+    /* no socket yet: lines are dropped at once, nothing blocks */
+    mpfs_log_syslog_open(path, MPFS_LOG_WARN);
+    mpfs_log_level = MPFS_LOG_INFO;
+    mpfs_warn("before the socket");
+    int s = listen_dgram(path);
+    /* a reconnect waits a second after a failed one */
+    struct timespec pause = {1, 100000000};
+    nanosleep(&pause, NULL);
+    mpfs_warn("s3 GET %s: %s", "data/f1", "Connection refused");
+    mpfs_info("an info line stays in the file");
+    mpfs_error("an error");
+    assert_true(recv_line(s, buf, sizeof(buf)) > 0);
+    /* <daemon|warning> timestamp tag[pid]: text */
+    snprintf(want, sizeof(want), " mpfs[%d]: s3 GET data/f1: Connection refused", (int)getpid());
+    assert_int_equal(strncmp(buf, "<28>", 4), 0);
+    assert_non_null(strstr(buf, want));
+    assert_true(recv_line(s, buf, sizeof(buf)) > 0);
+    assert_int_equal(strncmp(buf, "<27>", 4), 0);
+    assert_non_null(strstr(buf, "an error"));
+    assert_int_equal(recv_line(s, buf, sizeof(buf)), -1); /* the info line was not sent */
+    assert_int_equal(errno, EAGAIN);
+
+    /* the level names, and off */
+    int level;
+    assert_int_equal(mpfs_log_syslog_level("off", &level), 0);
+    assert_int_equal(level, -1);
+    assert_int_equal(mpfs_log_syslog_level("info", &level), 0);
+    assert_int_equal(level, MPFS_LOG_INFO);
+    assert_int_equal(mpfs_log_syslog_level("loud", &level), -EINVAL);
+    mpfs_log_syslog_open(path, -1);
+    mpfs_error("not sent when off");
+    assert_int_equal(recv_line(s, buf, sizeof(buf)), -1);
+    close(s);
+    mpfs_log_level = MPFS_LOG_WARN;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_short_path),
+        cmocka_unit_test(test_syslog),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
