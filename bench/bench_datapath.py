@@ -23,6 +23,9 @@ With --hints, instead: the announced-reads comparison of issue 11
 samples, each set 1.6x the RAM cache, against s3fs and rclone on the same
 files and against plain GETs of the same files at the DataLoader's
 concurrency (4 threads: the bandwidth limit); interleaved rounds, medians.
+--s3-delay-ms 0,20 runs each contender directly and through
+bench/delay_proxy.py, which delays every response's first byte (a far
+store's latency, without touching the shared network namespace).
 
 Run inside the store's network namespace (bench/run.sh --datapath does).
 Sizes are options so that one run fits the machine: see docs/BENCHMARKS.md

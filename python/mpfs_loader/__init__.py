@@ -41,9 +41,9 @@ def find_mount(path):
 
 def _relative(root, path):
     # Lexically first: realpath costs a stat per component through the
-    # mount, per announced file, in the process that dispatches batches
-    # (40-75 ms per 1,200 paths here).  A path that is not spelled under
-    # the mount root (a symlinked prefix) is resolved.
+    # mount, per announced file, in the process that dispatches batches.
+    # A path not spelled under the mount root (a symlinked prefix) is
+    # resolved.
     p = os.path.normpath(path)
     if p.startswith(root + os.sep):
         return p[len(root) + 1:]
