@@ -18,3 +18,7 @@ mpfs_unit_test(test_cache_budget
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cache_budget.c LIBS mpfs_cache)
 add_executable(bench_disk_open ${CMAKE_CURRENT_SOURCE_DIR}/unit/bench_disk_open.c)
 target_link_libraries(bench_disk_open PRIVATE mpfs_cache)
+
+# not a test: bench/bench_mount_time.sh fills a disk tier with it
+add_executable(fill_disk_cache ${PROJECT_SOURCE_DIR}/bench/tools/fill_disk_cache.c)
+target_link_libraries(fill_disk_cache PRIVATE mpfs_cache)

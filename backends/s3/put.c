@@ -32,7 +32,7 @@
  * local bytes is not sent again (a part ETag is its MD5 on S3 and radosgw
  * without SSE-KMS; any other ETag just means the part is sent again).  An
  * upload the store no longer knows (aborted, expired) is started afresh;
- * one for another size is aborted first, so a crash leaves no orphans
+ * one for another key or size is aborted first, so a crash leaves no orphans
  * behind once the journal is replayed.
  *
  * Locking: the workers share the atomic counter, the atomic error and
@@ -213,7 +213,7 @@ static void abort_upload(struct mpfs_s3 *s, const char *key, const char *upload_
 
 /* Take over the upload of a put cut short, if it is this one: copy the
  * parts whose bytes still match into m->etags and return 1.  An upload of
- * another size or part size is aborted.  0: start a new one. */
+ * another key, size or part size is aborted.  0: start a new one. */
 static int resume_upload(struct mp *m, char *upload_id, size_t idlen)
 {
     struct mpfs_put_progress *p = m->progress;
@@ -221,10 +221,10 @@ static int resume_upload(struct mp *m, char *upload_id, size_t idlen)
         return 0;
     if (strcmp(p->key, m->key) != 0 || p->size != m->size || p->part_size != m->part_size ||
         p->nparts != m->nparts || !p->etags) {
-        if (strcmp(p->key, m->key) == 0) {
-            mpfs_info("s3: aborting the earlier multipart upload of %s (another size)", m->key);
-            abort_upload(m->s, m->key, p->upload_id);
-        }
+        /* ours, and of no use now: abort it rather than leave its parts */
+        mpfs_info("s3: aborting the earlier multipart upload of %s (another object or size)",
+                  p->key);
+        abort_upload(m->s, p->key, p->upload_id);
         mpfs_put_progress_clear(p);
         return 0;
     }

@@ -600,6 +600,15 @@ static void test_multipart_resume(void **state)
     assert_int_equal(pending_uploads("mp/resized"), 0);
     mpfs_put_progress_clear(&p);
 
+    /* an upload of another object (the commit went to a conflict name) is
+     * aborted too */
+    cut_upload("mp/first-name", fd, size, 2, &p);
+    o.progress = &p;
+    assert_int_equal(mpfs_backend_put(B, "mp/other-name", fd, size, &o, &out), 0);
+    assert_int_equal(pending_uploads("mp/first-name"), 0);
+    assert_int_equal(pending_uploads("mp/other-name"), 0);
+    mpfs_put_progress_clear(&p);
+
     /* an upload the store forgot (aborted, expired) is started afresh */
     cut_upload("mp/forgotten", fd, size, 2, &p);
     snprintf(first_id, sizeof(first_id), "%s", p.upload_id);
