@@ -50,7 +50,7 @@ static const struct opt table[] = {
     {"block_size", T_SIZE, O(block_size), "1M", "cache block size"},
     {"readahead_max", T_SIZE, O(readahead_max), "64M", "largest sequential readahead window"},
     {"prefetch_threads", T_INT, O(prefetch_threads), "4", "parallel readahead fetches"},
-    {"hint_threads", T_INT, O(hint_threads), "8",
+    {"hint_threads", T_INT, O(hint_threads), "32",
      "most fetches at once for announced reads (MOUNT/.mpfs/prefetch, docs/PREFETCH.md)"},
     {"hint_queue", T_INT, O(hint_queue), "4096",
      "announced reads queued per caller (more: ENOBUFS)"},
