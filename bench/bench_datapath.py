@@ -23,6 +23,9 @@ With --hints, instead: the announced-reads comparison of issue 11
 samples, each set 1.6x the RAM cache, against s3fs and rclone on the same
 files and against plain GETs of the same files at the DataLoader's
 concurrency (4 threads: the bandwidth limit); interleaved rounds, medians.
+--s3-delay-ms 0,20 runs each contender directly and through
+bench/delay_proxy.py, which delays every response's first byte (a far
+store's latency, without touching the shared network namespace).
 
 Run inside the store's network namespace (bench/run.sh --datapath does).
 Sizes are options so that one run fits the machine: see docs/BENCHMARKS.md
@@ -51,15 +54,16 @@ KiB, MiB = 1 << 10, 1 << 20
 
 
 class Mpfs(Client):
-    def __init__(self, mode, opts="", binary=None, tag=""):
+    def __init__(self, mode, opts="", binary=None, tag="", ep=None):
         super().__init__(f"mpfs-{mode}{tag}")
         self.mode, self.opts, self.binary = mode, opts, binary or MPFS
+        self.ep = ep or EP
 
     def mount(self, fresh=True):
         if self.cache:
             shutil.rmtree(self.cache, ignore_errors=True)
         self.cache = tempfile.mkdtemp(prefix="bench-cache-")
-        args = [self.binary, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", EP]
+        args = [self.binary, "mount", "--s3", f"s3://{BUCKET}/{PREFIX}", "--endpoint", self.ep]
         if self.mode == "dual":
             args += ["--nfs", f"{NFS_BUCKET_URL}/{PREFIX}"]
         o = f"cache_dir={self.cache}" + (f",{self.opts}" if self.opts else "")
@@ -70,9 +74,11 @@ class Mpfs(Client):
 
 
 class S3fsDp(S3fs):
+    ep = EP
+
     def mount(self, fresh=True):
         subprocess.run(["s3fs", f"{BUCKET}:/{PREFIX}", self.mnt, "-o",
-                        f"url={EP},use_path_request_style,passwd_file={self.pw.name},"
+                        f"url={self.ep},use_path_request_style,passwd_file={self.pw.name},"
                         "endpoint=us-east-1,sigv4"], check=True, timeout=120)
         wait_mounted(self.mnt)
 
@@ -81,15 +87,15 @@ class S3fsDp(S3fs):
 
 
 class RcloneDp(Client):
-    def __init__(self, cache_max=None):
+    def __init__(self, cache_max=None, ep=None):
         super().__init__("rclone")
-        self.cache_max = cache_max
+        self.cache_max, self.ep = cache_max, ep or EP
 
     def mount(self, fresh=True):
         if self.cache:
             shutil.rmtree(self.cache, ignore_errors=True)
         self.cache = tempfile.mkdtemp(prefix="bench-rclone-")
-        remote = (f":s3,provider=Ceph,endpoint='{EP}',access_key_id={AK},"
+        remote = (f":s3,provider=Ceph,endpoint='{self.ep}',access_key_id={AK},"
                   f"secret_access_key={SK},region=us-east-1:{BUCKET}/{PREFIX}")
         extra = ["--cache-dir", self.cache]
         if self.cache_max:
@@ -365,9 +371,10 @@ def raw_limits(s3, a):
 
 def hint_sets(a):
     """(name, dir, files, bytes each, batch, compute ms) of the two sets."""
-    return [("128 KiB", "hsmall", a.hint_small, 128 * KiB, 16, a.compute_ms),
+    sets = [("128 KiB", "hsmall", a.hint_small, 128 * KiB, 16, a.compute_ms),
             (f"{a.hint_large_mib} MiB", "hlarge", a.hint_large, a.hint_large_mib * MiB, 4,
              a.compute_ms)]
+    return [x for x in sets if x[2] > 0]  # --hint-large 0: only the small samples
 
 
 def seed_hints(s3, a):
@@ -383,14 +390,14 @@ def seed_hints(s3, a):
         s3.put(BUCKET, tag, b"")
 
 
-def gets_bandwidth(keys, threads=4):
-    """Bytes/s of plain GETs of keys with `threads` at once."""
+def gets_bandwidth(keys, threads=4, ep=None):
+    """Bytes/s of plain GETs of keys with `threads` at once (through ep)."""
     local = threading.local()
     got = []
 
     def get(k):
         if not hasattr(local, "s3"):
-            local.s3 = S3(EP, AK or None, SK or None)
+            local.s3 = S3(ep or EP, AK or None, SK or None)
         got.append(len(local.s3.get(BUCKET, k)))
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(threads) as ex:
@@ -413,55 +420,90 @@ def run_epochs(c, root_rel, batch, compute_ms, epochs, hints):
     return guarded(c, " epochs", body, [])
 
 
+class DelayProxy:
+    """bench/delay_proxy.py in front of the store: every response's first
+    byte `ms` later (a far store's first-byte latency on this machine)."""
+
+    def __init__(self, ms):
+        target = EP.split("//", 1)[1].split("/", 1)[0]
+        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"),
+                                   "--target", target, "--delay-ms", str(ms)],
+                                  stdout=subprocess.PIPE)
+        self.ep = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=30)
+
+
 def main_hints(a):
     s3 = S3(EP, AK or None, SK or None)
     seed_hints(s3, a)
     variants = a.hint_clients.split(",")
-    res = {}  # (set, variant) -> list of per-round epoch lists
+    delays = [float(x) for x in str(a.s3_delay_ms).split(",")]
+    proxies = {d: DelayProxy(d) for d in delays if d > 0}
+    eps = {d: (proxies[d].ep if d > 0 else EP) for d in delays}
+    res = {}  # (set, delay, variant) -> list of per-round epoch lists
     limits = {}
-    for rnd in range(a.rounds):
-        for sname, d, n, size, batch, compute in hint_sets(a):
-            cache = f"{int(n * size / 1.6) >> 20}M"
-            opts = f"cache_ram={cache},cache_disk=0,memory_limit={2 * (int(n * size / 1.6) >> 20) + 64}M"
-            imm = f"{opts},policy={d}:immutable"  # no revalidation per open
-            makers = {"hints": lambda: Mpfs("s3", opts), "no hints": lambda: Mpfs("s3", opts),
-                      "hints+immutable": lambda: Mpfs("s3", imm),
-                      "no hints+immutable": lambda: Mpfs("s3", imm),
-                      "s3fs": lambda: S3fsDp(), "rclone": lambda: RcloneDp(cache)}
-            keys = [f"{PREFIX}/{d}/s{i:05d}" for i in range(n)]
-            limits.setdefault(sname, []).append(gets_bandwidth(keys))
-            order = variants if rnd % 2 == 0 else variants[::-1]  # interleaved
-            for v in order:
-                print(f"round {rnd + 1}/{a.rounds}: {sname} {v}", file=sys.stderr)
-                r = run_epochs(makers[v](), d, batch, compute, a.epochs, v.startswith("hints"))
-                res.setdefault((sname, v), []).append(r)
+    try:
+        for rnd in range(a.rounds):
+            for sname, d, n, size, batch, compute in hint_sets(a):
+                cache = f"{int(n * size / 1.6) >> 20}M"
+                opts = (f"cache_ram={cache},cache_disk=0,"
+                        f"memory_limit={2 * (int(n * size / 1.6) >> 20) + 64}M")
+                imm = f"{opts},policy={d}:immutable"  # no revalidation per open
+                keys = [f"{PREFIX}/{d}/s{i:05d}" for i in range(n)]
+                for dl in (delays if rnd % 2 == 0 else delays[::-1]):  # interleaved
+                    ep = eps[dl]
+                    makers = {"hints": lambda: Mpfs("s3", opts, ep=ep),
+                              "no hints": lambda: Mpfs("s3", opts, ep=ep),
+                              "hints+immutable": lambda: Mpfs("s3", imm, ep=ep),
+                              "no hints+immutable": lambda: Mpfs("s3", imm, ep=ep),
+                              "s3fs": lambda: S3fsDp(), "rclone": lambda: RcloneDp(cache, ep)}
+                    limits.setdefault((sname, dl), []).append(gets_bandwidth(keys, ep=ep))
+                    order = variants if rnd % 2 == 0 else variants[::-1]  # interleaved
+                    for v in order:
+                        print(f"round {rnd + 1}/{a.rounds}: {sname} +{dl:g} ms {v}",
+                              file=sys.stderr)
+                        c = makers[v]()
+                        c.ep = ep
+                        r = run_epochs(c, d, batch, compute, a.epochs, v.startswith("hints"))
+                        res.setdefault((sname, dl, v), []).append(r)
+    finally:
+        for p in proxies.values():
+            p.stop()
     print(f"Announced reads (issue 11): {a.epochs} epochs, 4 workers, shuffled, RAM cache = "
-          f"dataset / 1.6, no disk tier; medians of {a.rounds} interleaved rounds.")
+          f"dataset / 1.6, no disk tier; first-byte delay added by bench/delay_proxy.py; "
+          f"medians of {a.rounds} interleaved rounds.")
     print()
-    print("| set | client | epoch 1 / 2 / 3, s | AU per epoch | epoch 1, fraction of the GET "
-          "bandwidth | opens served from prefetched files, epoch 1 |")
-    print("|---|---|---|---|---|---|")
+    print("| set | added delay | client | epoch 1 / 2 / 3, s | AU per epoch | epoch 1, fraction "
+          "of the GET bandwidth | opens served from prefetched files, epoch 1 |")
+    print("|---|---|---|---|---|---|---|")
     out = {}
     for sname, d, n, size, batch, compute in hint_sets(a):
-        lim = statistics.median(limits[sname])
-        for v in variants:
-            runs = [r for r in res.get((sname, v), []) if len(r) == a.epochs]
-            if not runs:
-                print(f"| {sname} x {n} | {v} | failed | | | |")
-                continue
-            ep = [statistics.median(r[e]["epoch_s"] for r in runs) for e in range(a.epochs)]
-            au = [statistics.median(r[e]["au"] for r in runs) for e in range(a.epochs)]
-            frac = statistics.median(r[0]["bytes"] / r[0]["epoch_s"] / lim for r in runs)
-            ph = [r[0].get("prefetch_hits") for r in runs if "prefetch_hits" in r[0]]
-            out[f"{sname}/{v}"] = {"epoch_s": ep, "au": au, "bw_fraction": frac, "runs": runs}
-            print(f"| {sname} x {n} | {v} | " + " / ".join("%.2f" % e for e in ep) + " | " +
-                  " / ".join("%.2f" % x for x in au) + f" | {frac:.2f} | " +
-                  (f"{statistics.median(ph):.0f} of {n}" if ph else "—") + " |")
-        print(f"| {sname} x {n} | plain GETs, 4 threads | {n * size / lim:.2f} (bandwidth limit "
-              f"{lim / 1e6:.0f} MB/s) | | 1.00 | |")
+        for dl in delays:
+            lim = statistics.median(limits[(sname, dl)])
+            for v in variants:
+                runs = [r for r in res.get((sname, dl, v), []) if len(r) == a.epochs]
+                if not runs:
+                    print(f"| {sname} x {n} | {dl:g} ms | {v} | failed | | | |")
+                    continue
+                ep = [statistics.median(r[e]["epoch_s"] for r in runs) for e in range(a.epochs)]
+                au = [statistics.median(r[e]["au"] for r in runs) for e in range(a.epochs)]
+                frac = statistics.median(r[0]["bytes"] / r[0]["epoch_s"] / lim for r in runs)
+                ph = [r[0].get("prefetch_hits") for r in runs if "prefetch_hits" in r[0]]
+                out[f"{sname}/{dl:g}ms/{v}"] = {"epoch_s": ep, "au": au, "bw_fraction": frac,
+                                                "runs": runs}
+                print(f"| {sname} x {n} | {dl:g} ms | {v} | " +
+                      " / ".join("%.2f" % e for e in ep) + " | " +
+                      " / ".join("%.2f" % x for x in au) + f" | {frac:.2f} | " +
+                      (f"{statistics.median(ph):.0f} of {n}" if ph else "—") + " |")
+            print(f"| {sname} x {n} | {dl:g} ms | plain GETs, 4 threads | {n * size / lim:.2f} "
+                  f"(bandwidth limit {lim / 1e6:.0f} MB/s) | | 1.00 | |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"limits": limits, "results": out}, f, indent=1)
+            json.dump({"limits": {f"{k[0]}/{k[1]:g}ms": v for k, v in limits.items()},
+                       "results": out}, f, indent=1)
 
 
 def main():
@@ -485,6 +527,9 @@ def main():
     ap.add_argument("--hint-small", type=int, default=1200, help="128 KiB samples")
     ap.add_argument("--hint-large", type=int, default=24, help="large samples")
     ap.add_argument("--hint-large-mib", type=int, default=8, help="size of a large sample")
+    ap.add_argument("--s3-delay-ms", default="0",
+                    help="with --hints: first-byte delay added to every S3 response by "
+                         "bench/delay_proxy.py, ms; a list (0,20) runs each, interleaved")
     ap.add_argument("--hint-clients",
                     default="hints,no hints,hints+immutable,no hints+immutable,s3fs,rclone")
     a = ap.parse_args()

@@ -17,7 +17,9 @@
 #   bench/run.sh --visibility [--mode dual|nfs] [--stat-loop] [--mount-opts OPTS] [--changes N]
 #   bench/run.sh --datapath --hints [--rounds N] [--hint-small N] [--hint-large N]
 #                [--hint-large-mib M] [--hint-clients "hints,no hints,hints+immutable,no hints+immutable,s3fs,rclone"]
-#      (announced reads, issue 11: DataLoader epochs with and without hints)
+#                [--s3-delay-ms 0,20]
+#      (announced reads, issue 11: DataLoader epochs with and without hints; --s3-delay-ms
+#      puts bench/delay_proxy.py in front of the store: a far store's first-byte latency)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"

@@ -30,15 +30,20 @@
 #define HEAD_BLOCKS 2
 /* measurements needed before the in-flight target follows them */
 #define MIN_SAMPLES 8
+/* fetches at once before that */
+#define START_TARGET 8
+/* the fetch-time floor is the least of the last two windows this long */
+#define FLOOR_WINDOW_NS (2LL * 1000000000LL)
 
 enum state { QUEUED, FETCHING, READY };
 
 struct entry {
     struct stream *s; /* NULL once cancelled while in flight (the worker frees it) */
     struct entry *prev, *next; /* stream queue, in announced order */
-    struct entry *hnext;       /* path table chain */
+    struct entry *hnext;       /* path table chain; the dead list once freed */
     uint64_t seq;
     char *path;
+    uint64_t ino; /* the file, looked up when announced: one lookup reference */
     uint64_t off, len; /* as announced; len 0 = to the end */
     enum state state;
     uint64_t reserved; /* bytes of the budget this entry holds */
@@ -67,11 +72,15 @@ struct mpfs_announce {
     struct mpfs_announce_config cfg;
     char *mountpoint;
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* any change: work, room, a finished fetch */
+    pthread_cond_t cond; /* room, a finished fetch (claims and reserves wait) */
+    pthread_cond_t work; /* idle workers wait: woken one at a time (a worker
+                          * that takes work wakes the next), not all 32 per
+                          * claim */
     struct stream *streams;
     size_t nstreams;
     struct entry *table[PATH_BUCKETS];
     atomic_size_t nentries; /* read without the lock by claim's fast path */
+    struct entry *dead;     /* freed under the lock, reaped (forgotten) after it */
     size_t path_bytes;
     uint64_t held; /* bytes reserved by entries in flight or ready */
     int inflight;
@@ -83,6 +92,8 @@ struct mpfs_announce {
     /* measurements */
     int64_t last_claim_ns;
     double claim_interval_ns, fetch_ns;
+    double floor_cur_ns, floor_prev_ns; /* least fetch time, this and the last window */
+    int64_t floor_start_ns;
     uint64_t nclaims, nfetches;
     struct mpfs_announce_stats st;
 };
@@ -118,13 +129,30 @@ static uint64_t rank(const struct entry *e)
     return e->seq - e->s->head->seq;
 }
 
-static void entry_free(struct entry *e)
+/* Freeing an entry releases its lookup reference on e->ino: a vfs call,
+ * which must not run under a->lock (fs->lock ranks above it).  So under
+ * the lock an entry only goes on the dead list; unlock() reaps it. */
+static void entry_free(struct mpfs_announce *a, struct entry *e)
 {
-    if (!e)
-        return;
-    mpfs_cache_buf_put(e->buf);
-    free(e->path);
-    free(e);
+    e->hnext = a->dead;
+    a->dead = e;
+}
+
+/* Release a->lock, then forget and free what was freed under it. */
+static void unlock(struct mpfs_announce *a)
+{
+    struct entry *dead = a->dead;
+    a->dead = NULL;
+    pthread_mutex_unlock(&a->lock);
+    while (dead) {
+        struct entry *e = dead;
+        dead = e->hnext;
+        if (e->ino)
+            mpfs_vfs_forget(a->fs, e->ino, 1);
+        mpfs_cache_buf_put(e->buf);
+        free(e->path);
+        free(e);
+    }
 }
 
 static void release_bytes(struct mpfs_announce *a, struct entry *e)
@@ -155,8 +183,15 @@ static void entry_remove(struct mpfs_announce *a, struct entry *e)
     e->prev = e->next = NULL;
     if (e->state != FETCHING) {
         release_bytes(a, e);
-        entry_free(e);
+        entry_free(a, e);
     }
+}
+
+/* Something changed that waiters and an idle worker may act on. */
+static void changed_locked(struct mpfs_announce *a)
+{
+    pthread_cond_broadcast(&a->cond);
+    pthread_cond_signal(&a->work);
 }
 
 static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *counter)
@@ -165,7 +200,7 @@ static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *co
         (*counter)++;
         entry_remove(a, s->head);
     }
-    pthread_cond_broadcast(&a->cond);
+    changed_locked(a);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -173,7 +208,53 @@ static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *co
 struct item {
     char *path;
     uint64_t off, len;
+    uint64_t ino; /* one lookup reference, 0 once released */
+    int cached;   /* its blocks are in the cache already: not queued */
 };
+
+/* Drop what a validated item holds (outside a->lock). */
+static void item_drop(struct mpfs_announce *a, struct item *it)
+{
+    if (it->ino)
+        mpfs_vfs_forget(a->fs, it->ino, 1);
+    it->ino = 0;
+    free(it->path);
+    it->path = NULL;
+}
+
+/* The bytes [*lo, *hi) a fetch of (off, len) of a size-byte file covers:
+ * whole blocks; of a whole file its first HEAD_BLOCKS blocks (what a hint
+ * hides is the first-byte latency of an open; past the head the reader's
+ * sequential readahead streams the rest with parallel range requests,
+ * better than one long fetch here: 8 MiB samples took twice as long when
+ * fetched whole); of an announced range up to a quarter of the budget. */
+static void span(const struct mpfs_announce *a, uint64_t off, uint64_t len, uint64_t size,
+                 uint64_t *lo, uint64_t *hi)
+{
+    size_t bs = a->cfg.block_size;
+    *lo = MPFS_MIN(off, size) / bs * bs;
+    uint64_t h = len ? MPFS_MIN(size, off + len) : size;
+    h = MPFS_MIN(size, (h + bs - 1) / bs * bs);
+    uint64_t cap = len ? MPFS_MAX((uint64_t)bs, a->cfg.memory / 4 / bs * bs)
+                       : HEAD_BLOCKS * (uint64_t)bs;
+    if (h - *lo > cap)
+        h = *lo + cap;
+    *hi = h;
+}
+
+/* Are all blocks of [lo, hi) of (path, version) in the cache (RAM or
+ * disk)?  An empty span is: nothing to fetch. */
+static int all_cached(struct mpfs_announce *a, const char *path, const char *version,
+                      uint64_t lo, uint64_t hi)
+{
+    size_t bs = a->cfg.block_size;
+    for (uint64_t b = lo / bs; b * bs < hi; b++) {
+        struct mpfs_block_key k = {path, strlen(path), version, b};
+        if (mpfs_cache_contains(a->fs->cache, &k) == MPFS_CACHE_ABSENT)
+            return 0;
+    }
+    return 1;
+}
 
 /* Dataset-relative, normalized path of an announced one, or -errno. */
 static int normalize(struct mpfs_announce *a, const char *in, char **out)
@@ -268,18 +349,32 @@ static int parse_line(struct mpfs_announce *a, char *line, struct item *it)
         it->off = off;
         it->len = len;
     }
+    it->ino = 0;
+    it->cached = 0;
     int rc = normalize(a, line, &it->path);
     if (rc < 0)
         return rc;
-    uint64_t ino;
-    rc = resolve(a->fs, it->path, &ino);
-    if (rc == 0)
-        mpfs_vfs_forget(a->fs, ino, 1);
+    /* The one lookup of this path: the entry keeps the inode (and its
+     * reference) for the fetch, which pins the version the node shows then
+     * without a second walk. */
+    rc = resolve(a->fs, it->path, &it->ino);
     if (rc < 0) {
         free(it->path);
         it->path = NULL;
+        return rc;
     }
-    return rc;
+    /* A file whose blocks are cached (an earlier epoch) is not queued:
+     * no entry, no fetch, and its open is an ordinary cache hit.  The
+     * version is the one the lookup just confirmed. */
+    struct mpfs_pin pin;
+    char version[MPFS_VERSION_MAX] = "";
+    uint64_t size = 0, lo, hi;
+    if (mpfs_file_pin_ino(a->fs, it->ino, &pin, version, sizeof(version), &size) == 0 &&
+        version[0]) {
+        span(a, it->off, it->len, size, &lo, &hi);
+        it->cached = all_cached(a, it->path, version, lo, hi);
+    }
+    return 0;
 }
 
 int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t len,
@@ -300,7 +395,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             *lineno = 1;
         pthread_mutex_lock(&a->lock);
         a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         return -EINVAL;
     }
     char *last_nl = strrchr(text, '\n');
@@ -324,7 +419,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         } else if (*p == '#') {
             if (strcmp(p, "#reset") == 0) {
                 for (size_t i = 0; i < nitems; i++)
-                    free(items[i].path);
+                    item_drop(a, &items[i]);
                 nitems = 0;
                 reset_at = 0;
             } else {
@@ -345,9 +440,13 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         p = nl + 1;
     }
     if (rc == 0) {
-        size_t bytes = 0;
+        /* only entries not cached are queued (and count against the bounds) */
+        size_t bytes = 0, nqueue = 0;
         for (size_t i = 0; i < nitems; i++)
-            bytes += strlen(items[i].path) + 1;
+            if (!items[i].cached) {
+                bytes += strlen(items[i].path) + 1;
+                nqueue++;
+            }
         pthread_mutex_lock(&a->lock);
         /* the limits as they will be after this write's reset, if any;
          * a refused write resets nothing either */
@@ -357,7 +456,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
         if (reset_at == 0)
             for (struct entry *x = s->head; x; x = x->next)
                 pbytes -= strlen(x->path) + 1;
-        if (have + nitems > a->cfg.queue_max || others + have + nitems > a->cfg.total_max ||
+        if (have + nqueue > a->cfg.queue_max || others + have + nqueue > a->cfg.total_max ||
             pbytes + bytes > MPFS_ANNOUNCE_PATH_BYTES) {
             rc = -ENOBUFS;
             bad = 1;
@@ -365,11 +464,17 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             if (reset_at == 0)
                 stream_clear(a, s, &a->st.cancelled);
             for (size_t i = 0; i < nitems; i++) {
+                if (items[i].cached) {
+                    a->st.cached++;
+                    continue; /* its reference goes below */
+                }
                 struct entry *e = mpfs_xcalloc(1, sizeof(*e));
                 e->s = s;
                 e->seq = s->next_seq++;
                 e->path = items[i].path;
                 items[i].path = NULL;
+                e->ino = items[i].ino; /* the entry owns the reference now */
+                items[i].ino = 0;
                 e->off = items[i].off;
                 e->len = items[i].len;
                 e->state = QUEUED;
@@ -386,18 +491,18 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
             a->path_bytes += bytes;
             a->st.announced += nitems;
             s->announced += nitems;
-            pthread_cond_broadcast(&a->cond);
+            pthread_cond_signal(&a->work);
         }
         if (rc < 0)
             a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
     } else {
         pthread_mutex_lock(&a->lock);
         a->st.rejected++;
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
     }
     for (size_t i = 0; i < nitems; i++)
-        free(items[i].path);
+        item_drop(a, &items[i]);
     free(items);
     if (rc == 0) {
         /* keep the partial line */
@@ -425,7 +530,7 @@ void mpfs_announce_reset(struct mpfs_announce_stream *ss)
     struct mpfs_announce *a = s->a;
     pthread_mutex_lock(&a->lock);
     stream_clear(a, s, &a->st.cancelled);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     free(s->partial);
     s->partial = NULL;
     s->partial_len = 0;
@@ -446,18 +551,51 @@ void mpfs_announce_stream_report(struct mpfs_announce_stream *ss, FILE *out)
             s->name ? s->name : "(handle)", s->n - ready - fetching, fetching, ready,
             (unsigned long long)s->announced, (unsigned long long)s->hits,
             (unsigned long long)s->skipped);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 /* ---- workers --------------------------------------------------------- */
 
+/* A fetch's time is the store's latency plus its queueing behind other
+ * requests.  More fetches at once hide latency; queueing only grows with
+ * them (a store that is saturated, here: radosgw short of CPU, answers
+ * each of 8 GETs in 12 ms that alone take 2), and a target sized by the
+ * mean fetch time would feed on itself.  So it is sized by the floor: the
+ * least fetch time of the last two windows (as TCP BBR takes the minimum
+ * RTT), which follows a store that gets slower within two windows. */
+static void floor_add_locked(struct mpfs_announce *a, double ns, int64_t now)
+{
+    if (now - a->floor_start_ns > FLOOR_WINDOW_NS) {
+        a->floor_prev_ns = a->floor_cur_ns;
+        a->floor_cur_ns = 0;
+        a->floor_start_ns = now;
+    }
+    if (a->floor_cur_ns <= 0 || ns < a->floor_cur_ns)
+        a->floor_cur_ns = ns;
+}
+
+static double floor_locked(const struct mpfs_announce *a)
+{
+    if (a->floor_prev_ns > 0 && a->floor_cur_ns > 0)
+        return MPFS_MIN(a->floor_prev_ns, a->floor_cur_ns);
+    return MPFS_MAX(a->floor_prev_ns, a->floor_cur_ns);
+}
+
 static uint64_t target_locked(struct mpfs_announce *a)
 {
     uint64_t t = (uint64_t)a->cfg.threads;
-    if (a->nclaims >= MIN_SAMPLES && a->nfetches >= MIN_SAMPLES && a->claim_interval_ns > 0) {
-        /* in flight = consumption rate x fetch time, with a margin */
-        double want = 1.5 * a->fetch_ns / a->claim_interval_ns + 1.0;
+    double fl = floor_locked(a);
+    if (a->nclaims >= MIN_SAMPLES && a->nfetches >= MIN_SAMPLES && a->claim_interval_ns > 0 &&
+        fl > 0) {
+        /* in flight = consumption rate x latency, with a margin of 2:
+         * while the consumer waits on the prefetch its rate is the
+         * prefetch's, in flight / mean fetch time, so the target grows
+         * while the mean stays below twice the floor (latency dominates:
+         * more at once helps) and shrinks when queueing dominates */
+        double want = 2.0 * fl / a->claim_interval_ns + 1.0;
         t = (uint64_t)MPFS_MIN((double)t, MPFS_MAX(1.0, want));
+    } else {
+        t = MPFS_MIN(t, (uint64_t)START_TARGET);
     }
     return t;
 }
@@ -550,49 +688,31 @@ static void ewma(double *v, double sample)
 
 /* Fetch one entry (picked, state FETCHING, a->lock not held). */
 static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *path,
-                        uint64_t off, uint64_t len)
+                        uint64_t ino, uint64_t off, uint64_t len)
 {
     struct mpfs_fs *fs = a->fs;
-    uint64_t ino;
     struct mpfs_pin pin;
     char version[MPFS_VERSION_MAX] = "";
     uint64_t size = 0;
-    int rc = resolve(fs, path, &ino);
-    if (rc == 0) {
-        rc = mpfs_file_pin_ino(fs, ino, &pin, version, sizeof(version), &size);
-        mpfs_vfs_forget(fs, ino, 1);
-    }
+    /* the version the node shows now (no second lookup: the entry holds
+     * the inode from the announcement; a version that changed since is
+     * caught by the fetch's version check, and by the claim) */
+    int rc = mpfs_file_pin_ino(fs, ino, &pin, version, sizeof(version), &size);
     int64_t t0 = mpfs_now_ns();
-    size_t bs = a->cfg.block_size;
-    uint64_t lo = MPFS_MIN(off, size) / bs * bs;
-    uint64_t hi = len ? MPFS_MIN(size, off + len) : size;
-    hi = MPFS_MIN(size, (hi + bs - 1) / bs * bs);
-    /* A whole file: its first HEAD_BLOCKS blocks.  What a hint hides is the
-     * first-byte latency of an open; past the head the reader's sequential
-     * readahead streams the rest with parallel range requests, better than
-     * one long fetch here (measured: 8 MiB samples took twice as long when
-     * fetched whole).  An announced range: up to a quarter of the budget. */
-    uint64_t cap = len ? MPFS_MAX((uint64_t)bs, a->cfg.memory / 4 / bs * bs)
-                       : HEAD_BLOCKS * (uint64_t)bs;
-    if (hi - lo > cap)
-        hi = lo + cap;
+    uint64_t lo, hi;
+    span(a, off, len, size, &lo, &hi);
     struct mpfs_cache_buf *buf = NULL;
     int cached = 0;
-    if (rc == 0 && hi > lo && version[0]) {
-        /* already in the cache (an earlier epoch): nothing to fetch */
-        cached = 1;
-        for (uint64_t b = lo / bs; cached && b * bs < hi; b++) {
-            struct mpfs_block_key k = {path, strlen(path), version, b};
-            cached = mpfs_cache_contains(fs->cache, &k) != MPFS_CACHE_ABSENT;
-        }
-    }
+    if (rc == 0 && hi > lo && version[0])
+        /* cached since it was announced (read meanwhile, announced twice) */
+        cached = all_cached(a, path, version, lo, hi);
     int sized = 0;
     if (rc == 0 && hi > lo && version[0] && !cached) {
         sized = 1;
         pthread_mutex_lock(&a->lock);
         sized_locked(a, hi - lo);
         rc = reserve_locked(a, e, hi - lo);
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         if (rc == 0) {
             t0 = mpfs_now_ns();
             buf = mpfs_cache_buf_new((size_t)(hi - lo));
@@ -626,6 +746,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         a->st.fetched++;
         a->st.fetched_bytes += hi - lo;
         ewma(&a->fetch_ns, (double)dt);
+        floor_add_locked(a, (double)dt, t0 + dt);
         a->nfetches++;
     } else if (rc == 0 && cached) {
         a->st.cached++;
@@ -639,7 +760,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         /* cancelled while in flight */
         release_bytes(a, e);
         mpfs_cache_buf_put(buf);
-        entry_free(e);
+        entry_free(a, e);
     } else if (rc < 0) {
         /* the reader fetches it itself */
         release_bytes(a, e);
@@ -656,8 +777,8 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         if (!buf)
             release_bytes(a, e);
     }
-    pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    changed_locked(a);
+    unlock(a);
 }
 
 static void *worker(void *arg)
@@ -667,20 +788,21 @@ static void *worker(void *arg)
     while (!a->stop) {
         struct entry *e = pick_locked(a);
         if (!e) {
-            pthread_cond_wait(&a->cond, &a->lock);
+            pthread_cond_wait(&a->work, &a->lock);
             continue;
         }
         e->state = FETCHING;
         a->inflight++;
         a->unsized++;
+        pthread_cond_signal(&a->work); /* the next one, if there is more */
         char *path = mpfs_xstrdup(e->path);
-        uint64_t off = e->off, len = e->len;
-        pthread_mutex_unlock(&a->lock);
-        fetch_entry(a, e, path, off, len);
+        uint64_t off = e->off, len = e->len, ino = e->ino;
+        unlock(a);
+        fetch_entry(a, e, path, ino, off, len);
         free(path);
         pthread_mutex_lock(&a->lock);
     }
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return NULL;
 }
 
@@ -708,7 +830,7 @@ int mpfs_announce_has(struct mpfs_announce *a, const char *path)
         return 0;
     pthread_mutex_lock(&a->lock);
     int has = find_locked(a, path) != NULL;
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return has;
 }
 
@@ -747,7 +869,7 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
         e = NULL;
     }
     if (!e || e->state != READY) {
-        pthread_mutex_unlock(&a->lock);
+        unlock(a);
         return 0;
     }
     struct stream *s = e->s;
@@ -774,8 +896,8 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
         a->st.stale++;
     }
     entry_remove(a, e); /* releases its bytes */
-    pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    changed_locked(a);
+    unlock(a);
     if (!buf)
         return 0;
     if (!same) {
@@ -833,7 +955,7 @@ int mpfs_announce_open(struct mpfs_announce *a, const char *name, int pid,
             a->nstreams++;
         }
     }
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     if (rc == 0)
         *out = (struct mpfs_announce_stream *)s;
     return rc;
@@ -861,7 +983,7 @@ void mpfs_announce_close(struct mpfs_announce_stream *ss)
     struct mpfs_announce *a = s->a;
     pthread_mutex_lock(&a->lock);
     stream_end_locked(a, s);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 int mpfs_announce_close_named(struct mpfs_announce *a, const char *name)
@@ -872,7 +994,7 @@ int mpfs_announce_close_named(struct mpfs_announce *a, const char *name)
         s = s->snext;
     if (s)
         stream_end_locked(a, s);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
     return s ? 0 : -ENOENT;
 }
 
@@ -894,6 +1016,7 @@ struct mpfs_announce *mpfs_announce_new(struct mpfs_fs *fs,
         a->cfg.memory = 64ull << 20;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
+    pthread_cond_init(&a->work, NULL);
     atomic_init(&a->nentries, 0);
     return a;
 }
@@ -905,7 +1028,7 @@ void mpfs_announce_set_mountpoint(struct mpfs_announce *a, const char *mountpoin
     a->mountpoint = mountpoint ? realpath(mountpoint, NULL) : NULL;
     if (mountpoint && !a->mountpoint)
         a->mountpoint = mpfs_xstrdup(mountpoint);
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }
 
 void mpfs_announce_free(struct mpfs_announce *a)
@@ -917,13 +1040,15 @@ void mpfs_announce_free(struct mpfs_announce *a)
     while (a->streams)
         stream_end_locked(a, a->streams);
     pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    pthread_cond_broadcast(&a->work);
+    unlock(a);
     for (int i = 0; i < a->nthreads; i++)
         pthread_join(a->threads[i], NULL);
     free(a->threads);
     free(a->mountpoint);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
+    pthread_cond_destroy(&a->work);
     free(a);
 }
 
@@ -940,6 +1065,7 @@ void mpfs_announce_get_stats(struct mpfs_announce *a, struct mpfs_announce_stats
     out->in_flight = (uint64_t)a->inflight;
     out->target = target_locked(a);
     out->fetch_us = (uint64_t)(a->fetch_ns / 1000.0);
+    out->fetch_floor_us = (uint64_t)(floor_locked(a) / 1000.0);
     out->claim_rate = a->claim_interval_ns > 0 ? (uint64_t)(1e9 / a->claim_interval_ns) : 0;
-    pthread_mutex_unlock(&a->lock);
+    unlock(a);
 }

@@ -20,9 +20,18 @@
  * (beyond: ENOBUFS, nothing of that write queued); at most 256 streams
  * (beyond: ENFILE).
  *
+ * One lookup per announced path.  The write's validation looks the path
+ * up (as the kernel would: index, TTLs) and the entry keeps that inode
+ * with its lookup reference until the entry is freed; the fetch pins the
+ * version that node shows then, without walking the path again.  A file
+ * whose blocks are all in the cache already (an earlier epoch) under the
+ * version that lookup found is not queued at all (counted `cached`): no
+ * entry, no worker, no request; its open is an ordinary cache hit.  Only
+ * queued entries count against the bounds above.
+ *
  * Prefetch.  Workers take, over all streams, the queued entry needed
- * soonest (lowest position in its stream's queue), pin the version the
- * file shows now (consistency/version.h), fetch its whole blocks (of a
+ * soonest (lowest position in its stream's queue), pin the version its
+ * node shows now (consistency/version.h), fetch its whole blocks (of a
  * whole file its first 2 blocks: the reader's readahead streams the rest)
  * into one buffer held here (not in the cache: announced-but-unread data never
  * evicts anything there, pinned share included), and mark it ready.  The
@@ -30,8 +39,10 @@
  * needs room, held entries needed later than it are dropped first (the
  * block needed last goes first) and refetched when their turn comes.
  * At most `target` fetches run at once: the measured consumption rate
- * (announced opens per second) times the measured fetch time, plus one,
- * clamped to [1, threads]; before enough is measured, `threads`.
+ * (announced opens per second) times the measured fetch-time floor (the
+ * least fetch time of the last 2 to 4 s: the store's latency without the
+ * queueing that more fetches add) times 2, plus one, clamped to
+ * [1, threads]; before enough is measured, min(threads, 8).
  *
  * Consumption.  mpfs_vfs_open of a file calls mpfs_announce_claim() with
  * the version the handle is pinned to: a ready entry of that path and the
@@ -52,7 +63,9 @@
  * Locking: one mutex a->lock over streams, entries, the path table and
  * the counters; never held across a backend call, a vfs call or a cache
  * call.  Lock order: fs locks are never held when calling into this
- * module (claim is called from open with no lock held).
+ * module (claim is called from open with no lock held).  An entry freed
+ * under a->lock goes on a dead list; its lookup reference is forgotten
+ * (mpfs_vfs_forget, which takes fs->lock) after a->lock is released.
  */
 #ifndef MPFS_FS_ANNOUNCE_H
 #define MPFS_FS_ANNOUNCE_H
@@ -137,6 +150,7 @@ struct mpfs_announce_stats {
     uint64_t late;           /* opened before their prefetch started (dropped) */
     uint64_t target;         /* fetches allowed at once now */
     uint64_t fetch_us;       /* measured fetch time of one entry, EWMA */
+    uint64_t fetch_floor_us; /* least fetch time lately: the latency the target hides */
     uint64_t claim_rate;     /* measured announced opens per second, EWMA */
 };
 void mpfs_announce_get_stats(struct mpfs_announce *a, struct mpfs_announce_stats *out);

@@ -52,7 +52,7 @@ static const struct opt table[] = {
     {"prefetch_threads", T_INT, O(prefetch_threads), "16",
      "most parallel readahead fetches: the pool starts with 4 threads and grows while the "
      "measured bandwidth-delay product of the sequential readers asks for more"},
-    {"hint_threads", T_INT, O(hint_threads), "8",
+    {"hint_threads", T_INT, O(hint_threads), "32",
      "most fetches at once for announced reads (MOUNT/.mpfs/prefetch, docs/PREFETCH.md)"},
     {"hint_queue", T_INT, O(hint_queue), "4096",
      "announced reads queued per caller (more: ENOBUFS)"},
@@ -85,6 +85,10 @@ static const struct opt table[] = {
     {"notify_ttl", T_SECONDS, O(notify_ttl), "300",
      "while the event channel is healthy, an indexed entry is trusted this long (instead of "
      "meta_ttl), s"},
+    {"notify_check", T_SECONDS, O(notify_check), "30",
+     "with notify_setup=auto, check this often that the bucket notification is still there; "
+     "one removed by someone else is re-created, and entries confirmed before are "
+     "revalidated (0: never), s"},
     {"notify_persistent", T_BOOL, O(notify_persistent), "0",
      "radosgw queues the events and sends them in the background (writers never wait for "
      "the mount; adds delivery delay)"},

@@ -50,6 +50,7 @@ struct mpfs_config {
     char *notify;         /* change events: http://127.0.0.1:PORT | amqp://... (fs/notify.c) */
     char *notify_setup;   /* auto | none: who creates the topic and bucket notification */
     double notify_ttl;    /* entry lifetime while the event channel is healthy, s */
+    double notify_check;  /* seconds between checks that the setup is still there, 0 = off */
     int notify_persistent; /* radosgw queues events (persistent topic) */
     int reconcile_rate;   /* reconciler store requests per second (0: off) */
     double reconcile_interval; /* re-check a recently used directory this often, s */

@@ -23,6 +23,15 @@
  * for HTTP; for AMQP the topic is named after the exchange and bucket and
  * shared by every mount of the fleet, so it is left in place.
  *
+ * Watchdog (notify_setup=auto, notify_check > 0): radosgw simply stops
+ * sending when the bucket notification is removed (an operator, a script
+ * resetting the bucket), and a silent channel looks like a quiet bucket.
+ * Every notify_check seconds a thread looks the configuration up; a
+ * missing one makes the channel unhealthy (entries fall back to meta_ttl)
+ * until it is created again, and entries confirmed before it went missing
+ * are not trusted afterwards (up_since moves).  A setup that failed at
+ * mount is retried the same way.
+ *
  * Ordering: a table of the last sequencer seen per key (4096 slots,
  * direct-mapped by key hash; a collision forgets the older key, which then
  * relies on remote_event.c's time rule alone).  An event whose sequencer is
@@ -43,10 +52,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEQ_SLOTS 4096
@@ -80,7 +91,16 @@ struct mpfs_notify {
 
     char topic[80];
     char arn[512];
+    char push[256];         /* what setup_store() was given, for the watchdog */
+    char exchange[256];
     atomic_int setup_done;
+
+    /* watchdog */
+    pthread_t watch;
+    int watching;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
+    int watch_stop;
     atomic_int state;
 
     atomic_uint_fast64_t messages, malformed, events, applied, same, stale, doubted, expired,
@@ -431,6 +451,11 @@ int mpfs_notify_new(struct mpfs_fs *fs, const char *url, struct mpfs_notify **ou
 
 static void setup_store(struct mpfs_notify *n, const char *push, const char *exchange)
 {
+    if (push != n->push)
+        snprintf(n->push, sizeof(n->push), "%s", push ? push : "");
+    if (exchange != n->exchange)
+        snprintf(n->exchange, sizeof(n->exchange), "%s", exchange ? exchange : "");
+    exchange = n->exchange[0] ? n->exchange : NULL;
     struct mpfs_s3_topic_attrs ta = {
         .push_endpoint = push,
         .amqp_exchange = exchange,
@@ -453,6 +478,81 @@ static void setup_store(struct mpfs_notify *n, const char *push, const char *exc
               n->bucket ? n->bucket : "?", n->prefix, push);
 }
 
+/* One look at the store's setup: re-create what is missing. */
+static void watch_once(struct mpfs_notify *n)
+{
+    if (atomic_load(&n->setup_done)) {
+        int rc = mpfs_s3_notification_exists(n->fs->s3, n->topic);
+        if (rc != -ENOENT)
+            return; /* there, or the store could not say: keep trusting it */
+        atomic_store(&n->setup_done, 0);
+        mpfs_warn("notify: the bucket notification %s is gone (removed on the store); no events "
+                  "arrive: polling with meta_ttl, re-creating it", n->topic);
+    }
+    setup_store(n, n->push, n->exchange);
+    if (atomic_load(&n->setup_done)) {
+        /* events sent meanwhile were lost: what was confirmed before is
+         * not trusted for notify_ttl any more */
+        atomic_store(&n->up_since, mpfs_wall_ns());
+        mpfs_info("notify: bucket notification %s in place again", n->topic);
+    }
+}
+
+static void *watch_thread(void *arg)
+{
+    struct mpfs_notify *n = arg;
+    int64_t period_ns = (int64_t)(n->fs->cfg.notify_check * 1e9);
+    pthread_mutex_lock(&n->watch_lock);
+    while (!n->watch_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        int64_t t = (int64_t)until.tv_sec * 1000000000LL + until.tv_nsec + period_ns;
+        until.tv_sec = (time_t)(t / 1000000000LL);
+        until.tv_nsec = (long)(t % 1000000000LL);
+        while (!n->watch_stop &&
+               pthread_cond_timedwait(&n->watch_cond, &n->watch_lock, &until) != ETIMEDOUT)
+            ;
+        if (n->watch_stop)
+            break;
+        pthread_mutex_unlock(&n->watch_lock);
+        watch_once(n);
+        pthread_mutex_lock(&n->watch_lock);
+    }
+    pthread_mutex_unlock(&n->watch_lock);
+    return NULL;
+}
+
+static void start_watch(struct mpfs_notify *n)
+{
+    if (!n->setup_auto || n->fs->cfg.notify_check <= 0)
+        return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->watch_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&n->watch_lock, NULL);
+    if (pthread_create(&n->watch, NULL, watch_thread, n) == 0)
+        n->watching = 1;
+    else
+        mpfs_warn("notify: cannot start the watchdog; a removed bucket notification goes "
+                  "unnoticed");
+}
+
+static void stop_watch(struct mpfs_notify *n)
+{
+    if (!n->watching)
+        return;
+    pthread_mutex_lock(&n->watch_lock);
+    n->watch_stop = 1;
+    pthread_cond_signal(&n->watch_cond);
+    pthread_mutex_unlock(&n->watch_lock);
+    pthread_join(n->watch, NULL);
+    pthread_cond_destroy(&n->watch_cond);
+    pthread_mutex_destroy(&n->watch_lock);
+    n->watching = 0;
+}
+
 void mpfs_notify_start(struct mpfs_notify *n)
 {
     char err[512] = "";
@@ -473,6 +573,7 @@ void mpfs_notify_start(struct mpfs_notify *n)
         if (n->setup_auto)
             setup_store(n, push, NULL);
         mpfs_notify_set_state(n, 1, push);
+        start_watch(n);
         return;
     }
     /* the consumer declares the exchange: let it connect first (briefly),
@@ -483,12 +584,14 @@ void mpfs_notify_start(struct mpfs_notify *n)
     if (n->setup_auto)
         setup_store(n, mpfs_notify_amqp_push_endpoint(n->amqp),
                     mpfs_notify_amqp_exchange(n->amqp));
+    start_watch(n);
 }
 
 void mpfs_notify_free(struct mpfs_notify *n)
 {
     if (!n)
         return;
+    stop_watch(n);
     if (n->started) {
         ssize_t w = write(n->stop_pipe[1], "x", 1);
         (void)w;

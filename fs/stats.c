@@ -160,7 +160,8 @@ void mpfs_stats_report(struct mpfs_fs *fs, FILE *out)
         {"errors", as.errors},         {"gone", as.gone},
         {"waits", as.waits},           {"late", as.late},
         {"in_flight_target", as.target},
-        {"fetch_us", as.fetch_us},     {"claims_per_s", as.claim_rate},
+        {"fetch_us", as.fetch_us},     {"fetch_floor_us", as.fetch_floor_us},
+        {"claims_per_s", as.claim_rate},
     };
     for (size_t i = 0; i < MPFS_ARRAY_SIZE(hint); i++)
         fprintf(out, "prefetch.%s %llu\n", hint[i].name, (unsigned long long)hint[i].v);

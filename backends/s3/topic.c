@@ -156,21 +156,63 @@ int mpfs_s3_notification_put(struct mpfs_backend *b, const char *id, const char 
     return rc;
 }
 
-int mpfs_s3_notification_delete(struct mpfs_backend *b, const char *id)
+/* A request on the bucket's notification configuration `id` (radosgw's
+ * ?notification=ID extension), its query in the caller's buffer. */
+static int notification_req(struct mpfs_backend *b, const char *method, const char *id,
+                            char *query, size_t size, struct mpfs_s3_req *rq,
+                            struct mpfs_s3 **s)
 {
-    struct mpfs_s3 *s = s3_of(b);
-    if (!s)
+    *s = s3_of(b);
+    if (!*s)
         return -EOPNOTSUPP;
     struct mpfs_s3_qparam p[] = {{"notification", id}};
-    char query[512];
-    ssize_t ql = mpfs_s3_query_build(p, 1, query, sizeof(query));
+    ssize_t ql = mpfs_s3_query_build(p, 1, query, size);
     if (ql < 0)
         return (int)ql;
+    mpfs_s3_req_init(rq, method, NULL);
+    rq->query = query;
+    return 0;
+}
+
+int mpfs_s3_notification_delete(struct mpfs_backend *b, const char *id)
+{
+    struct mpfs_s3 *s;
     struct mpfs_s3_req rq;
-    mpfs_s3_req_init(&rq, "DELETE", NULL);
-    rq.query = query;
+    char query[512];
+    int rc = notification_req(b, "DELETE", id, query, sizeof(query), &rq, &s);
+    if (rc < 0)
+        return rc;
     struct mpfs_s3_buf xml = {0};
-    int rc = run(s, &rq, &xml, "DeleteBucketNotification");
+    rc = run(s, &rq, &xml, "DeleteBucketNotification");
+    mpfs_s3_buf_free(&xml);
+    return rc;
+}
+
+int mpfs_s3_notification_exists(struct mpfs_backend *b, const char *id)
+{
+    struct mpfs_s3 *s;
+    struct mpfs_s3_req rq;
+    char query[512];
+    int rc = notification_req(b, "GET", id, query, sizeof(query), &rq, &s);
+    if (rc < 0)
+        return rc;
+    struct mpfs_s3_resp rs;
+    struct mpfs_s3_buf xml = {0};
+    rq.xml = &xml;
+    rq.quiet = 1; /* a missing one is an answer, not a failure */
+    mpfs_s3_resp_init(&rs);
+    rc = mpfs_s3_http_do(s, &rq, &rs);
+    /* radosgw answers 404 NoSuchKey for an id it does not have; a store
+     * that ignores the id lists every configuration: look for ours */
+    if (rc == 0) {
+        char want[256];
+        snprintf(want, sizeof(want), "<Id>%s</Id>", id);
+        if (!xml.p || !memmem(xml.p, xml.len, want, strlen(want)))
+            rc = -ENOENT;
+    } else if (rs.status == 404) {
+        rc = -ENOENT;
+    }
+    mpfs_s3_resp_fini(&rs);
     mpfs_s3_buf_free(&xml);
     return rc;
 }

@@ -41,6 +41,9 @@ int mpfs_s3_topic_delete(struct mpfs_backend *b, const char *arn);
  * ObjectRemoved:* of keys under the backend's prefix go to topic arn. */
 int mpfs_s3_notification_put(struct mpfs_backend *b, const char *id, const char *arn);
 int mpfs_s3_notification_delete(struct mpfs_backend *b, const char *id);
+/* Is the bucket's notification configuration `id` there?  0, -ENOENT, or
+ * another -errno (the store could not say). */
+int mpfs_s3_notification_exists(struct mpfs_backend *b, const char *id);
 
 /* The backend's bucket and key prefix ("" or "data/set1/"), for matching
  * events to this dataset.  NULL if b is not an S3 backend. */

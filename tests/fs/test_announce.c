@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,15 @@ static void make_files(struct fixture *f, int n)
         assert_int_equal(mpfs_mem_put_raw(f->s3, name, buf, FSIZE), 0);
     }
     free(buf);
+}
+
+/* A fixture with files d/f00.. and one stream on the mount's module. */
+static struct fixture *with_stream(const char *opts, int nfiles, struct mpfs_announce_stream **s)
+{
+    struct fixture *f = fixture_new("s3", opts);
+    make_files(f, nfiles);
+    assert_int_equal(mpfs_announce_open(f->fs->announce, NULL, 1, s), 0);
+    return f;
 }
 
 static int announce(struct mpfs_announce_stream *s, const char *text)
@@ -261,21 +271,30 @@ static void test_reset_and_isolation(void **state)
     fixture_free(f);
 }
 
+/* A module of its own with one worker over files d/f00..; the first GET
+ * of d/f00 takes delay_ms. */
+static struct mpfs_announce *one_worker_slow_f00(struct fixture *f, int nfiles, int delay_ms,
+                                                 struct mpfs_announce_stream **s)
+{
+    make_files(f, nfiles);
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
+                                   .action = MPFS_FAULT_DELAY, .delay_ms = delay_ms, .count = 1};
+    mpfs_fault_add(f->s3f, &slow);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, s), 0);
+    return a;
+}
+
 /* An open before the prefetch of its file started: the reader reads it
  * itself and the entry goes (no second GET later). */
 static void test_reader_ahead_of_prefetch(void **state)
 {
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
-    make_files(f, 3);
-    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .path = "d/f00",
-                                   .action = MPFS_FAULT_DELAY, .delay_ms = 300, .count = 1};
-    mpfs_fault_add(f->s3f, &slow);
-    struct mpfs_announce_config cfg = {
-        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
-    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
     struct mpfs_announce_stream *s;
-    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    struct mpfs_announce *a = one_worker_slow_f00(f, 3, 300, &s);
     assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\n"), 0);
     for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
         usleep(1000);
@@ -361,11 +380,9 @@ static void test_bad_input(void **state)
 static void test_no_mixed_versions(void **state)
 {
     (void)state;
-    struct fixture *f = fixture_new("s3", "meta_ttl=0,neg_ttl=0");
-    make_files(f, 2);
     struct mpfs_announce_stream *s;
+    struct fixture *f = with_stream("meta_ttl=0,neg_ttl=0", 2, &s);
     struct mpfs_announce *a = f->fs->announce;
-    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
     assert_int_equal(announce(s, "d/f00\n"), 0);
     wait_fetched(a, 1);
     char *buf = mpfs_xmalloc(FSIZE);
@@ -441,6 +458,191 @@ static void test_no_hints_no_change(void **state)
     fixture_free(f);
 }
 
+
+/* An announced path is looked up once, when written: the fetch pins the
+ * version of the inode the write found, without a second walk (with
+ * meta_ttl=0 every lookup is a HEAD, so the HEADs count lookups). */
+static void test_one_lookup_per_announcement(void **state)
+{
+    (void)state;
+    struct mpfs_announce_stream *s;
+    struct fixture *f = with_stream("meta_ttl=0,neg_ttl=0", 5, &s);
+    struct mpfs_announce *a = f->fs->announce;
+    mpfs_fault_reset_calls(f->s3f);
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\nd/f03\nd/f04\n"), 0);
+    uint64_t heads = mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT);
+    assert_true(heads >= 5); /* the write did look each file up */
+    wait_fetched(a, 5);
+    assert_int_equal(stats(a).fetched, 5);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT), heads);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 5);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* A file whose blocks are cached (an earlier epoch) costs its announcement
+ * nothing but the write's lookup: no entry is queued, no worker looks it
+ * up again, no GET; reading it is an ordinary cache hit. */
+static void test_cached_costs_nothing(void **state)
+{
+    (void)state;
+    struct mpfs_announce_stream *s;
+    struct fixture *f = with_stream("meta_ttl=0,neg_ttl=0", 6, &s);
+    struct mpfs_announce *a = f->fs->announce;
+    for (int i = 0; i < 4; i++)
+        check_file(f, i, 0); /* f00..f03 cached, f04 and f05 not */
+    mpfs_fault_reset_calls(f->s3f);
+    assert_int_equal(announce(s, "d/f00\nd/f04\nd/f01\nd/f02\nd/f05\nd/f03\n"), 0);
+    uint64_t heads = mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT);
+    struct mpfs_announce_stats st = stats(a);
+    assert_int_equal(st.cached, 4);
+    assert_int_equal(st.announced, 6);
+    assert_int_equal(st.queued, 2); /* only the two not cached */
+    wait_fetched(a, 6);
+    usleep(20000);
+    st = stats(a);
+    assert_int_equal(st.fetched, 2);
+    assert_int_equal(st.cached, 4);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 2);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT), heads);
+    /* all six now read without a GET */
+    for (int i = 0; i < 6; i++)
+        check_file(f, i, 0);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 2);
+    assert_int_equal(stats(a).hits, 2);
+    assert_int_equal(stats(a).queued, 0);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* The lookup references the module takes (one per queued entry) are all
+ * given back, whichever way an entry ends: refused write, reset inside a
+ * write, cached, claimed, late, skipped, reset, cancelled in flight,
+ * stream closed, module freed.  (An extra forget aborts the process on
+ * the lookup count's underflow; a missing one shows here.) */
+static uint64_t refs(struct fixture *f, uint64_t ino)
+{
+    pthread_mutex_lock(&f->fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(f->fs, ino);
+    uint64_t r = n ? n->nlookup : 0;
+    pthread_mutex_unlock(&f->fs->lock);
+    return r;
+}
+
+#define NREF 24
+
+static void check_refs(struct fixture *f, const uint64_t *ino, const uint64_t *base, int line)
+{
+    for (int i = 0; i < NREF; i++)
+        if (refs(f, ino[i]) != base[i])
+            fail_msg("line %d: d/f%02d holds %llu lookup references, want %llu", line, i,
+                     (unsigned long long)refs(f, ino[i]), (unsigned long long)base[i]);
+}
+
+static void test_lookup_refs_balanced(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    make_files(f, NREF);
+    uint64_t ino[NREF], base[NREF];
+    char v[NREF][MPFS_VERSION_MAX];
+    uint64_t size[NREF];
+    for (int i = 0; i < NREF; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "d/f%02d", i);
+        struct mpfs_entry e;
+        assert_int_equal(fx_lookup_path(f, name, &e), 0);
+        ino[i] = e.ino;
+        version_of(f, name, v[i], &size[i]);
+    }
+    for (int i = 0; i < NREF; i++)
+        base[i] = refs(f, ino[i]);
+    struct mpfs_announce_config cfg = {
+        .threads = 1, .queue_max = 64, .memory = 64 * FSIZE, .block_size = 1u << 20};
+    struct mpfs_announce *a = mpfs_announce_new(f->fs, &cfg);
+    struct mpfs_announce_stream *s;
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+
+    /* refused writes, a reset inside a write */
+    assert_int_equal(announce(s, "d/f00\nd/f01\nnope\n"), -ENOENT);
+    check_refs(f, ino, base, __LINE__);
+    assert_int_equal(announce(s, "d/f00\nd/f01\n#bogus\n"), -EINVAL);
+    check_refs(f, ino, base, __LINE__);
+    /* fetches held back: entries stay queued (one in flight) */
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_READ, .action = MPFS_FAULT_DELAY,
+                                   .delay_ms = 200, .count = -1};
+    int rule = mpfs_fault_add(f->s3f, &slow);
+    assert_int_equal(announce(s, "d/f00\n#reset\nd/f01\nd/f02\nd/f03\n"), 0);
+    assert_int_equal(refs(f, ino[0]), base[0]);     /* gone with the reset */
+    assert_int_equal(refs(f, ino[1]), base[1] + 1); /* held while queued */
+    assert_int_equal(refs(f, ino[3]), base[3] + 1);
+    /* a reset with one in flight: that one is released by its worker */
+    mpfs_announce_reset(s);
+    wait_held(a, 0);
+    check_refs(f, ino, base, __LINE__);
+    mpfs_fault_remove(f->s3f, rule);
+
+    /* claimed, late, skipped */
+    char text[1024] = "";
+    for (int i = 0; i < 20; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "d/f%02d\n", i);
+    assert_int_equal(announce(s, text), 0);
+    wait_fetched(a, 20);
+    assert_int_equal(mpfs_announce_claim(a, "d/f00", v[0], size[0]), FSIZE);
+    assert_int_equal(mpfs_announce_claim(a, "d/f19", v[19], size[19]), FSIZE); /* skips 1, 2 */
+    assert_int_equal(stats(a).skipped, 2);
+    for (int i = 3; i < 19; i++)
+        assert_int_equal(refs(f, ino[i]), base[i] + 1);
+    mpfs_announce_reset(s);
+    check_refs(f, ino, base, __LINE__);
+
+    /* cached: released at once */
+    assert_int_equal(announce(s, "d/f00\nd/f19\n"), 0);
+    assert_int_equal(stats(a).queued, 0);
+    check_refs(f, ino, base, __LINE__);
+
+    /* a late claim (its fetch not started), then the stream's end */
+    rule = mpfs_fault_add(f->s3f, &slow);
+    assert_int_equal(announce(s, "d/f20\nd/f21\nd/f22\n"), 0);
+    for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
+        usleep(1000);
+    assert_int_equal(mpfs_announce_claim(a, "d/f21", v[21], size[21]), 0);
+    assert_int_equal(stats(a).late, 1);
+    assert_int_equal(refs(f, ino[21]), base[21]);
+    mpfs_announce_close(s);
+    wait_held(a, 0);
+    check_refs(f, ino, base, __LINE__);
+
+    /* the module freed with entries queued and one in flight */
+    assert_int_equal(mpfs_announce_open(a, NULL, 1, &s), 0);
+    assert_int_equal(announce(s, "d/f20\nd/f21\nd/f22\nd/f23\n"), 0);
+    for (int i = 0; i < 100 && stats(a).in_flight == 0; i++)
+        usleep(1000);
+    mpfs_announce_free(a);
+    check_refs(f, ino, base, __LINE__);
+    mpfs_fault_remove(f->s3f, rule);
+    fixture_free(f);
+}
+
+/* The in-flight target is sized by the least fetch time lately, not the
+ * mean: one slow fetch (a store queueing) does not raise it. */
+static void test_fetch_floor(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    struct mpfs_announce_stream *s;
+    struct mpfs_announce *a = one_worker_slow_f00(f, 10, 200, &s);
+    assert_int_equal(announce(s, "d/f00\nd/f01\nd/f02\nd/f03\nd/f04\nd/f05\nd/f06\nd/f07\n"
+                                 "d/f08\nd/f09\n"),
+                     0);
+    wait_fetched(a, 10);
+    struct mpfs_announce_stats st = stats(a);
+    assert_true(st.fetch_us > 200000 / 8); /* the mean still carries the slow one */
+    assert_true(st.fetch_floor_us < 20000);
+    mpfs_announce_free(a);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +655,10 @@ int main(void)
         cmocka_unit_test(test_no_mixed_versions),
         cmocka_unit_test(test_head_and_ranges),
         cmocka_unit_test(test_no_hints_no_change),
+        cmocka_unit_test(test_one_lookup_per_announcement),
+        cmocka_unit_test(test_cached_costs_nothing),
+        cmocka_unit_test(test_lookup_refs_balanced),
+        cmocka_unit_test(test_fetch_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,40 @@ class NotifyHttp(unittest.TestCase):
         self.assertIn("removed topic", self.m.log())
 
 
+class Watchdog(unittest.TestCase):
+    """A bucket notification removed on the store (radosgw then sends
+    nothing: a silent channel looks like a quiet bucket) is noticed within
+    notify_check, re-created, and what the mount confirmed before is
+    revalidated: a change made while no events came is seen."""
+
+    def test_removed_notification_recreated(self):
+        prefix = ml.unique_prefix("notify-watch")
+        before = set(notification_ids())
+        ml.s3_put(f"{prefix}/w.bin", b"a" * 100)
+        # meta_ttl 1 s, notify_ttl 300 s: an entry trusted through the gap
+        # would stay stale for minutes
+        opts = "notify=http://127.0.0.1:0,notify_check=3,meta_ttl=1,notify_ttl=300,reconcile_rate=0"
+        try:
+            with ml.Mount("s3", prefix, opts=opts) as m:
+                ids = set(notification_ids()) - before
+                self.assertEqual(len(ids), 1, ids)
+                nid = ids.pop()
+                p = m.path("w.bin")
+                self.assertEqual(size_of(p), 100)
+                time.sleep(1.5)  # the overwrite is clearly newer than the confirmation
+                st, body = ml._s3.request("DELETE", ml.BUCKET, query={"notification": nid})
+                self.assertIn(st, (200, 204), body)
+                ml.s3_put(f"{prefix}/w.bin", b"b" * 3000)  # no event for this one
+                self.assertTrue(ml.wait_until(lambda: "in place again" in m.log(), 15), m.log()[-2000:])
+                self.assertIn(f"the bucket notification {nid} is gone", m.log())
+                self.assertIn(nid, notification_ids())
+                t = wait(lambda: size_of(p) == 3000, 10)
+                self.assertIsNotNone(t, "the change made while no events came stayed unseen")
+                self.assertEqual(stats(m)["notify.setup"], "1")
+        finally:
+            ml.s3_delete_prefix(prefix + "/")
+
+
 class Fallback(unittest.TestCase):
     """Without a working channel the mount polls (meta_ttl), and says so."""
 
