@@ -333,16 +333,16 @@ def run_training(c, a):
     return guarded(c, " training", body, [])
 
 
-def raw_limits(s3, a):
+def raw_limits(s3, a, ep=EP):
     r = {}
-    url = f"{EP}/{BUCKET}/{PREFIX}/seq/big.bin"
+    url = f"{ep}/{BUCKET}/{PREFIX}/seq/big.bin"
     t = timed(lambda: sh(f"curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user '{AK}:{SK}' "
                          f"-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null '{url}'"))
     r["curl_mbs"] = a.seq_mib * MiB / t / 1e6
     t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/seq/big.bin' > /dev/null"))
     r["nfscat_mbs"] = a.seq_mib * MiB / t / 1e6
     if "par" in a.measures.split(","):
-        urls = " ".join(f"'{EP}/{BUCKET}/{PREFIX}/par/p{i}.bin'" for i in range(PAR))
+        urls = " ".join(f"'{ep}/{BUCKET}/{PREFIX}/par/p{i}.bin'" for i in range(PAR))
         t = timed(lambda: sh(f"for u in {urls}; do curl -sf --aws-sigv4 aws:amz:us-east-1:s3 "
                              f"--user '{AK}:{SK}' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "
                              f"-o /dev/null $u & done; wait"))
@@ -528,8 +528,9 @@ def main():
     ap.add_argument("--hint-large", type=int, default=24, help="large samples")
     ap.add_argument("--hint-large-mib", type=int, default=8, help="size of a large sample")
     ap.add_argument("--s3-delay-ms", default="0",
-                    help="with --hints: first-byte delay added to every S3 response by "
-                         "bench/delay_proxy.py, ms; a list (0,20) runs each, interleaved")
+                    help="first-byte delay added to every S3 response by bench/delay_proxy.py, "
+                         "ms; with --hints a list (0,20) runs each, interleaved; without, one "
+                         "value for the S3 clients and the curl limits (a far store)")
     ap.add_argument("--hint-clients",
                     default="hints,no hints,hints+immutable,no hints+immutable,s3fs,rclone")
     a = ap.parse_args()
@@ -540,29 +541,43 @@ def main():
     seed(s3, a)
     if "par" in a.measures.split(","):
         seed_par(s3, a)
+    # a far store: S3 clients and the curl limits go through the delay proxy
+    delay = float(str(a.s3_delay_ms).split(",")[0])
+    proxy = DelayProxy(delay) if delay > 0 else None
+    ep = proxy.ep if proxy else EP
+
+    def s3fs_dp():
+        c = S3fsDp()
+        c.ep = ep
+        return c
     makers = {
-        "mpfs-dual": lambda t: Mpfs("dual", f"cache_ram={a.cache},cache_disk=0" if t else ""),
-        "mpfs-s3": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else ""),
-        "s3fs": lambda t: S3fsDp(),
+        "mpfs-dual": lambda t: Mpfs("dual", f"cache_ram={a.cache},cache_disk=0" if t else "",
+                                    ep=ep),
+        "mpfs-s3": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else "", ep=ep),
+        "s3fs": lambda t: s3fs_dp(),
         "rclone": lambda t: RcloneDp(a.cache if t else None),
         "passthrough": lambda t: Passthrough(build_passthrough(), local_copy(s3, a)),
         "mpfs-s3-base": lambda t: Mpfs("s3", f"cache_ram={a.cache},cache_disk=0" if t else "",
-                                       binary=a.mpfs_base, tag="-base"),
+                                       binary=a.mpfs_base, tag="-base", ep=ep),
     }
     names = a.clients.split(",")
     res = {n: {} for n in names}
     raw = {}
-    for rnd in range(a.rounds):
-        for k, v in raw_limits(s3, a).items():
-            raw.setdefault(k, []).append(v)
-        for n in names:
-            print(f"round {rnd + 1}/{a.rounds}: {n}", file=sys.stderr)
-            for k, v in run_client(makers[n](False), a, rnd).items():
-                res[n].setdefault(k, []).append(v)
-    train = {n: [] for n in names}
-    for n in (names if "training" in a.measures.split(",") else []):
-        print(f"training: {n}", file=sys.stderr)
-        train[n] = run_training(makers[n](True), a)
+    try:
+        for rnd in range(a.rounds):
+            for k, v in raw_limits(s3, a, ep).items():
+                raw.setdefault(k, []).append(v)
+            for n in names:
+                print(f"round {rnd + 1}/{a.rounds}: {n}", file=sys.stderr)
+                for k, v in run_client(makers[n](False), a, rnd).items():
+                    res[n].setdefault(k, []).append(v)
+        train = {n: [] for n in names}
+        for n in (names if "training" in a.measures.split(",") else []):
+            print(f"training: {n}", file=sys.stderr)
+            train[n] = run_training(makers[n](True), a)
+    finally:
+        if proxy:
+            proxy.stop()
     med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in res.items()}
     rawm = {k: statistics.median(v) for k, v in raw.items()}
     rows = [("ttfb_ms", "time to first byte (1 byte of a 1 MiB object), ms", "%.1f"),
