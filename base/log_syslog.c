@@ -7,6 +7,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,26 +18,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* addr is written before max_level turns sending on (release), and read
+ * only by senders, which log.c serializes; fd and last_connect_ns belong
+ * to the senders. */
 static struct sockaddr_un addr;
-static int max_level = -1; /* -1: off */
+static _Atomic int max_level = -1; /* -1: off */
 static int fd = -1;
 static int64_t last_connect_ns;
 
 void mpfs_log_syslog_open(const char *path, int level)
 {
+    atomic_store(&max_level, -1);
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-    max_level = level;
-    if (fd >= 0)
-        close(fd);
-    fd = -1;
-    last_connect_ns = 0;
+    atomic_store(&max_level, level);
 }
 
 int mpfs_log_syslog_wants(int level)
 {
-    return level <= max_level;
+    return level <= atomic_load(&max_level);
 }
 
 int mpfs_log_syslog_level(const char *name, int *level)

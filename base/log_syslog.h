@@ -10,7 +10,10 @@
  * and a send never blocks: a stalled or absent syslog daemon costs a
  * dropped line, never a stalled FUSE worker.
  *
- * Locking: none of its own; log.c calls it under its mutex.
+ * Locking: none of its own; log.c sends under its mutex.  open() may run
+ * while other threads log (the level is atomic), but a second open() of
+ * another path while lines are being sent is not supported: mpfs opens it
+ * once, when the daemon starts logging to its file.
  */
 #ifndef MPFS_BASE_LOG_SYSLOG_H
 #define MPFS_BASE_LOG_SYSLOG_H
