@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define MPFS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MPFS_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -21,6 +22,9 @@
 /* Monotonic and wall-clock time in nanoseconds. */
 int64_t mpfs_now_ns(void);
 int64_t mpfs_wall_ns(void);
+/* The CLOCK_REALTIME instant ns from now, for pthread_cond_timedwait on a
+ * condition variable with the default clock. */
+struct timespec mpfs_deadline_in(int64_t ns);
 
 /* Allocation that aborts on failure: out of memory is not an I/O outcome
  * a storage client can recover from meaningfully. */

@@ -498,25 +498,6 @@ static void write_failed(struct mpfs_disk_tier *d, const char *path, int err)
     unlink_entries(d, victims);
 }
 
-static int write_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = pwrite(fd, (const char *)p + done, n - done, (off_t)(off + done));
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            return -errno;
-        }
-        if (w == 0) {
-            return -EIO;
-        }
-        done += (size_t)w;
-    }
-    return 0;
-}
-
 /* head (header, key, zeros: hlen bytes, a multiple of 4 KiB) then data;
  * the data's whole pages with O_DIRECT when it is page-aligned (top). */
 static int write_file(struct mpfs_disk_tier *d, const char *tmp, const void *head, size_t hlen,
@@ -543,14 +524,14 @@ static int write_file(struct mpfs_disk_tier *d, const char *tmp, const void *hea
     if (fd < 0) {
         return -errno;
     }
-    int rc = write_all(fd, head, hlen, 0);
+    int rc = mpfs_write_all(fd, head, hlen, 0);
     size_t direct = len & ~(size_t)4095;
     if (rc == 0 && direct > 0 && ((uintptr_t)data & 4095) == 0 && !atomic_load(&d->no_direct)) {
         if (fcntl(fd, F_SETFL, O_DIRECT) != 0) {
             atomic_store(&d->no_direct, 1);
             direct = 0;
         } else {
-            rc = write_all(fd, data, direct, hlen);
+            rc = mpfs_write_all(fd, data, direct, (off_t)hlen);
             if (rc == -EINVAL) {
                 /* no O_DIRECT here after all: all of it through the page cache */
                 atomic_store(&d->no_direct, 1);
@@ -568,7 +549,7 @@ static int write_file(struct mpfs_disk_tier *d, const char *tmp, const void *hea
         direct = 0;
     }
     if (rc == 0) {
-        rc = write_all(fd, data + direct, len - direct, hlen + direct);
+        rc = mpfs_write_all(fd, data + direct, len - direct, (off_t)(hlen + direct));
     }
     if (close(fd) != 0 && rc == 0) {
         rc = -errno;

@@ -15,20 +15,23 @@ void mpfs_wbuf_bytes(struct mpfs_wbuf *w, const void *v, size_t n)
     w->len += n;
 }
 
-void mpfs_wbuf_u64(struct mpfs_wbuf *w, uint64_t v)
+/* n little-endian bytes of v */
+static void put_le(struct mpfs_wbuf *w, uint64_t v, int n)
 {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < n; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    mpfs_wbuf_bytes(w, b, 8);
+    mpfs_wbuf_bytes(w, b, (size_t)n);
+}
+
+void mpfs_wbuf_u64(struct mpfs_wbuf *w, uint64_t v)
+{
+    put_le(w, v, 8);
 }
 
 void mpfs_wbuf_u32(struct mpfs_wbuf *w, uint32_t v)
 {
-    unsigned char b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    mpfs_wbuf_bytes(w, b, 4);
+    put_le(w, v, 4);
 }
 
 void mpfs_wbuf_str(struct mpfs_wbuf *w, const char *s)
@@ -49,22 +52,24 @@ const unsigned char *mpfs_rbuf_take(struct mpfs_rbuf *r, size_t n)
     return p;
 }
 
-uint64_t mpfs_rbuf_u64(struct mpfs_rbuf *r)
+/* n little-endian bytes; 0 past the end */
+static uint64_t get_le(struct mpfs_rbuf *r, int n)
 {
-    const unsigned char *p = mpfs_rbuf_take(r, 8);
+    const unsigned char *p = mpfs_rbuf_take(r, (size_t)n);
     uint64_t v = 0;
-    for (int i = 7; p && i >= 0; i--)
+    for (int i = n - 1; p && i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
 }
 
+uint64_t mpfs_rbuf_u64(struct mpfs_rbuf *r)
+{
+    return get_le(r, 8);
+}
+
 uint32_t mpfs_rbuf_u32(struct mpfs_rbuf *r)
 {
-    const unsigned char *p = mpfs_rbuf_take(r, 4);
-    uint32_t v = 0;
-    for (int i = 3; p && i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    return (uint32_t)get_le(r, 4);
 }
 
 char *mpfs_rbuf_str(struct mpfs_rbuf *r)

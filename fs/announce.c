@@ -849,16 +849,12 @@ uint64_t mpfs_announce_claim(struct mpfs_announce *a, const char *path, const ch
             break;
         if (!waited++)
             a->st.waits++;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
         int64_t left = deadline - mpfs_now_ns();
         if (left <= 0) {
             e = NULL;
             break;
         }
-        left = MPFS_MIN(left, 100LL * 1000000LL);
-        ts.tv_sec += (time_t)((ts.tv_nsec + left) / 1000000000LL);
-        ts.tv_nsec = (long)((ts.tv_nsec + left) % 1000000000LL);
+        struct timespec ts = mpfs_deadline_in(MPFS_MIN(left, 100LL * 1000000LL));
         pthread_cond_timedwait(&a->cond, &a->lock, &ts);
     }
     if (e && e->state == QUEUED) {

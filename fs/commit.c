@@ -238,7 +238,9 @@ static int put_whole_resumable(struct mpfs_fs *fs, struct mpfs_backend *b,
     struct mpfs_put_progress progress;
     memset(&progress, 0, sizeof(progress));
     struct mpfs_upload_keeper keeper = {.idx = fs->index, .id = r->journal_id};
-    int had = mpfs_upload_load(fs->index, r->journal_id, &progress) == 0;
+    /* only a replay can find one: a commit that fails in a live process
+     * aborts its upload, and its progress is forgotten below */
+    int had = r->replay && mpfs_upload_load(fs->index, r->journal_id, &progress) == 0;
     mpfs_upload_track(&progress, &keeper);
     int rc = put_whole(fs, b, r, res, &progress);
     if (had || keeper.saved)

@@ -504,11 +504,7 @@ static void *watch_thread(void *arg)
     int64_t period_ns = (int64_t)(n->fs->cfg.notify_check * 1e9);
     pthread_mutex_lock(&n->watch_lock);
     while (!n->watch_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        int64_t t = (int64_t)until.tv_sec * 1000000000LL + until.tv_nsec + period_ns;
-        until.tv_sec = (time_t)(t / 1000000000LL);
-        until.tv_nsec = (long)(t % 1000000000LL);
+        struct timespec until = mpfs_deadline_in(period_ns);
         while (!n->watch_stop &&
                pthread_cond_timedwait(&n->watch_cond, &n->watch_lock, &until) != ETIMEDOUT)
             ;
@@ -526,11 +522,7 @@ static void start_watch(struct mpfs_notify *n)
 {
     if (!n->setup_auto || n->fs->cfg.notify_check <= 0)
         return;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->watch_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&n->watch_cond, NULL);
     pthread_mutex_init(&n->watch_lock, NULL);
     if (pthread_create(&n->watch, NULL, watch_thread, n) == 0)
         n->watching = 1;

@@ -317,13 +317,7 @@ static void *worker(void *arg)
     r->refilled = r->now();
     r->tokens = 1;
     while (!r->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += TICK_NS;
-        if (ts.tv_nsec >= NS) {
-            ts.tv_sec++;
-            ts.tv_nsec -= NS;
-        }
+        struct timespec ts = mpfs_deadline_in(TICK_NS);
         pthread_cond_timedwait(&r->cond, &r->lock, &ts);
         if (r->stop)
             break;

@@ -354,11 +354,7 @@ static void *wb_main(void *arg)
     pthread_mutex_lock(&fs->wb_lock);
     while (!fs->wb_stop) {
         if (!fs->wb_kicked) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t at = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + delay;
-            ts.tv_sec = (time_t)(at / 1000000000LL);
-            ts.tv_nsec = (long)(at % 1000000000LL);
+            struct timespec ts = mpfs_deadline_in(delay);
             pthread_cond_timedwait(&fs->wb_cond, &fs->wb_lock, &ts);
         }
         if (fs->wb_stop)
