@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdarg.h>
@@ -99,6 +100,29 @@ int mpfs_name_is_valid(const char *name, size_t len)
     if (len == 2 && name[0] == '.' && name[1] == '.')
         return 0;
     return memchr(name, '/', len) == NULL && memchr(name, '\0', len) == NULL;
+}
+
+/* nftw() passes no user pointer: the first failure of the walk in progress
+ * is kept per thread. */
+static __thread int remove_tree_err;
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT && remove_tree_err == 0)
+        remove_tree_err = -errno;
+    return 0;
+}
+
+int mpfs_remove_tree(const char *path)
+{
+    remove_tree_err = 0;
+    if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT &&
+        remove_tree_err == 0)
+        remove_tree_err = -errno;
+    return remove_tree_err;
 }
 
 int mpfs_write_all(int fd, const void *buf, size_t len, off_t off)

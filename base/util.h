@@ -46,6 +46,11 @@ int mpfs_name_is_valid(const char *name, size_t len);
 int mpfs_write_all(int fd, const void *buf, size_t len, off_t off);
 ssize_t mpfs_read_full(int fd, void *buf, size_t len, off_t off);
 
+/* Remove a directory tree (or a file) without following symlinks, going
+ * on past failures.  Returns 0, or -errno of the first entry that could
+ * not be removed (a missing path is not a failure). */
+int mpfs_remove_tree(const char *path);
+
 /* "12.0 MiB": bytes in binary units for people.  Returns buf. */
 const char *mpfs_fmt_bytes(char *buf, size_t len, double v);
 

@@ -398,10 +398,13 @@ struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
     p->max_threads = cfg->prefetch_threads > 0 ? cfg->prefetch_threads : DEFAULT_THREADS;
     p->small_file = cfg->small_file ? cfg->small_file : (256u << 10);
     p->first_fetch = cfg->first_fetch ? cfg->first_fetch : (64u << 10);
-    /* Units must tile a block, and requests whole blocks. */
+    /* Units must tile a block, and requests whole blocks.  The default
+     * unit shrinks to a smaller block silently; a unit the caller chose is
+     * worth a warning. */
     if (p->small > p->bs || p->bs % p->small != 0) {
-        mpfs_warn("reader: small_block %zu does not divide the block size %zu; using %zu", p->small,
-                  p->bs, p->bs);
+        if (cfg->small_block)
+            mpfs_warn("reader: small_block %zu does not divide the block size %zu; using %zu",
+                      p->small, p->bs, p->bs);
         p->small = p->bs;
     }
     p->max_request = MPFS_MAX(p->bs, p->max_request / p->bs * p->bs);

@@ -447,7 +447,10 @@ static void fs_free(struct mpfs_fs *fs, int crashed)
     mpfs_prefetcher_free(fs->prefetch);
     mpfs_nodes_free(fs); /* moves still-uncommitted data to lost+found */
     mpfs_cache_free(fs->cache);
-    mpfs_index_close(fs->index);
+    if (crashed)
+        mpfs_index_abandon(fs->index);
+    else
+        mpfs_index_close(fs->index);
     mpfs_backend_free(fs->s3);
     mpfs_backend_free(fs->nfs);
     mpfs_policy_set_free(&fs->policy);

@@ -92,6 +92,14 @@ int mpfs_index_open(const char *dir, struct mpfs_index **out, int *rebuilt,
                     char *err, size_t errlen);
 /* Flush memtables to disk and close.  NULL is a no-op. */
 void mpfs_index_close(struct mpfs_index *idx);
+/*
+ * Close as a crash would leave it: no inode mark saved, no memtable
+ * flushed, so the next open replays the WAL and restarts the allocator at
+ * the persisted mark.  What kill -9 of the daemon leaves on disk (the
+ * WAL's writes are in the OS, not fsynced); for tests that simulate a
+ * crash in-process.  NULL is a no-op.
+ */
+void mpfs_index_abandon(struct mpfs_index *idx);
 
 /*
  * A fresh inode number, never returned before by this index, even across

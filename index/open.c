@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +47,14 @@
 #define BLOCK_SIZE (4u << 10)
 #define WRITE_BUFFER_BYTES (32u << 20)
 /* RocksDB preallocates each new WAL at 1.1 x the write buffer unless the
- * total WAL size is capped lower.  On a tmpfs cache_dir (/dev/shm, many
- * containers) that preallocation is RAM, 35 MiB of it outside the memory
- * budget per mount; capped, a WAL past 8 MiB makes the memtable flush
- * early, which an index of small entries barely notices. */
-#define MAX_WAL_BYTES (8u << 20)
+ * total WAL size is capped lower, and each new MANIFEST at 4 MiB.  On a
+ * tmpfs cache_dir (/dev/shm, many containers) a preallocation is RAM
+ * outside the memory budget, and every open starts a new WAL and MANIFEST.
+ * With one column family the cap only sets the preallocation step (the
+ * memtable still flushes at the write buffer size): the WAL grows in 1 MiB
+ * steps and the MANIFEST, a few KiB for this index, in 64 KiB steps. */
+#define MAX_WAL_BYTES (1u << 20)
+#define MANIFEST_PREALLOC_BYTES (64u << 10)
 #define BLOOM_BITS_PER_KEY 10.0
 
 /* RocksDB's InfoLogLevel::WARN_LEVEL: its LOG file stays small. */
@@ -100,21 +102,12 @@ static int mkdir_p(const char *path, mode_t mode)
     return rc;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT) {
-        mpfs_warn("index: cannot remove %s: %s", path, strerror(errno));
-    }
-    return 0;
-}
-
 static void rm_rf(const char *path)
 {
-    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = mpfs_remove_tree(path);
+    if (rc < 0) {
+        mpfs_warn("index: cannot remove all of %s: %s", path, strerror(-rc));
+    }
 }
 
 static int prepare_dir(const char *dir, char *err, size_t errlen)
@@ -200,6 +193,11 @@ static void setup_options(struct mpfs_index *idx)
     rocksdb_options_increase_parallelism(idx->opts, 2);
     rocksdb_options_set_write_buffer_size(idx->opts, WRITE_BUFFER_BYTES);
     rocksdb_options_set_max_total_wal_size(idx->opts, MAX_WAL_BYTES);
+    rocksdb_options_set_manifest_preallocation_size(idx->opts, MANIFEST_PREALLOC_BYTES);
+    /* Table handlers of a few SST files load in the opening thread: the
+     * default starts up to 16 threads on every open, which costs more
+     * than the handful of footer reads they share. */
+    rocksdb_options_set_max_file_opening_threads(idx->opts, 1);
     rocksdb_options_set_level_compaction_dynamic_level_bytes(idx->opts, 1);
     rocksdb_options_set_info_log_level(idx->opts, ROCKSDB_LOG_WARN);
     rocksdb_options_set_keep_log_file_num(idx->opts, 2);
@@ -576,4 +574,13 @@ void mpfs_index_close(struct mpfs_index *idx)
         }
     }
     index_free(idx);
+}
+
+void mpfs_index_abandon(struct mpfs_index *idx)
+{
+    /* rocksdb_close() flushes nothing while the WAL is on: what is not in
+     * an SST file is replayed from the WAL by the next open. */
+    if (idx != NULL) {
+        index_free(idx);
+    }
 }

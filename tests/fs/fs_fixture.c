@@ -139,10 +139,8 @@ void fixture_free(struct fixture *f)
     mpfs_backend_free(f->nfsf);
     mpfs_backend_free(f->s3);
     mpfs_backend_free(f->nfs);
-    char *cmd = mpfs_xasprintf("rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
+    if (mpfs_remove_tree(f->dir) < 0)
         fprintf(stderr, "fixture: cannot remove %s\n", f->dir);
-    free(cmd);
     mpfs_config_free(&f->cfg);
     free(f);
 }

@@ -24,8 +24,11 @@
  * copy, and every later commit of that open file goes to the same copy.
  * Data of a file unlinked here dies with its last handle.
  *
- * Environment: MPFS_MODEL_SEEDS (sequences per mode, default 60),
- * MPFS_MODEL_STEPS (steps per sequence, default 60), MPFS_MODEL_SEED=S and
+ * Environment: MPFS_MODEL_SEEDS (sequences per mode, default 250),
+ * MPFS_MODEL_STEPS (steps per sequence; default 25, and 100 for every
+ * tenth seed: many short sequences reach the shallow states fast, the long
+ * ones the states that take several crashes and conflicts), MPFS_MODEL_JOBS
+ * (forked workers, default one per core), MPFS_MODEL_SEED=S and
  * MPFS_MODEL_MODE=s3|nfs|dualview|s3racy to replay one sequence (a failure
  * prints both).  Modes: s3 and nfs over one in-memory store each; dualview
  * over one dataset seen as an S3 view and a POSIX NFS view with their own
@@ -49,6 +52,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -95,7 +101,7 @@ struct model {
     int acks_all; /* s3racy: the store acknowledges every conditional put */
     const char *mode;
     unsigned seed, rnd;
-    int step;
+    int step, steps;
     struct mfile file[NAMES];
     struct mhandle h[MAXH];
     struct blob conf[MAXCONF];
@@ -123,6 +129,19 @@ static void note(struct model *m, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Set in a forked worker: a failure ends the worker (cmocka's fail() would
+ * jump back into a copy of the test runner); the parent reports it. */
+static int in_worker;
+
+static void model_failed(void)
+{
+    if (in_worker) {
+        fflush(stderr);
+        _exit(1);
+    }
+    fail();
+}
+
 #define CHECK(m, cond, ...)                                                                 \
     do {                                                                                    \
         if (!(cond)) {                                                                      \
@@ -130,9 +149,10 @@ static void note(struct model *m, const char *fmt, ...)
                     (m)->mode, (m)->step);                                                  \
             fprintf(stderr, __VA_ARGS__);                                                   \
             fprintf(stderr, "\nsteps:\n%s", (m)->log);                                      \
-            fprintf(stderr, "replay: MPFS_MODEL_SEED=%u MPFS_MODEL_MODE=%s %s\n", (m)->seed,\
-                    (m)->mode, "build/tests/test_model");                                   \
-            fail();                                                                         \
+            fprintf(stderr, "replay: MPFS_MODEL_SEED=%u MPFS_MODEL_MODE=%s "                \
+                    "MPFS_MODEL_STEPS=%d build/tests/test_model\n", (m)->seed, (m)->mode,   \
+                    (m)->steps);                                                            \
+            model_failed();                                                                 \
         }                                                                                   \
     } while (0)
 
@@ -531,6 +551,7 @@ static void run_sequence(unsigned seed, const char *mode, int steps)
     m.seed = seed;
     m.rnd = seed * 2654435761u + 1;
     m.mode = mode;
+    m.steps = steps;
     m.nfs = strcmp(mode, "nfs") == 0;
     const char *extra = getenv("MPFS_MODEL_OPTS"); /* e.g. log_level=debug */
     char *opts = mpfs_xasprintf("meta_ttl=0,neg_ttl=0,dir_ttl=0,dir_stale=0,"
@@ -585,19 +606,77 @@ static int env_int(const char *name, int dflt)
     return v && *v ? atoi(v) : dflt;
 }
 
+/* Sequences of one mode, spread over `jobs` forked workers (each mode's
+ * seeds are independent; the machine's cores make the run that much
+ * shorter).  Worker j runs seeds j+1, j+1+jobs, ... */
+static int steps_of(unsigned seed, int fixed)
+{
+    return fixed > 0 ? fixed : seed % 10 == 0 ? 100 : 25;
+}
+
+static void run_seeds(const char *mode, int seeds, int fixed_steps, int jobs)
+{
+    if (jobs <= 1) {
+        for (int s = 1; s <= seeds; s++)
+            run_sequence((unsigned)s, mode, steps_of((unsigned)s, fixed_steps));
+        return;
+    }
+    pid_t pid[64];
+    fflush(stderr);
+    for (int j = 0; j < jobs; j++) {
+        pid[j] = fork();
+        assert_true(pid[j] >= 0);
+        if (pid[j] == 0) {
+            in_worker = 1;
+            for (int s = j + 1; s <= seeds; s += jobs)
+                run_sequence((unsigned)s, mode, steps_of((unsigned)s, fixed_steps));
+            fflush(stderr);
+            _exit(0);
+        }
+    }
+    int failed = 0;
+    for (int j = 0; j < jobs; j++) {
+        int status;
+        assert_int_equal(waitpid(pid[j], &status, 0), pid[j]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "model: worker %d (%s mode) failed (%s %d); its seed is above\n", j,
+                    mode, WIFSIGNALED(status) ? "signal" : "exit",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            failed = 1;
+        }
+    }
+    if (failed)
+        fail();
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void run_mode(const char *mode)
 {
-    int steps = env_int("MPFS_MODEL_STEPS", 60);
+    int fixed_steps = env_int("MPFS_MODEL_STEPS", 0);
     const char *one = getenv("MPFS_MODEL_SEED");
     if (one && *one) {
         const char *want = getenv("MPFS_MODEL_MODE");
+        unsigned seed = (unsigned)strtoul(one, NULL, 10);
         if (!want || strcmp(want, mode) == 0)
-            run_sequence((unsigned)strtoul(one, NULL, 10), mode, steps);
+            run_sequence(seed, mode, steps_of(seed, fixed_steps));
         return;
     }
-    int seeds = env_int("MPFS_MODEL_SEEDS", 60);
+    int seeds = env_int("MPFS_MODEL_SEEDS", 250);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int jobs = MPFS_MIN(env_int("MPFS_MODEL_JOBS", cores > 0 ? (int)cores : 1), 64);
+    long total = 0;
     for (int s = 1; s <= seeds; s++)
-        run_sequence((unsigned)s, mode, steps);
+        total += steps_of((unsigned)s, fixed_steps);
+    double t0 = now_s();
+    run_seeds(mode, seeds, fixed_steps, jobs);
+    fprintf(stderr, "model: %s mode: %d sequences, %ld steps in %.1f s (%d workers)\n", mode,
+            seeds, total, now_s() - t0, jobs);
 }
 
 static void test_model_s3(void **state)
