@@ -47,6 +47,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_mount import AK, BUCKET, EP, MPFS, NFS_BUCKET_URL, SK, Client, S3fs, sh, timed  # noqa: E402
 from s3lite import S3  # noqa: E402
+import delay_proxy as delay_proxy_mod  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "bench-dp"
@@ -420,20 +421,10 @@ def run_epochs(c, root_rel, batch, compute_ms, epochs, hints):
     return guarded(c, " epochs", body, [])
 
 
-class DelayProxy:
+def delay_proxy(ms):
     """bench/delay_proxy.py in front of the store: every response's first
     byte `ms` later (a far store's first-byte latency on this machine)."""
-
-    def __init__(self, ms):
-        target = EP.split("//", 1)[1].split("/", 1)[0]
-        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"),
-                                   "--target", target, "--delay-ms", str(ms)],
-                                  stdout=subprocess.PIPE)
-        self.ep = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=30)
+    return delay_proxy_mod.Running(EP.split("//", 1)[1].split("/", 1)[0], ms)
 
 
 def main_hints(a):
@@ -441,8 +432,8 @@ def main_hints(a):
     seed_hints(s3, a)
     variants = a.hint_clients.split(",")
     delays = [float(x) for x in str(a.s3_delay_ms).split(",")]
-    proxies = {d: DelayProxy(d) for d in delays if d > 0}
-    eps = {d: (proxies[d].ep if d > 0 else EP) for d in delays}
+    proxies = {d: delay_proxy(d) for d in delays if d > 0}
+    eps = {d: (proxies[d].endpoint if d > 0 else EP) for d in delays}
     res = {}  # (set, delay, variant) -> list of per-round epoch lists
     limits = {}
     try:
@@ -543,8 +534,8 @@ def main():
         seed_par(s3, a)
     # a far store: S3 clients and the curl limits go through the delay proxy
     delay = float(str(a.s3_delay_ms).split(",")[0])
-    proxy = DelayProxy(delay) if delay > 0 else None
-    ep = proxy.ep if proxy else EP
+    proxy = delay_proxy(delay) if delay > 0 else None
+    ep = proxy.endpoint if proxy else EP
 
     def s3fs_dp():
         c = S3fsDp()
