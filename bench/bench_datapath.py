@@ -170,12 +170,18 @@ def proc_field(pid, path, field):
 
 # ---- the dataset ----------------------------------------------------------
 
+def seq_name(a):
+    """The sequential object, named by its size: runs with another
+    --seq-mib must not read (or overwrite) each other's object."""
+    return f"seq/big-{a.seq_mib}M.bin"
+
+
 def seed(s3, a):
     tag = f"{PREFIX}/.complete-{a.seq_mib}-{a.nsmall}"
     if s3.get(BUCKET, tag) is not None:
         return
     print("seeding the data-path dataset through S3 ...", file=sys.stderr)
-    s3.put(BUCKET, f"{PREFIX}/seq/big.bin", os.urandom(MiB) * a.seq_mib)
+    s3.put(BUCKET, f"{PREFIX}/{seq_name(a)}", os.urandom(MiB) * a.seq_mib)
     jobs = [(f"{PREFIX}/small/f{i:05d}", os.urandom(128 * KiB)) for i in range(a.nsmall)]
     jobs += [(f"{PREFIX}/ttfb/t{i:03d}", os.urandom(MiB)) for i in range(10)]
     with cf.ThreadPoolExecutor(8) as ex:
@@ -222,6 +228,8 @@ def local_copy(s3, a):
         rel = k[len(PREFIX) + 1:]
         if rel.split("/")[0] not in ("seq", "small", "ttfb", "par"):
             continue  # markers, and the sets of other benchmarks under the prefix
+        if rel.startswith("seq/") and rel != seq_name(a):
+            continue  # the sequential objects of other --seq-mib runs
         with open(os.path.join(d, rel), "wb") as f:
             f.write(s3.get(BUCKET, k))
     open(os.path.join(d, mark), "w").close()
@@ -284,7 +292,7 @@ def run_client(c, a, rnd):
 
     def body():
         c.mount()
-        big = os.path.join(c.mnt, "seq", "big.bin")
+        big = os.path.join(c.mnt, seq_name(a))
         if "ttfb" in m:
             r["ttfb_ms"] = ttfb(c.mnt)
         if "rand" in m:
@@ -336,11 +344,11 @@ def run_training(c, a):
 
 def raw_limits(s3, a, ep=EP):
     r = {}
-    url = f"{ep}/{BUCKET}/{PREFIX}/seq/big.bin"
+    url = f"{ep}/{BUCKET}/{PREFIX}/{seq_name(a)}"
     t = timed(lambda: sh(f"curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user '{AK}:{SK}' "
                          f"-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null '{url}'"))
     r["curl_mbs"] = a.seq_mib * MiB / t / 1e6
-    t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/seq/big.bin' > /dev/null"))
+    t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/{seq_name(a)}' > /dev/null"))
     r["nfscat_mbs"] = a.seq_mib * MiB / t / 1e6
     if "par" in a.measures.split(","):
         urls = " ".join(f"'{ep}/{BUCKET}/{PREFIX}/par/p{i}.bin'" for i in range(PAR))
