@@ -68,6 +68,23 @@ int mpfs_backend_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr
     COUNTED(MPFS_BOP_STAT, path, b->ops->stat(b, path, out));
 }
 
+int mpfs_backend_stat_read(struct mpfs_backend *b, const char *path, struct mpfs_attr *out,
+                           void *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    /* a table written before version 3 has no such slot at all */
+    if (b->ops->version < 3 || !b->ops->stat_read || len == 0)
+        return mpfs_backend_stat(b, path, out);
+    memset(out, 0, sizeof(*out));
+    int64_t t0 = mpfs_now_ns();
+    int rc = b->ops->stat_read(b, path, out, buf, len, got);
+    if (rc < 0)
+        *got = 0;
+    else if (*got > 0)
+        atomic_fetch_add_explicit(&b->counters.bytes_read, (uint64_t)*got, memory_order_relaxed);
+    return (int)count(b, MPFS_BOP_STAT, path, t0, rc);
+}
+
 int mpfs_backend_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg)
 {
     COUNTED(MPFS_BOP_LIST, dir, b->ops->list(b, dir, fn, arg));

@@ -39,8 +39,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-/* 2: mknod (special files) and the rdev attribute */
-#define MPFS_BACKEND_OPS_VERSION 2
+/* 2: mknod (special files) and the rdev attribute; 3: stat_read */
+#define MPFS_BACKEND_OPS_VERSION 3
 #define MPFS_VERSION_MAX 96
 
 /* Capability bits: what a backend can do natively, probed or declared at
@@ -305,6 +305,19 @@ struct mpfs_backend_ops {
      * x-amz-meta-rdev the device, as s3fs writes them, so stat() and a
      * listing followed by stat() report the type. */
     int (*mknod)(struct mpfs_backend *b, const char *path, uint32_t mode, uint64_t rdev);
+
+    /* ---- version 3 ---- */
+
+    /* [Optional] stat() and the first bytes of a regular file in one
+     * request: *out as stat fills it, and up to len bytes from offset 0 of
+     * that version into buf (*got: how many; 0 for anything but a regular
+     * file, or when the bytes could not be had with the attributes).  S3:
+     * a ranged GET answers with every header a HEAD gives and the bytes, so
+     * a lookup that is followed by a read (a loader opening files by its
+     * own list) costs one round trip, not two.  Without the slot the
+     * wrapper calls stat (*got = 0). */
+    int (*stat_read)(struct mpfs_backend *b, const char *path, struct mpfs_attr *out, void *buf,
+                     size_t len, size_t *got);
 };
 
 /* Base of every backend handle; embedded first. */
@@ -340,6 +353,9 @@ struct mpfs_backend {
 
 /* Wrappers: callers use these, never b->ops directly. */
 int mpfs_backend_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out);
+/* stat_read (above), counted as a stat; its bytes count as bytes read. */
+int mpfs_backend_stat_read(struct mpfs_backend *b, const char *path, struct mpfs_attr *out,
+                           void *buf, size_t len, size_t *got);
 int mpfs_backend_list(struct mpfs_backend *b, const char *dir, mpfs_list_fn fn, void *arg);
 ssize_t mpfs_backend_read(struct mpfs_backend *b, const char *path, const char *version,
                           void *buf, size_t len, uint64_t off);

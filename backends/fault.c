@@ -207,6 +207,14 @@ static int f_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *ou
     return (int)finish(&p, mpfs_backend_stat(f->inner, path, out));
 }
 
+static int f_stat_read(struct mpfs_backend *b, const char *path, struct mpfs_attr *out, void *buf,
+                       size_t len, size_t *got)
+{
+    *got = 0;
+    FAULT_BEGIN(MPFS_FAULT_OP_STAT, path, NULL);
+    return (int)finish(&p, mpfs_backend_stat_read(f->inner, path, out, buf, len, got));
+}
+
 struct short_list {
     mpfs_list_fn fn;
     void *arg;
@@ -428,6 +436,7 @@ static const struct mpfs_backend_ops fault_ops = {
     .overwritten = f_overwritten,
     .copy_version = f_copy_version,
     .mknod = f_mknod,
+    .stat_read = f_stat_read,
 };
 
 struct mpfs_backend *mpfs_fault_new(struct mpfs_backend *inner, int own_inner)

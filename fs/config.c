@@ -64,6 +64,11 @@ static const struct opt table[] = {
      "LIST for a loader opening files by its own list, but entries then carry what a LIST "
      "shows (no s3fs owner, mode or symlink type) until looked up again; for datasets of "
      "plain objects"},
+    {"lookup_read", T_SIZE, O(lookup_read), "256K",
+     "a lookup that asks the S3 store about a name sends a GET of this many first bytes instead "
+     "of a HEAD (same headers, same cost per request): a file no larger (and no larger than "
+     "block_size) is cached by its lookup, so a loader opening files by name makes one request "
+     "per file, not two (0: HEAD)"},
     {"attr_timeout", T_SECONDS, O(attr_timeout), "1", "kernel attribute and entry lifetime, s"},
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},

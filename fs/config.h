@@ -39,6 +39,7 @@ struct mpfs_config {
     int hint_queue;   /* announced entries per caller */
     int tree_walk_keys;   /* index a never-listed subtree in one flat walk up to this many keys */
     int lookup_walk;      /* lookups in a never-listed directory walk it (lookup.c) */
+    uint64_t lookup_read; /* a lookup's store request also reads this many first bytes */
     /* consistency */
     double attr_timeout;  /* kernel attribute/entry lifetime, s */
     double meta_ttl;      /* index entry lifetime before a backend stat, s */

@@ -9,6 +9,7 @@
  */
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
 #include "fs/entry.h"
 #include "fs/file.h"
 #include "fs/fs_state.h"
@@ -79,6 +80,31 @@ static int walked_for_lookup(struct mpfs_fs *fs, int64_t listed_ns)
     return found;
 }
 
+
+/* Ask the metadata side about path for a lookup.  Where the side answers a
+ * stat with the first bytes in the same request (S3: a ranged GET in place
+ * of the HEAD), a file no larger than lookup_read and block_size goes to
+ * the cache as block 0 of the version the lookup saw: its open, within the
+ * close-to-open grace, and its read then cost nothing more, so a loader
+ * opening files by name (no listing) makes one request per file.  A larger
+ * file's bytes are dropped: the transfer was lookup_read at most. */
+static int stat_for_lookup(struct mpfs_fs *fs, const char *path, struct mpfs_attr *a)
+{
+    struct mpfs_backend *meta = mpfs_meta_side(fs);
+    size_t want = (size_t)MPFS_MIN(fs->cfg.lookup_read, fs->cfg.block_size);
+    if (want == 0)
+        return mpfs_backend_stat(meta, path, a);
+    struct mpfs_cache_buf *b = mpfs_cache_buf_new(want);
+    size_t got = 0;
+    int rc = mpfs_backend_stat_read(meta, path, a, mpfs_cache_buf_data(b), want, &got);
+    if (rc == 0 && S_ISREG(a->mode) && got > 0 && got == a->size && a->version[0]) {
+        struct mpfs_block_key k = {path, strlen(path), a->version, 0};
+        mpfs_cache_put_buf(fs->cache, &k, b, 0, got, MPFS_CACHE_PREFETCHED);
+    }
+    mpfs_cache_buf_put(b);
+    return rc;
+}
+
 int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
                     struct mpfs_entry *e)
 {
@@ -136,7 +162,7 @@ again:;
             goto again;
         }
     }
-    rc = mpfs_backend_stat(mpfs_meta_side(fs), path, &a);
+    rc = stat_for_lookup(fs, path, &a);
     if (rc == -ENOENT) {
         if (irc == 0)
             mpfs_meta_forget_entry(fs, parent, name, &ie);

@@ -80,33 +80,40 @@ static void attr_times_fill(struct mpfs_attr *a)
     }
 }
 
+/* The attributes a HEAD (or a GET) of key answered with. */
+static void attr_from_resp(struct mpfs_attr *attr, const char *key, struct mpfs_s3_resp *rs,
+                           uint64_t size)
+{
+    size_t kl = strlen(key);
+    int dir = kl > 0 && key[kl - 1] == '/';
+    attr_defaults(attr, dir);
+    attr->size = size;
+    attr->mtime_ns = rs->last_modified_ns > 0 ? rs->last_modified_ns : 0;
+    snprintf(attr->version, sizeof(attr->version), "%s", rs->etag);
+    mpfs_s3_meta_apply_all(attr, &rs->meta);
+    if (dir) {
+        /* a marker is a directory whatever its mode says */
+        attr->mode = S_IFDIR | (attr->mode & 07777);
+        attr->size = 0;
+    }
+    if (S_ISDIR(attr->mode)) {
+        attr->nlink = 2;
+    }
+    attr_times_fill(attr);
+}
+
 int mpfs_s3_head(struct mpfs_s3 *s, const char *key, struct mpfs_attr *attr,
                  struct mpfs_s3_buf *meta)
 {
     struct mpfs_s3_req rq;
     struct mpfs_s3_resp rs;
-    size_t kl = strlen(key);
-    int dir = kl > 0 && key[kl - 1] == '/';
 
     mpfs_s3_req_init(&rq, "HEAD", key);
     rq.want_meta = 1;
     mpfs_s3_resp_init(&rs);
     int rc = mpfs_s3_http_do(s, &rq, &rs);
     if (rc == 0) {
-        attr_defaults(attr, dir);
-        attr->size = rs.content_length;
-        attr->mtime_ns = rs.last_modified_ns > 0 ? rs.last_modified_ns : 0;
-        snprintf(attr->version, sizeof(attr->version), "%s", rs.etag);
-        mpfs_s3_meta_apply_all(attr, &rs.meta);
-        if (dir) {
-            /* a marker is a directory whatever its mode says */
-            attr->mode = S_IFDIR | (attr->mode & 07777);
-            attr->size = 0;
-        }
-        if (S_ISDIR(attr->mode)) {
-            attr->nlink = 2;
-        }
-        attr_times_fill(attr);
+        attr_from_resp(attr, key, &rs, rs.content_length);
         if (meta) {
             mpfs_s3_buf_free(meta);
             *meta = rs.meta;
@@ -190,26 +197,13 @@ void mpfs_s3_set_copy_max(struct mpfs_backend *b, uint64_t bytes)
 
 /* --- stat ---------------------------------------------------------------- */
 
-static int s3_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out)
+/* No object at key (a file's key, with room for one more byte): a
+ * directory, by its marker or by keys below it, or nothing. */
+static int stat_as_dir(struct mpfs_s3 *s, char *key, struct mpfs_attr *out)
 {
-    struct mpfs_s3 *s = mpfs_s3_of(b);
-    char key[MPFS_S3_KEY_MAX];
     int any, marker, other;
-
-    if (path[0] == '\0') {
-        attr_defaults(out, 1);
-        return 0;
-    }
-    int rc = mpfs_s3_key(s, path, 0, key, sizeof(key) - 1);
-    if (rc < 0) {
-        return rc;
-    }
-    rc = mpfs_s3_head(s, key, out, NULL);
-    if (rc != -ENOENT) {
-        return rc;
-    }
     strcat(key, "/");
-    rc = mpfs_s3_probe_dir(s, key, &any, &marker, &other);
+    int rc = mpfs_s3_probe_dir(s, key, &any, &marker, &other);
     if (rc < 0) {
         return rc;
     }
@@ -228,6 +222,65 @@ static int s3_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *o
     }
     attr_defaults(out, 1);
     return 0;
+}
+
+static int s3_stat(struct mpfs_backend *b, const char *path, struct mpfs_attr *out)
+{
+    struct mpfs_s3 *s = mpfs_s3_of(b);
+    char key[MPFS_S3_KEY_MAX];
+
+    if (path[0] == '\0') {
+        attr_defaults(out, 1);
+        return 0;
+    }
+    int rc = mpfs_s3_key(s, path, 0, key, sizeof(key) - 1);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = mpfs_s3_head(s, key, out, NULL);
+    return rc == -ENOENT ? stat_as_dir(s, key, out) : rc;
+}
+
+/* A ranged GET of [0, len) in place of the HEAD: its headers are the
+ * HEAD's (ETag, Last-Modified, x-amz-meta-*), Content-Range gives the
+ * size, and the body is the first bytes.  An empty object has no byte 0
+ * (416): a HEAD answers for it. */
+static int s3_stat_read(struct mpfs_backend *b, const char *path, struct mpfs_attr *out, void *buf,
+                        size_t len, size_t *got)
+{
+    struct mpfs_s3 *s = mpfs_s3_of(b);
+    char key[MPFS_S3_KEY_MAX];
+    char range[64];
+    struct mpfs_s3_req rq;
+    struct mpfs_s3_resp rs;
+
+    *got = 0;
+    if (path[0] == '\0') {
+        return s3_stat(b, path, out);
+    }
+    int rc = mpfs_s3_key(s, path, 0, key, sizeof(key) - 1);
+    if (rc < 0) {
+        return rc;
+    }
+    mpfs_s3_req_init(&rq, "GET", key);
+    snprintf(range, sizeof(range), "bytes=0-%llu", (unsigned long long)(len - 1));
+    mpfs_s3_req_hdr(&rq, "range", range);
+    rq.want_meta = 1;
+    rq.dst = buf;
+    rq.dst_cap = len;
+    mpfs_s3_resp_init(&rs);
+    rc = mpfs_s3_http_do(s, &rq, &rs);
+    if (rc == 0) {
+        attr_from_resp(out, key, &rs, rs.has_total ? rs.total_size : rs.content_length);
+        if (S_ISREG(out->mode)) {
+            *got = (size_t)MPFS_MIN((uint64_t)rs.nread, out->size);
+        }
+    }
+    mpfs_s3_resp_fini(&rs);
+    if (rc == -ERANGE) {
+        rc = mpfs_s3_head(s, key, out, NULL);
+    }
+    return rc == -ENOENT ? stat_as_dir(s, key, out) : rc;
 }
 
 /* --- list ---------------------------------------------------------------- */
@@ -697,6 +750,7 @@ static const struct mpfs_backend_ops s3_ops = {
     .rmdir = s3_rmdir,
     .symlink = s3_symlink,
     .readlink = s3_readlink,
+    .stat_read = s3_stat_read,
     .setattr = mpfs_s3_op_setattr,
     .getxattr = mpfs_s3_op_getxattr,
     .setxattr = mpfs_s3_op_setxattr,

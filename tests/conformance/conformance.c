@@ -710,6 +710,19 @@ static void test_put_stat_read(void **state)
                 (long long)a.mtime_ns, (long long)now);
     expect_str(P("f"), "hello world");
 
+    /* stat_read answers as stat does, with the first bytes or none (a
+     * backend without the slot: a plain stat) */
+    char head[8];
+    size_t got = 99;
+    struct mpfs_attr r;
+    EXPECT_OK(mpfs_backend_stat_read(B, P("f"), &r, head, sizeof(head), &got));
+    EXPECT_TRUE(r.size == a.size && r.mode == a.mode && strcmp(r.version, a.version) == 0,
+                "stat_read: size %llu mode 0%o version '%s'; stat: %llu 0%o '%s'",
+                (unsigned long long)r.size, r.mode, r.version, (unsigned long long)a.size, a.mode,
+                a.version);
+    EXPECT_TRUE(got == 0 || (got == sizeof(head) && memcmp(head, "hello wo", sizeof(head)) == 0),
+                "stat_read got %zu bytes", got);
+
     /* Overwrite, same size, at once: the version must still change.
      * Growing overwrites only on a lazy-commit store: the one measured
      * (RGW over NFS) serves the previous object's bytes under the new

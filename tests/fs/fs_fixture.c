@@ -50,6 +50,7 @@ static ssize_t nf_pwrite_if(struct mpfs_backend *b, const char *p, const void *b
 static int nf_overwritten(struct mpfs_backend *b, const char *p, const char *ours, const char *base, char *v, size_t vl) { return mpfs_backend_overwritten(INNER(b), p, ours, base, v, vl); }
 static int nf_copy_version(struct mpfs_backend *b, const char *p, const char *id, const char *to) { return mpfs_backend_copy_version(INNER(b), p, id, to); }
 static int nf_mknod(struct mpfs_backend *b, const char *p, uint32_t m, uint64_t r) { return mpfs_backend_mknod(INNER(b), p, m, r); }
+static int nf_stat_read(struct mpfs_backend *b, const char *p, struct mpfs_attr *o, void *buf, size_t l, size_t *g) { return mpfs_backend_stat_read(INNER(b), p, o, buf, l, g); }
 static void nf_destroy(struct mpfs_backend *b) { free(b); }
 
 static const struct mpfs_backend_ops nofree_ops = {
@@ -60,7 +61,7 @@ static const struct mpfs_backend_ops nofree_ops = {
     .getxattr = nf_getx, .setxattr = nf_setx, .listxattr = nf_listx, .removexattr = nf_rmx,
     .statfs = nf_statfs, .destroy = nf_destroy, .list_tree = nf_list_tree,
     .pwrite_if = nf_pwrite_if, .overwritten = nf_overwritten, .copy_version = nf_copy_version,
-    .mknod = nf_mknod,
+    .mknod = nf_mknod, .stat_read = nf_stat_read,
 };
 
 static struct mpfs_backend *keep(struct mpfs_backend *inner)

@@ -228,6 +228,7 @@ static void test_cold_open_sees_new_version(void **state)
     mpfs_vfs_release(f->fs, h);
     /* deleted by someone else after the listing: the open asks nothing,
      * its first read finds nothing */
+    free(fx_list(f, "e"));
     assert_int_equal(fx_lookup_path(f, "e/t", &e), 0);
     usleep(300 * 1000);
     assert_int_equal(mpfs_mem_remove_raw(f->s3, "e/t"), 0);
@@ -298,6 +299,92 @@ static void test_unlisted_dir_lookups_head_by_default(void **state)
     mpfs_mem_get_stats(f->s3, &st);
     assert_int_equal(st.lists, 0);
     assert_int_equal(st.stats, 11); /* "d", then one per file */
+    fixture_free(f);
+}
+
+/* A lookup that asks the store (a name in a directory never listed) reads
+ * the first lookup_read bytes with the attributes: a file that small is
+ * cached by it, and its open and read right after ask nothing more (one
+ * request per file for a loader opening files by name).  A larger file's
+ * read still fetches; lookup_read=0 is a plain stat. */
+static void test_lookup_caches_small_file(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", "lookup_read=64K");
+    size_t big = 100 << 10;
+    char *data = malloc(big), *buf = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 13 + 1);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/small", data, 5000), 0);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/big", data, big), 0);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/empty", "", 0), 0);
+    struct mpfs_entry e;
+    assert_int_equal(fx_lookup_path(f, "d/small", &e), 0);
+    assert_int_equal(e.st.st_size, 5000);
+    struct mpfs_mem_stats st;
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(fx_read_file(f, "d/small", buf, big), 5000);
+    assert_memory_equal(buf, data, 5000);
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.stats + st.reads + st.lists, 0);
+
+    assert_int_equal(fx_lookup_path(f, "d/big", &e), 0);
+    assert_int_equal(e.st.st_size, big);
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(fx_read_file(f, "d/big", buf, big), (ssize_t)big);
+    assert_memory_equal(buf, data, big);
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_true(st.reads >= 1);
+
+    assert_int_equal(fx_lookup_path(f, "d/empty", &e), 0);
+    assert_int_equal(e.st.st_size, 0);
+    assert_int_equal(fx_read_file(f, "d/empty", buf, big), 0);
+    fixture_free(f);
+
+    f = fixture_new("s3", "lookup_read=0");
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/small", data, 5000), 0);
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(fx_lookup_path(f, "d/small", &e), 0);
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.reads, 0);
+    mpfs_mem_reset_stats(f->s3);
+    assert_int_equal(fx_read_file(f, "d/small", buf, big), 5000);
+    mpfs_mem_get_stats(f->s3, &st);
+    assert_int_equal(st.reads, 1);
+    free(data);
+    free(buf);
+    fixture_free(f);
+}
+
+/* What a lookup cached never stands in for close-to-open: past the grace,
+ * an open confirms the version, so a file replaced or deleted since the
+ * lookup is read in its new version, or not at all. */
+static void test_lookup_cache_keeps_close_to_open(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("s3", NULL);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "old", 3), 0);
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/t", "gone", 4), 0);
+    struct mpfs_entry es, et;
+    assert_int_equal(fx_lookup_path(f, "d/s", &es), 0);
+    assert_int_equal(fx_lookup_path(f, "d/t", &et), 0);
+    usleep(300 * 1000); /* past MPFS_POLICY_CTO_GRACE_NS */
+    assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "newer", 5), 0);
+    assert_int_equal(mpfs_mem_remove_raw(f->s3, "d/t"), 0);
+    struct mpfs_handle *h;
+    int keep = 1;
+    char buf[16];
+    assert_int_equal(mpfs_vfs_open(f->fs, es.ino, O_RDONLY, &h, &keep), 0);
+    assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), 5);
+    assert_memory_equal(buf, "newer", 5);
+    mpfs_vfs_release(f->fs, h);
+    int rc = mpfs_vfs_open(f->fs, et.ino, O_RDONLY, &h, &keep);
+    if (rc == 0) {
+        assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), -ENOENT);
+        mpfs_vfs_release(f->fs, h);
+    } else {
+        assert_int_equal(rc, -ENOENT);
+    }
     fixture_free(f);
 }
 
@@ -544,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_unlisted_dir_lookups_walk_once),
         cmocka_unit_test(test_unlisted_dir_lookups_head_by_default),
         cmocka_unit_test(test_cold_open_sees_new_version),
+        cmocka_unit_test(test_lookup_caches_small_file),
+        cmocka_unit_test(test_lookup_cache_keeps_close_to_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,6 +208,27 @@ def unique_prefix(tag):
     return f"it-{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+class SeededTestCase(unittest.TestCase):
+    """Tests over objects put once for the class under a unique prefix
+    (cls.prefix) and deleted after it: a subclass sets TAG and defines
+    seed(cls), returning {key below the prefix: bytes}."""
+    TAG = "seeded"
+
+    @classmethod
+    def seed(cls):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.prefix = unique_prefix(cls.TAG)
+        for key, data in cls.seed().items():
+            s3_put(f"{cls.prefix}/{key}", data)
+
+    @classmethod
+    def tearDownClass(cls):
+        s3_delete_prefix(cls.prefix)
+
+
 def nfs_posix_mkdir(prefix):
     """Create the per-test directory on the POSIX export (NFS-only mode)."""
     run(["nfs-ls", NFS_POSIX_URL], check=False)

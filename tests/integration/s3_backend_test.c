@@ -321,6 +321,57 @@ static void *bulk_put(void *p)
     return NULL;
 }
 
+/* stat_read: the attributes a HEAD gives (s3fs metadata included) and the
+ * first bytes, from one ranged GET; an empty object (no byte 0: 416), a
+ * directory, a symlink and a missing name answer as stat does. */
+static void test_stat_read(void **state)
+{
+    const uint64_t size = 300000;
+    int fd = pattern_file(size, 3);
+    struct mpfs_put_opts o = {.attr_set = MPFS_SET_MODE | MPFS_SET_UID | MPFS_SET_MTIME};
+    o.attr.mode = S_IFREG | 0600;
+    o.attr.uid = 777;
+    o.attr.mtime_ns = 1500000000000000000LL;
+    struct mpfs_attr st, sr;
+    assert_int_equal(mpfs_backend_put(B, "sr/f", fd, size, &o, NULL), 0);
+    assert_int_equal(mpfs_backend_stat(B, "sr/f", &st), 0);
+    char *buf = malloc(size + 100), *want = malloc(size);
+    assert_int_equal(pread(fd, want, size, 0), (ssize_t)size);
+    close(fd);
+    size_t got = 99;
+    assert_int_equal(mpfs_backend_stat_read(B, "sr/f", &sr, buf, 4096, &got), 0);
+    assert_int_equal(got, 4096);
+    assert_memory_equal(buf, want, 4096);
+    assert_int_equal(sr.size, size);
+    assert_string_equal(sr.version, st.version);
+    assert_int_equal(sr.mode, S_IFREG | 0600);
+    assert_int_equal(sr.uid, 777);
+    assert_int_equal(sr.mtime_ns, st.mtime_ns);
+    assert_int_equal(sr.valid, st.valid);
+    assert_int_equal(mpfs_backend_stat_read(B, "sr/f", &sr, buf, size + 100, &got), 0);
+    assert_int_equal(got, size);
+    assert_memory_equal(buf, want, size);
+
+    assert_int_equal(mpfs_backend_put_buf(B, "sr/empty", "", 0, NULL, NULL), 0);
+    assert_int_equal(mpfs_backend_stat(B, "sr/empty", &st), 0);
+    assert_int_equal(mpfs_backend_stat_read(B, "sr/empty", &sr, buf, 4096, &got), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(sr.size, 0);
+    assert_string_equal(sr.version, st.version);
+
+    assert_int_equal(mpfs_backend_stat_read(B, "sr", &sr, buf, 4096, &got), 0);
+    assert_true(S_ISDIR(sr.mode));
+    assert_int_equal(got, 0);
+    assert_int_equal(mpfs_backend_stat_read(B, "sr/none", &sr, buf, 4096, &got), -ENOENT);
+    assert_int_equal(got, 0);
+    assert_int_equal(mpfs_backend_symlink(B, "target", "sr/ln"), 0);
+    assert_int_equal(mpfs_backend_stat_read(B, "sr/ln", &sr, buf, 4096, &got), 0);
+    assert_true(S_ISLNK(sr.mode));
+    assert_int_equal(got, 0);
+    free(buf);
+    free(want);
+}
+
 static void test_list_pagination(void **state)
 {
     enum { N = 1100, T = 4 };
@@ -1023,6 +1074,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_stat_read),
+        cmocka_unit_test(test_stat_read),
         cmocka_unit_test(test_list_pagination),
         cmocka_unit_test(test_odd_keys),
         cmocka_unit_test(test_multipart),

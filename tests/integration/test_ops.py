@@ -464,19 +464,14 @@ class Prometheus(unittest.TestCase):
             self.assertEqual(local, ["0100007F:%04X" % port], m.log())
 
 
-class Warmup(unittest.TestCase):
+class Warmup(ml.SeededTestCase):
     N = 24
     SIZE = 1 << 20
+    TAG = "warm"
 
     @classmethod
-    def setUpClass(cls):
-        cls.prefix = ml.unique_prefix("warm")
-        for i in range(cls.N):
-            ml.s3_put(f"{cls.prefix}/data/f{i:02d}", bytes([i]) * cls.SIZE)
-
-    @classmethod
-    def tearDownClass(cls):
-        ml.s3_delete_prefix(cls.prefix)
+    def seed(cls):
+        return {f"data/f{i:02d}": bytes([i]) * cls.SIZE for i in range(cls.N)}
 
     def fetched(self, m):
         return raw_stats(m.mnt).get("backend.s3.bytes_read", 0)
