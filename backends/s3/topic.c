@@ -55,7 +55,9 @@ static int run(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_buf *xm
 }
 
 /* A look-up whose "not there" is an answer, not a failure: not logged,
- * and -ENOENT for a 404 whose error code is missing (NULL: any 404). */
+ * and -ENOENT only for a 404 whose error code is missing (NULL: any 404);
+ * any other failure (another 404 too: a proxy, a store without the API)
+ * is "could not say", never -ENOENT. */
 static int look_up(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_buf *xml,
                    const char *missing)
 {
@@ -64,8 +66,10 @@ static int look_up(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_buf
     rq->xml = xml;
     rq->quiet = 1;
     int rc = mpfs_s3_http_do(s, rq, &rs);
-    if (rc < 0 && rs.status == 404 && (!missing || strcmp(rs.code, missing) == 0))
-        rc = -ENOENT;
+    if (rc < 0 && rs.status == 404)
+        rc = !missing || strcmp(rs.code, missing) == 0 ? -ENOENT : -EIO;
+    else if (rc == -ENOENT)
+        rc = -EIO;
     mpfs_s3_resp_fini(&rs);
     return rc;
 }
