@@ -47,6 +47,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_mount import AK, BUCKET, EP, MPFS, NFS_BUCKET_URL, SK, Client, S3fs, sh, timed  # noqa: E402
 from s3lite import S3  # noqa: E402
+import delay_proxy as delay_proxy_mod  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX = "bench-dp"
@@ -169,12 +170,18 @@ def proc_field(pid, path, field):
 
 # ---- the dataset ----------------------------------------------------------
 
+def seq_name(a):
+    """The sequential object, named by its size: runs with another
+    --seq-mib must not read (or overwrite) each other's object."""
+    return f"seq/big-{a.seq_mib}M.bin"
+
+
 def seed(s3, a):
     tag = f"{PREFIX}/.complete-{a.seq_mib}-{a.nsmall}"
     if s3.get(BUCKET, tag) is not None:
         return
     print("seeding the data-path dataset through S3 ...", file=sys.stderr)
-    s3.put(BUCKET, f"{PREFIX}/seq/big.bin", os.urandom(MiB) * a.seq_mib)
+    s3.put(BUCKET, f"{PREFIX}/{seq_name(a)}", os.urandom(MiB) * a.seq_mib)
     jobs = [(f"{PREFIX}/small/f{i:05d}", os.urandom(128 * KiB)) for i in range(a.nsmall)]
     jobs += [(f"{PREFIX}/ttfb/t{i:03d}", os.urandom(MiB)) for i in range(10)]
     with cf.ThreadPoolExecutor(8) as ex:
@@ -221,6 +228,8 @@ def local_copy(s3, a):
         rel = k[len(PREFIX) + 1:]
         if rel.split("/")[0] not in ("seq", "small", "ttfb", "par"):
             continue  # markers, and the sets of other benchmarks under the prefix
+        if rel.startswith("seq/") and rel != seq_name(a):
+            continue  # the sequential objects of other --seq-mib runs
         with open(os.path.join(d, rel), "wb") as f:
             f.write(s3.get(BUCKET, k))
     open(os.path.join(d, mark), "w").close()
@@ -283,7 +292,7 @@ def run_client(c, a, rnd):
 
     def body():
         c.mount()
-        big = os.path.join(c.mnt, "seq", "big.bin")
+        big = os.path.join(c.mnt, seq_name(a))
         if "ttfb" in m:
             r["ttfb_ms"] = ttfb(c.mnt)
         if "rand" in m:
@@ -335,11 +344,11 @@ def run_training(c, a):
 
 def raw_limits(s3, a, ep=EP):
     r = {}
-    url = f"{ep}/{BUCKET}/{PREFIX}/seq/big.bin"
+    url = f"{ep}/{BUCKET}/{PREFIX}/{seq_name(a)}"
     t = timed(lambda: sh(f"curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user '{AK}:{SK}' "
                          f"-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null '{url}'"))
     r["curl_mbs"] = a.seq_mib * MiB / t / 1e6
-    t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/seq/big.bin' > /dev/null"))
+    t = timed(lambda: sh(f"nfs-cat '{NFS_BUCKET_URL}/{PREFIX}/{seq_name(a)}' > /dev/null"))
     r["nfscat_mbs"] = a.seq_mib * MiB / t / 1e6
     if "par" in a.measures.split(","):
         urls = " ".join(f"'{ep}/{BUCKET}/{PREFIX}/par/p{i}.bin'" for i in range(PAR))
@@ -420,20 +429,10 @@ def run_epochs(c, root_rel, batch, compute_ms, epochs, hints):
     return guarded(c, " epochs", body, [])
 
 
-class DelayProxy:
+def delay_proxy(ms):
     """bench/delay_proxy.py in front of the store: every response's first
     byte `ms` later (a far store's first-byte latency on this machine)."""
-
-    def __init__(self, ms):
-        target = EP.split("//", 1)[1].split("/", 1)[0]
-        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_proxy.py"),
-                                   "--target", target, "--delay-ms", str(ms)],
-                                  stdout=subprocess.PIPE)
-        self.ep = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=30)
+    return delay_proxy_mod.Running(EP.split("//", 1)[1].split("/", 1)[0], ms)
 
 
 def main_hints(a):
@@ -441,8 +440,8 @@ def main_hints(a):
     seed_hints(s3, a)
     variants = a.hint_clients.split(",")
     delays = [float(x) for x in str(a.s3_delay_ms).split(",")]
-    proxies = {d: DelayProxy(d) for d in delays if d > 0}
-    eps = {d: (proxies[d].ep if d > 0 else EP) for d in delays}
+    proxies = {d: delay_proxy(d) for d in delays if d > 0}
+    eps = {d: (proxies[d].endpoint if d > 0 else EP) for d in delays}
     res = {}  # (set, delay, variant) -> list of per-round epoch lists
     limits = {}
     try:
@@ -543,8 +542,8 @@ def main():
         seed_par(s3, a)
     # a far store: S3 clients and the curl limits go through the delay proxy
     delay = float(str(a.s3_delay_ms).split(",")[0])
-    proxy = DelayProxy(delay) if delay > 0 else None
-    ep = proxy.ep if proxy else EP
+    proxy = delay_proxy(delay) if delay > 0 else None
+    ep = proxy.endpoint if proxy else EP
 
     def s3fs_dp():
         c = S3fsDp()

@@ -23,7 +23,9 @@ coroutine per chunk) and flow control both ways keep it light on CPU.
 """
 import argparse
 import asyncio
+import os
 import signal
+import subprocess
 import sys
 
 delayed = 0
@@ -112,6 +114,28 @@ class Pipe(asyncio.Protocol):
                 self.loop.call_later(self.delay, self.peer.transport.close)
             else:
                 self.peer.transport.close()
+
+
+class Running:
+    """This proxy run as a child process, for scripts that import this
+    module (the benchmarks, the integration tests): `endpoint` is the URL to
+    give clients; stop() (or leaving the `with` block) ends it."""
+
+    def __init__(self, target, delay_ms):
+        self.p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--target", target,
+                                   "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE)
+        self.endpoint = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=30)
+        self.p.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def hostport(s):

@@ -6,7 +6,10 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "cache/blockcache.h"
+#include "cache/reader.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,12 +3,12 @@
  */
 #include "fs/commit.h"
 
-#include "fs/fs_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
 #include "consistency/conflict.h"
 #include "consistency/upload.h"
+#include "fs/entry.h"
+#include "fs/fs_state.h"
 
 #include <errno.h>
 #include <stdlib.h>

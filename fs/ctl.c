@@ -15,10 +15,13 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
 #include "fs/announce.h"
-#include "fs/fs_int.h"
+#include "fs/fs_state.h"
+#include "fs/lostfound.h"
 #include "fs/notify.h"
 #include "fs/stats.h"
+#include "fs/writeback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +57,6 @@ struct conn {
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
 
 static void cmd_status(struct mpfs_ctl *c, FILE *out)
 {
@@ -92,7 +94,7 @@ static void cmd_status(struct mpfs_ctl *c, FILE *out)
     fprintf(out, "staging        %s of %s (written, not yet committed)\n", a, b);
     fprintf(out, "journal        %zu file(s) staged, not yet on the store\n",
             mpfs_writeback_pending(fs));
-    int rescued = mpfs_writeback_list_rescued(fs, NULL, NULL);
+    int rescued = mpfs_lostfound_list(fs, NULL, NULL);
     fprintf(out, "lost+found     %d file(s)%s\n", rescued > 0 ? rescued : 0,
             rescued > 0 ? " not committed: `mpfs ctl MOUNTPOINT rescued` names them" : "");
     pthread_mutex_lock(&fs->lock);
@@ -245,7 +247,7 @@ static int run(struct mpfs_ctl *c, char *line, const char *body, size_t blen, FI
         return 0;
     }
     if (strcmp(line, "rescued") == 0) {
-        int rc = mpfs_writeback_list_rescued(c->fs, print_rescued, out);
+        int rc = mpfs_lostfound_list(c->fs, print_rescued, out);
         if (rc < 0)
             snprintf(msg, msglen, "rescued: cannot read %s: %s", c->fs->lostfound_dir,
                      strerror(-rc));

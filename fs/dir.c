@@ -6,17 +6,37 @@
  *
  * Locking: as meta.c.
  */
-#include "fs/fs_int.h"
-#include "fs/meta_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/dir_merge.h"
+#include "fs/entry.h"
+#include "fs/fs_state.h"
+#include "fs/meta_int.h"
+#include "fs/node.h"
+#include "fs/reconciler.h"
+#include "fs/refresher.h"
+#include "fs/tree.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* An open directory: a snapshot of its listing taken at opendir, served
+ * by readdir at any offset. */
+struct mpfs_dirhandle {
+    struct mpfs_listing_snapshot {
+        char *name;
+        uint64_t ino;
+        struct mpfs_attr attr;
+        uint8_t source;
+        int64_t seen;
+    } *v;
+    size_t n;
+    uint64_t ino;
+    uint64_t parent; /* for ".." */
+};
 
 struct snap_builder {
     struct mpfs_dirhandle *d;

@@ -6,12 +6,16 @@
  *
  * Locking: as meta.c; the kernel is notified with no lock held.
  */
-#include "fs/fs_int.h"
-#include "fs/meta_int.h"
+#include "fs/dir_merge.h"
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
+#include "fs/entry.h"
+#include "fs/fs_state.h"
 #include "fs/listing.h"
+#include "fs/meta_int.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -29,19 +29,27 @@
  * at a time, and one that finds another version re-pins the handle.
  *
  * Locking: node->wlock guards node->wf and is held across staging I/O and
- * commits (see fs_int.h for the rank order).  handle->confirm_lock is
+ * commits (see fs_state.h for the rank order).  handle->confirm_lock is
  * held across the confirming read (its fetch, and the stat that re-pins):
  * the handle's other reads must wait for its outcome anyway; it ranks
  * above every other lock and is never taken once the confirmation is done.
  */
-#include "fs/fs_int.h"
+#include "fs/file.h"
 
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
+#include "cache/reader.h"
 #include "consistency/conflict.h"
 #include "consistency/journal.h"
 #include "fs/announce.h"
 #include "fs/commit.h"
+#include "fs/entry.h"
+#include "fs/fs_state.h"
+#include "fs/lostfound.h"
+#include "fs/node.h"
+#include "fs/refresher.h"
+#include "fs/writeback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +96,7 @@ void mpfs_wfile_free(struct mpfs_fs *fs, uint64_t ino, struct mpfs_wfile *wf,
     } else {
         char *where = NULL;
         if (how != MPFS_WF_DISCARD)
-            where = mpfs_writeback_rescue(fs, wf->spath, wf->jpath ? wf->jpath : "unknown",
+            where = mpfs_lostfound_rescue(fs, wf->spath, wf->jpath ? wf->jpath : "unknown",
                                           wf->size);
         if (!where)
             unlink(wf->spath);

@@ -5,11 +5,12 @@
  * Each commit goes through mpfs_file_commit(), the same path close and
  * unmount use, so the freshness and conflict rules stay in file.c.  Nodes
  * are pinned (nopen) while fs->lock is dropped, because node->wlock ranks
- * above fs->lock and a commit is a backend call (fs_int.h).
+ * above fs->lock and a commit is a backend call (fs_state.h).
  */
-#include "fs/fs_int.h"
-
 #include "base/util.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
 
 #include <stdlib.h>
 

@@ -19,10 +19,13 @@
  * The walk is depth-first with an explicit stack, so a deep tree cannot
  * overflow the C stack.
  */
-#include "fs/fs_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
+#include "index/index.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,12 +7,16 @@
  *
  * Locking: as meta.c.
  */
-#include "fs/fs_int.h"
-#include "fs/meta_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/entry.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
 #include "fs/listing.h"
+#include "fs/meta_int.h"
+#include "fs/node.h"
+#include "fs/reconciler.h"
+#include "fs/tree.h"
 
 #include <errno.h>
 #include <limits.h>

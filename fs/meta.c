@@ -13,21 +13,23 @@
  * starts warm.
  *
  * Locking: fs->lock for the in-memory node fields only, never across an
- * index or backend call (fs_int.h has the ranking).
+ * index or backend call (fs_state.h has the ranking).
  */
-#include "fs/fs_int.h"
-#include "fs/meta_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/entry.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/meta_int.h"
+#include "fs/node.h"
 #include "fs/notify.h"
+#include "fs/reconciler.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
 
 struct mpfs_backend *mpfs_meta_side(struct mpfs_fs *fs)
 {
@@ -337,7 +339,6 @@ void mpfs_fs_forget_remote(struct mpfs_fs *fs, uint64_t parent, const char *name
 {
     mpfs_meta_forget_entry(fs, parent, name, old);
 }
-
 
 /* Edit the attributes of inode ino in its node and in its index entry
  * (keeping when and where they were confirmed): times to `when` (0: keep),

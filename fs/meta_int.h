@@ -6,7 +6,10 @@
 #ifndef MPFS_FS_META_INT_H
 #define MPFS_FS_META_INT_H
 
-#include "fs/fs_int.h"
+#include "consistency/policy.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
+#include "index/index.h"
 
 #define NS 1000000000LL
 

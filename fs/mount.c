@@ -11,18 +11,24 @@
  * committed: they are moved to lost+found at start and logged, never
  * deleted.
  */
-#include "fs/fs_int.h"
-
-#include "consistency/journal.h"
-#include "fs/announce.h"
-#include "fs/notify.h"
-#include "fs/sides.h"
-
 #include "backends/nfs/nfs.h"
 #include "backends/s3/s3.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
 #include "cache/budget.h"
+#include "cache/reader.h"
+#include "consistency/journal.h"
+#include "fs/announce.h"
+#include "fs/entry.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
+#include "fs/notify.h"
+#include "fs/reconciler.h"
+#include "fs/refresher.h"
+#include "fs/sides.h"
+#include "fs/writeback.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,11 +7,13 @@
  * so the walk always finds them.  Renames update (parent, name) in place
  * and every descendant's path follows without touching it.
  */
-#include "fs/fs_int.h"
+#include "fs/node.h"
 
 #include "base/check.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -52,7 +52,7 @@
 #include "backends/s3/topic.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "fs/fs_state.h"
 #include "fs/notify_event.h"
 #include "fs/notify_int.h"
 #include "fs/remote_event.h"

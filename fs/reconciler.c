@@ -42,10 +42,14 @@
  * array scanned linearly: reconcile_dirs is small (default 1024) and a
  * scan is a few microseconds.
  */
-#include "fs/fs_int.h"
+#include "fs/reconciler.h"
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/dir_merge.h"
+#include "fs/entry.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <stdlib.h>

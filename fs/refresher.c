@@ -8,10 +8,13 @@
  * when the queue is full the request is dropped (the next opendir queues
  * it again).
  */
-#include "fs/fs_int.h"
+#include "fs/refresher.h"
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/dir_merge.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,11 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "cache/blockcache.h"
+#include "fs/entry.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -6,9 +6,14 @@
 #include "fs/stats.h"
 
 #include "base/util.h"
+#include "cache/blockcache.h"
+#include "cache/reader.h"
 #include "fs/announce.h"
-#include "fs/fs_int.h"
+#include "fs/fs_state.h"
 #include "fs/notify.h"
+#include "fs/reconciler.h"
+#include "fs/writeback.h"
+#include "index/index.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -10,11 +10,14 @@
  * worth walking eagerly: the walk stops, nothing is applied, and the caller
  * lists just the one directory.
  */
-#include "fs/fs_int.h"
-#include "fs/listing.h"
+#include "fs/tree.h"
 
 #include "base/log.h"
 #include "base/util.h"
+#include "fs/dir_merge.h"
+#include "fs/fs_state.h"
+#include "fs/listing.h"
+#include "index/index.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/announce.h"
-#include "fs/fs_int.h"
+#include "fs/fs_state.h"
 #include "fs/stats.h"
 
 #include <stdlib.h>

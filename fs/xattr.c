@@ -6,11 +6,14 @@
  *
  * Locking: as meta.c.
  */
-#include "fs/fs_int.h"
-#include "fs/meta_int.h"
-
 #include "base/log.h"
 #include "base/util.h"
+#include "cache/blockcache.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/meta_int.h"
+#include "fs/node.h"
+#include "index/index.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -9,7 +9,9 @@
 #include "backends/mem.h"
 #include "base/util.h"
 #include "fs/announce.h"
-#include "fs/fs_int.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -457,7 +459,6 @@ static void test_no_hints_no_change(void **state)
     assert_int_equal(st.streams + st.announced + st.fetched + st.hits, 0);
     fixture_free(f);
 }
-
 
 /* An announced path is looked up once, when written: the fetch pins the
  * version of the inode the write found, without a second walk (with

@@ -9,8 +9,13 @@
 #include "base/util.h"
 #include "consistency/journal.h"
 #include "consistency/upload.h"
-#include "fs/fs_int.h"
+#include "fs/dir_merge.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/lostfound.h"
 #include "fs/listing.h"
+#include "fs/node.h"
+#include "fs/writeback.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -362,7 +367,7 @@ static void test_rejected_commit_rescued_by_path(void **state)
     free(lf);
     /* `mpfs ctl rescued` names the path the data belonged to */
     struct rescued seen = {0};
-    assert_int_equal(mpfs_writeback_list_rescued(f->fs, note_rescued, &seen), 1);
+    assert_int_equal(mpfs_lostfound_list(f->fs, note_rescued, &seen), 1);
     assert_string_equal(seen.path, "bad");
     assert_int_equal(seen.size, 8);
     assert_int_equal(fx_lookup_path(f, "bad", &e), -ENOENT);

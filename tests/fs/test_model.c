@@ -41,7 +41,8 @@
 
 #include "backends/mem.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "cache/reader.h"
+#include "fs/file.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,8 @@
 
 #include "backends/mem.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
 #include "fs/notify.h"
 #include "fs/notify_event.h"
 #include "fs/remote_event.h"

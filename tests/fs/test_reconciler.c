@@ -10,7 +10,10 @@
 
 #include "backends/mem.h"
 #include "base/util.h"
-#include "fs/fs_int.h"
+#include "fs/file.h"
+#include "fs/fs_state.h"
+#include "fs/node.h"
+#include "fs/reconciler.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -35,6 +35,7 @@ def run(cmd, check=True, timeout=120, **kw):
 # never closed (and its file flushed) by a child process.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 from s3lite import S3  # noqa: E402
+import delay_proxy as delay_proxy_mod  # noqa: E402
 _s3 = S3(S3_ENDPOINT, AK or None, SK or None)
 
 
@@ -78,10 +79,17 @@ def nfs_put(url, data):
         run(["nfs-cp", f.name, url])
 
 
+def delay_proxy(ms):
+    """bench/delay_proxy.py in front of the store: every S3 response's first
+    byte comes `ms` later, as from a far store.  A context manager whose
+    `endpoint` is for Mount(endpoint=...)."""
+    return delay_proxy_mod.Running(S3_ENDPOINT.split("//", 1)[1].split("/", 1)[0], ms)
+
+
 class Mount:
     """A running mpfs mount; use as a context manager."""
 
-    def __init__(self, mode, prefix, opts="", extra_args=(), cache_dir=None):
+    def __init__(self, mode, prefix, opts="", extra_args=(), cache_dir=None, endpoint=None):
         self.mode = mode
         self.prefix = prefix
         self.mnt = tempfile.mkdtemp(prefix=f"mpfs-{mode}-")
@@ -89,7 +97,7 @@ class Mount:
         self.cache = cache_dir or tempfile.mkdtemp(prefix="mpfs-cache-")
         args = [MPFS, "mount"]
         if mode in ("dual", "s3", "dualposix"):
-            args += ["--s3", f"s3://{BUCKET}/{prefix}", "--endpoint", S3_ENDPOINT]
+            args += ["--s3", f"s3://{BUCKET}/{prefix}", "--endpoint", endpoint or S3_ENDPOINT]
         if mode == "dual":
             args += ["--nfs", f"{NFS_BUCKET_URL}/{prefix}"]
         if mode in ("nfs", "dualposix"):

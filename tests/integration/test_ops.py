@@ -501,7 +501,10 @@ class Warmup(unittest.TestCase):
 
     def test_interrupted_then_resumed(self):
         total = self.N * self.SIZE
-        with ml.Mount("s3", self.prefix) as m:
+        # 30 ms to every response's first byte: one file at a time takes
+        # over 60 ms, so the interrupt after 4 files cannot come too late
+        # (on the bare loopback the warmup could finish first under load)
+        with ml.delay_proxy(30) as proxy, ml.Mount("s3", self.prefix, endpoint=proxy.endpoint) as m:
             b0 = self.fetched(m)
             w = subprocess.Popen([ml.MPFS, "warmup", "--jobs", "1", m.path("data")],
                                  stderr=subprocess.PIPE)
