@@ -1,7 +1,8 @@
 """s3lite - a small S3 client (SigV4, keep-alive) for benchmarks and seeding.
 
 Standard library only, so the benchmark harness needs nothing installed.
-Path-style addressing, UNSIGNED-PAYLOAD (what radosgw and AWS accept), one
+Path-style addressing, UNSIGNED-PAYLOAD (what radosgw and AWS accept for
+S3 requests; radosgw's topic API wants the payload's hash: sns()), one
 HTTP connection per thread.
 """
 import datetime
@@ -32,19 +33,19 @@ class S3:
             self.local.conn = c
         return c
 
-    def _sign(self, method, path, query, headers):
+    def _sign(self, method, path, query, headers, payload="UNSIGNED-PAYLOAD"):
         now = datetime.datetime.now(datetime.timezone.utc)
         amz = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
         headers["x-amz-date"] = amz
-        headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+        headers["x-amz-content-sha256"] = payload
         headers["host"] = f"{self.host}:{self.port}"
         names = sorted(k.lower() for k in headers)
         canon_headers = "".join(f"{k}:{str(headers[k]).strip()}\n" for k in names)
         signed = ";".join(names)
         q = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
                      for k, v in sorted(query.items()))
-        creq = "\n".join([method, path, q, canon_headers, signed, "UNSIGNED-PAYLOAD"])
+        creq = "\n".join([method, path, q, canon_headers, signed, payload])
         scope = f"{day}/{self.region}/s3/aws4_request"
         sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(creq.encode()).hexdigest()])
         k = ("AWS4" + self.sk).encode()
@@ -59,10 +60,11 @@ class S3:
         st, data, _ = self.request_full(method, bucket, key, body, query, headers)
         return st, data
 
-    def request_full(self, method, bucket, key="", body=None, query=None, headers=None):
+    def request_full(self, method, bucket, key="", body=None, query=None, headers=None,
+                     payload="UNSIGNED-PAYLOAD"):
         path = "/" + urllib.parse.quote(bucket + ("/" + key if key else ""), safe="/-_.~")
         headers = dict(headers or {})
-        q = self._sign(method, path, query or {}, headers)
+        q = self._sign(method, path, query or {}, headers, payload)
         url = path + ("?" + q if q else "")
         for attempt in range(3):
             c = self._conn()
@@ -76,6 +78,15 @@ class S3:
                 self.local.conn = None
                 if attempt == 2:
                     raise
+
+    def sns(self, params):
+        """radosgw's topic API (CreateTopic, GetTopic, DeleteTopic ...):
+        POST / with the parameters in the query.  radosgw 16.2 refuses
+        UNSIGNED-PAYLOAD there (SignatureDoesNotMatch): the empty body's hash
+        is signed.  Returns (status, body)."""
+        st, data, _ = self.request_full("POST", "", query=params, body=b"",
+                                        payload=hashlib.sha256(b"").hexdigest())
+        return st, data
 
     def put(self, bucket, key, data):
         st, body = self.request("PUT", bucket, key, body=data)

@@ -26,11 +26,21 @@
  * Watchdog (notify_setup=auto, notify_check > 0): radosgw simply stops
  * sending when the bucket notification is removed (an operator, a script
  * resetting the bucket), and a silent channel looks like a quiet bucket.
- * Every notify_check seconds a thread looks the configuration up; a
- * missing one makes the channel unhealthy (entries fall back to meta_ttl)
- * until it is created again, and entries confirmed before it went missing
- * are not trusted afterwards (up_since moves).  A setup that failed at
- * mount is retried the same way.
+ * Every notify_check seconds a thread looks the configuration up, then the
+ * topic (GetTopic) and its push endpoint.  A missing configuration, a
+ * missing topic or a topic that pushes elsewhere is "setup gone": the
+ * channel is unhealthy (entries fall back to meta_ttl) until both are
+ * created again, and entries confirmed before are not trusted afterwards
+ * (up_since moves).  An answer that says nothing (a network error, a 5xx)
+ * keeps the channel trusted: no flapping.  A setup that failed at mount is
+ * retried the same way.  On radosgw 16.2 the configuration holds its own
+ * copy of the topic, so a deleted non-persistent topic still gets events
+ * pushed (re-created anyway: cheap, and what a store that looks topics up
+ * per event needs); a deleted persistent topic takes its queue along and
+ * every write under the prefix fails until the topic is back.  The
+ * watchdog thread alone touches the store's setup after the start; arn and
+ * push are written only by setup_store(), on that thread or before it
+ * starts.
  *
  * Ordering: a table of the last sequencer seen per key (4096 slots,
  * direct-mapped by key hash; a collision forgets the older key, which then
@@ -478,16 +488,41 @@ static void setup_store(struct mpfs_notify *n, const char *push, const char *exc
               n->bucket ? n->bucket : "?", n->prefix, push);
 }
 
+/* 1 if the store's setup is gone (logged), 0 if it is there or the store
+ * could not say (an error, a 5xx: keep trusting it rather than flap). */
+static int setup_gone(struct mpfs_notify *n)
+{
+    int rc = mpfs_s3_notification_exists(n->fs->s3, n->topic);
+    if (rc == -ENOENT) {
+        mpfs_warn("notify: the bucket notification %s is gone (removed on the store); no events "
+                  "arrive: polling with meta_ttl, re-creating it", n->topic);
+        return 1;
+    }
+    if (rc < 0)
+        return 0;
+    char ep[512];
+    rc = mpfs_s3_topic_endpoint(n->fs->s3, n->arn, ep, sizeof(ep));
+    if (rc == -ENOENT) {
+        mpfs_warn("notify: the topic %s is gone (deleted on the store); events may not arrive: "
+                  "polling with meta_ttl, re-creating it", n->topic);
+        return 1;
+    }
+    if (rc == 0 && !mpfs_s3_push_endpoint_same(ep, n->push)) {
+        /* not named: an AMQP endpoint may carry a password */
+        mpfs_warn("notify: the topic %s no longer pushes to this mount's endpoint (changed on "
+                  "the store): polling with meta_ttl, re-creating it", n->topic);
+        return 1;
+    }
+    return 0;
+}
+
 /* One look at the store's setup: re-create what is missing. */
 static void watch_once(struct mpfs_notify *n)
 {
     if (atomic_load(&n->setup_done)) {
-        int rc = mpfs_s3_notification_exists(n->fs->s3, n->topic);
-        if (rc != -ENOENT)
-            return; /* there, or the store could not say: keep trusting it */
+        if (!setup_gone(n))
+            return;
         atomic_store(&n->setup_done, 0);
-        mpfs_warn("notify: the bucket notification %s is gone (removed on the store); no events "
-                  "arrive: polling with meta_ttl, re-creating it", n->topic);
     }
     setup_store(n, n->push, n->exchange);
     if (atomic_load(&n->setup_done)) {

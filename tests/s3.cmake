@@ -1,8 +1,9 @@
 # S3 backend tests (backends/s3/).
-#   unit:        signer, encoding, XML, error mapping, metadata, credentials
+#   unit:        signer, encoding, XML, error mapping, metadata, credentials,
+#                the topic API's answers
 #   integration: s3_backend_test against radosgw and against moto, each
 #                finding its store through `scripts/stack.sh env` variables
-foreach(t sigv4 uri xml errmap meta creds config http)
+foreach(t sigv4 uri xml errmap meta creds config http topic)
   mpfs_unit_test(test_s3_${t}
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_s3_${t}.c
     LIBS mpfs_s3 PkgConfig::CRYPTO PkgConfig::CURL)

@@ -54,19 +54,47 @@ static int run(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_buf *xm
     return rc;
 }
 
-/* POST / with the SNS-style parameters p[0..n). */
+/* A look-up whose "not there" is an answer, not a failure: not logged,
+ * and -ENOENT only for a 404 whose error code is missing (NULL: any 404);
+ * any other failure (another 404 too: a proxy, a store without the API)
+ * is "could not say", never -ENOENT. */
+static int look_up(struct mpfs_s3 *s, struct mpfs_s3_req *rq, struct mpfs_s3_buf *xml,
+                   const char *missing)
+{
+    struct mpfs_s3_resp rs;
+    mpfs_s3_resp_init(&rs);
+    rq->xml = xml;
+    rq->quiet = 1;
+    int rc = mpfs_s3_http_do(s, rq, &rs);
+    if (rc < 0 && rs.status == 404)
+        rc = !missing || strcmp(rs.code, missing) == 0 ? -ENOENT : -EIO;
+    else if (rc == -ENOENT)
+        rc = -EIO;
+    mpfs_s3_resp_fini(&rs);
+    return rc;
+}
+
+/* POST / with the SNS-style parameters p[0..n), the query in the
+ * caller's buffer. */
+static int topic_req(const struct mpfs_s3_qparam *p, size_t n, char *query, size_t size,
+                     struct mpfs_s3_req *rq)
+{
+    ssize_t ql = mpfs_s3_query_build(p, n, query, size);
+    if (ql < 0)
+        return (int)ql;
+    mpfs_s3_req_init(rq, "POST", NULL);
+    rq->service_root = 1;
+    rq->query = query;
+    return 0;
+}
+
 static int topic_call(struct mpfs_s3 *s, const struct mpfs_s3_qparam *p, size_t n,
                       struct mpfs_s3_buf *xml, const char *what)
 {
     char query[4096];
-    ssize_t ql = mpfs_s3_query_build(p, n, query, sizeof(query));
-    if (ql < 0)
-        return (int)ql;
     struct mpfs_s3_req rq;
-    mpfs_s3_req_init(&rq, "POST", NULL);
-    rq.service_root = 1;
-    rq.query = query;
-    return run(s, &rq, xml, what);
+    int rc = topic_req(p, n, query, sizeof(query), &rq);
+    return rc < 0 ? rc : run(s, &rq, xml, what);
 }
 
 int mpfs_s3_topic_create(struct mpfs_backend *b, const char *name,
@@ -108,6 +136,63 @@ int mpfs_s3_topic_delete(struct mpfs_backend *b, const char *arn)
     int rc = topic_call(s, p, 2, &xml, "DeleteTopic");
     mpfs_s3_buf_free(&xml);
     return rc;
+}
+
+int mpfs_s3_topic_parse_endpoint(const char *xml, size_t xlen, char *endpoint, size_t len)
+{
+    int l = mpfs_s3_xml_find_text(xml, xlen, "EndpointAddress", endpoint, len);
+    if (l != -ENOENT)
+        return l < 0 ? l : 0;
+    /* a topic made without push-endpoint: pushes nowhere */
+    char arn[512];
+    l = mpfs_s3_xml_find_text(xml, xlen, "TopicArn", arn, sizeof(arn));
+    if (l < 0 && l != -ENAMETOOLONG)
+        return -EIO;
+    if (len)
+        endpoint[0] = '\0';
+    return 0;
+}
+
+int mpfs_s3_topic_endpoint(struct mpfs_backend *b, const char *arn, char *endpoint, size_t len)
+{
+    struct mpfs_s3 *s = s3_of(b);
+    if (!s)
+        return -EOPNOTSUPP;
+    struct mpfs_s3_qparam p[] = {{"Action", "GetTopic"}, {"TopicArn", arn}};
+    char query[1024];
+    struct mpfs_s3_req rq;
+    int rc = topic_req(p, 2, query, sizeof(query), &rq);
+    if (rc < 0)
+        return rc;
+    struct mpfs_s3_buf xml = {0};
+    /* radosgw's code for a topic it does not have (16.2.15, checked) */
+    rc = look_up(s, &rq, &xml, "NoSuchEntity");
+    if (rc == 0)
+        rc = mpfs_s3_topic_parse_endpoint(xml.p ? xml.p : "", xml.len, endpoint, len);
+    mpfs_s3_buf_free(&xml);
+    return rc;
+}
+
+/* A push endpoint's scheme ("http://", its length) and where the rest
+ * starts once any user information ("user:pass@" before the first '/')
+ * is skipped. */
+static void endpoint_parts(const char *a, const char **host, size_t *scheme_len)
+{
+    const char *sep = strstr(a, "://");
+    const char *rest = sep ? sep + 3 : a;
+    *scheme_len = (size_t)(rest - a);
+    const char *at = strchr(rest, '@');
+    const char *slash = strchr(rest, '/');
+    *host = at && (!slash || at < slash) ? at + 1 : rest;
+}
+
+int mpfs_s3_push_endpoint_same(const char *a, const char *b)
+{
+    const char *ha, *hb;
+    size_t sa, sb;
+    endpoint_parts(a, &ha, &sa);
+    endpoint_parts(b, &hb, &sb);
+    return sa == sb && strncmp(a, b, sa) == 0 && strcmp(ha, hb) == 0;
 }
 
 static void xml_escaped(struct mpfs_s3_buf *out, const char *s)
@@ -196,23 +281,16 @@ int mpfs_s3_notification_exists(struct mpfs_backend *b, const char *id)
     int rc = notification_req(b, "GET", id, query, sizeof(query), &rq, &s);
     if (rc < 0)
         return rc;
-    struct mpfs_s3_resp rs;
     struct mpfs_s3_buf xml = {0};
-    rq.xml = &xml;
-    rq.quiet = 1; /* a missing one is an answer, not a failure */
-    mpfs_s3_resp_init(&rs);
-    rc = mpfs_s3_http_do(s, &rq, &rs);
     /* radosgw answers 404 NoSuchKey for an id it does not have; a store
      * that ignores the id lists every configuration: look for ours */
+    rc = look_up(s, &rq, &xml, NULL);
     if (rc == 0) {
         char want[256];
         snprintf(want, sizeof(want), "<Id>%s</Id>", id);
         if (!xml.p || !memmem(xml.p, xml.len, want, strlen(want)))
             rc = -ENOENT;
-    } else if (rs.status == 404) {
-        rc = -ENOENT;
     }
-    mpfs_s3_resp_fini(&rs);
     mpfs_s3_buf_free(&xml);
     return rc;
 }

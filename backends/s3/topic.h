@@ -9,7 +9,13 @@
  * radosgw specifics (16.2): a topic is created with attributes
  * push-endpoint (http://..., amqp://...), amqp-exchange, amqp-ack-level
  * and persistent; CreateTopic of an existing name replaces its
- * attributes.  PUT ?notification adds (or replaces, by Id) configurations
+ * attributes.  GetTopic answers the topic with its EndPoint
+ * (EndpointAddress = the push endpoint) or 404 NoSuchEntity.  A bucket
+ * notification configuration keeps a copy of the topic made when it was
+ * PUT: deleting or re-pointing a non-persistent topic does not change
+ * where radosgw 16.2 pushes, but deleting a persistent one removes its
+ * queue, and then every write under the configuration's prefix fails
+ * (400 InvalidArgument) until the topic is created again.  PUT ?notification adds (or replaces, by Id) configurations
  * instead of replacing the bucket's whole set as AWS does, and DELETE
  * ?notification=ID removes one: several mounts can hold their own.  AWS
  * has neither push endpoints nor the per-Id delete (its topics are SNS,
@@ -36,6 +42,17 @@ struct mpfs_s3_topic_attrs {
 int mpfs_s3_topic_create(struct mpfs_backend *b, const char *name,
                          const struct mpfs_s3_topic_attrs *a, char *arn, size_t arnlen);
 int mpfs_s3_topic_delete(struct mpfs_backend *b, const char *arn);
+/* The push endpoint topic arn has on the store (GetTopic), "" if none.
+ * 0, -ENOENT (no such topic), or another -errno (the store could not
+ * say). */
+int mpfs_s3_topic_endpoint(struct mpfs_backend *b, const char *arn, char *endpoint, size_t len);
+/* The push endpoint of a GetTopic answer: 0 ("" for a topic without one),
+ * -EIO if xml is not a topic, -ENAMETOOLONG if it does not fit. */
+int mpfs_s3_topic_parse_endpoint(const char *xml, size_t xlen, char *endpoint, size_t len);
+/* 1 if push endpoints a and b name the same destination: equal once any
+ * user information ("user:pass@") is left out, as a store may hide a
+ * stored secret; else 0. */
+int mpfs_s3_push_endpoint_same(const char *a, const char *b);
 
 /* Configuration id on the bucket: events ObjectCreated:* and
  * ObjectRemoved:* of keys under the backend's prefix go to topic arn. */

@@ -2,11 +2,13 @@
 (radosgw pushes to the daemon's HTTP listener): another client's S3 PUT,
 overwrite (different and same size) and DELETE show through stat and
 open+read well within meta_ttl (30 s), the channel's health is in the
-stats, a channel that cannot start falls back to polling and says so, and
-the store's setup is removed at unmount.
+stats, a channel that cannot start falls back to polling and says so, the
+store's setup (configuration and topic) is put back by the watchdog when
+removed on the store, and it is removed at unmount.
 
 Each latency is printed; the bound asserted (2 s) would fail under polling
 with meta_ttl=30, which the control case shows on the same store."""
+import contextlib
 import os
 import re
 import sys
@@ -41,6 +43,49 @@ def notification_ids():
     st, body = ml._s3.request("GET", ml.BUCKET, query={"notification": ""})
     assert st == 200, (st, body)
     return re.findall(r"<Id>(.*?)</Id>", body.decode())
+
+
+def topic(arn):
+    """(status, push endpoint or None) of a topic, by radosgw's GetTopic."""
+    st, body = ml._s3.sns({"Action": "GetTopic", "TopicArn": arn})
+    m = re.search(r"<EndpointAddress>(.*?)</EndpointAddress>", body.decode())
+    return st, m.group(1) if m else None
+
+
+def topic_arn(name):
+    st, body = ml._s3.sns({"Action": "ListTopics"})
+    assert st == 200, (st, body)
+    for member in re.findall(r"<member>(.*?)</member>", body.decode()):
+        if f"<Name>{name}</Name>" in member:
+            return re.search(r"<TopicArn>(.*?)</TopicArn>", member).group(1)
+    return None
+
+
+def own_topic(test, before):
+    """(notification id, topic ARN, push endpoint) of the one setup made
+    since the notification ids `before`."""
+    ids = set(notification_ids()) - before
+    test.assertEqual(len(ids), 1, ids)
+    nid = ids.pop()
+    arn = topic_arn(nid)
+    test.assertIsNotNone(arn)
+    st, push = topic(arn)
+    test.assertEqual(st, 200)
+    return nid, arn, push
+
+
+@contextlib.contextmanager
+def watched_mount(test, name, opts):
+    """A mount of a new prefix holding w.bin (100 bytes) with opts; yields
+    (mount, prefix, notification id, topic ARN, push endpoint)."""
+    prefix = ml.unique_prefix(name)
+    before = set(notification_ids())
+    ml.s3_put(f"{prefix}/w.bin", b"a" * 100)
+    try:
+        with ml.Mount("s3", prefix, opts=opts) as m:
+            yield (m, prefix) + own_topic(test, before)
+    finally:
+        ml.s3_delete_prefix(prefix + "/")
 
 
 def size_of(p):
@@ -179,6 +224,91 @@ class Watchdog(unittest.TestCase):
                 self.assertEqual(stats(m)["notify.setup"], "1")
         finally:
             ml.s3_delete_prefix(prefix + "/")
+
+    def test_deleted_topic_recreated(self):
+        """A persistent topic deleted on the store (the bucket's configuration
+        left in place): radosgw 16.2 drops the topic's event queue with it and
+        then refuses every write under the configuration's prefix (400
+        InvalidArgument), for every client.  The watchdog finds the topic gone
+        within notify_check and re-creates it (writes work again), and what
+        the mount confirmed before is revalidated: the overwrite shows through
+        stat, whether or not its event has come through the new queue yet."""
+        opts = ("notify=http://127.0.0.1:0,notify_check=2,meta_ttl=1,notify_ttl=300,"
+                "reconcile_rate=0,notify_persistent=1")
+        with watched_mount(self, "notify-topic", opts) as (m, prefix, nid, arn, push):
+            self.assertTrue(push.startswith("http://127.0.0.1:"), push)
+            p = m.path("w.bin")
+            self.assertEqual(size_of(p), 100)
+            time.sleep(1.5)  # the overwrite is clearly newer than the confirmation
+            st, body = ml._s3.sns({"Action": "DeleteTopic", "TopicArn": arn})
+            self.assertEqual(st, 200, body)
+            refused, t0 = 0, time.time()
+            while time.time() - t0 < 20:
+                st, body = ml._s3.request("PUT", ml.BUCKET, f"{prefix}/w.bin",
+                                          body=b"b" * 3000)
+                if st == 200:
+                    break
+                self.assertEqual(st, 400, body)
+                refused += 1
+                time.sleep(0.1)
+            print(f"  writes refused while the topic was gone: {refused}, "
+                  f"for {time.time() - t0:.1f} s", file=sys.stderr)
+            self.assertEqual(st, 200, "writes under the prefix stayed refused: the topic "
+                                      "was not re-created")
+            self.assertTrue(ml.wait_until(lambda: "in place again" in m.log(), 10),
+                            m.log()[-2000:])
+            self.assertIn(f"the topic {nid} is gone", m.log())
+            self.assertEqual(topic(arn), (200, push))
+            self.assertIn(nid, notification_ids())
+            t = wait(lambda: size_of(p) == 3000, 10)
+            self.assertIsNotNone(t, "the overwrite made after the topic came back stayed "
+                                    "unseen")
+            self.assertEqual(stats(m)["notify.setup"], "1")
+
+    def test_topic_repointed_or_deleted(self):
+        """A (non-persistent) topic deleted, or re-created by someone else with
+        another push endpoint, is put back as this mount set it up.  (On
+        radosgw 16.2 the bucket's configuration holds a copy of the topic
+        made when it was PUT and keeps pushing to it either way: this checks
+        the watchdog, not a loss of events.)"""
+        opts = "notify=http://127.0.0.1:0,notify_check=1,reconcile_rate=0"
+        with watched_mount(self, "notify-topic2", opts) as (m, prefix, nid, arn, push):
+            st, body = ml._s3.sns({"Action": "CreateTopic", "Name": nid,
+                                   "push-endpoint": "http://127.0.0.1:1",
+                                   "persistent": "false"})
+            self.assertEqual(st, 200, body)
+            self.assertTrue(ml.wait_until(lambda: topic(arn) == (200, push), 10),
+                            m.log()[-2000:])
+            self.assertIn(f"the topic {nid} no longer pushes to this mount", m.log())
+            st, body = ml._s3.sns({"Action": "DeleteTopic", "TopicArn": arn})
+            self.assertEqual(st, 200, body)
+            self.assertTrue(ml.wait_until(lambda: topic(arn) == (200, push), 10),
+                            m.log()[-2000:])
+            self.assertIn(f"the topic {nid} is gone", m.log())
+            self.assertTrue(ml.wait_until(lambda: stats(m)["notify.up"] == "1", 5))
+            # a healthy topic is left alone: no re-creation per check
+            n0 = m.log().count("in place again")
+            time.sleep(3)
+            self.assertEqual(m.log().count("in place again"), n0)
+
+    def test_deleted_topic_store_still_pushes(self):
+        """The store's side, which docs/NOTIFY.md states: radosgw 16.2's
+        bucket configuration holds its own copy of a non-persistent topic, so
+        with the topic deleted (and the watchdog off) an overwrite is still
+        pushed to the mount and applied."""
+        opts = "notify=http://127.0.0.1:0,notify_check=0,meta_ttl=30,reconcile_rate=0"
+        with watched_mount(self, "notify-topic3", opts) as (m, prefix, nid, arn, push):
+            p = m.path("w.bin")
+            self.assertEqual(size_of(p), 100)
+            time.sleep(1.5)  # the overwrite is clearly newer than the confirmation
+            st, body = ml._s3.sns({"Action": "DeleteTopic", "TopicArn": arn})
+            self.assertEqual(st, 200, body)
+            self.assertEqual(topic(arn)[0], 404)
+            ml.s3_put(f"{prefix}/w.bin", b"b" * 3000)
+            t = wait(lambda: size_of(p) == 3000)
+            self.assertIsNotNone(t, "radosgw stopped pushing once the topic was deleted")
+            self.assertLess(t, BOUND)
+            self.assertGreater(int(stats(m)["notify.applied"]), 0)
 
 
 class Fallback(unittest.TestCase):

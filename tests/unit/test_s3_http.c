@@ -3,8 +3,10 @@
  * 127.0.0.1 (a thread in this process answering from a list of canned
  * responses): what is retried and what is not, transport failures, the
  * clock-skew correction, a server that ignores Range, error bodies that
- * arrive with status 200, and that requests are signed.  No S3 semantics
- * here; tests/integration/s3_backend_test.c covers those on real stores.
+ * arrive with status 200, and that requests are signed; and how the
+ * notification watchdog's look-ups (topic.c) tell "missing" from "the
+ * store could not say".  No S3 semantics here; tests/integration/
+ * s3_backend_test.c covers those on real stores.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +30,7 @@
 #include "backends/s3/http.h"
 #include "backends/s3/internal.h"
 #include "backends/s3/s3.h"
+#include "backends/s3/topic.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -416,6 +419,56 @@ static void test_refused(void **state)
     assert_null(b);
 }
 
+/* Only radosgw's answer for a missing topic or configuration is "gone";
+ * an error, another 404 or a document that is not a topic is "could not
+ * say" (the watchdog then keeps trusting the channel). */
+static void test_watchdog_lookups(void **state)
+{
+    static const char topic_doc[] =
+        "<GetTopicResponse><GetTopicResult><Topic><Name>t</Name><EndPoint>"
+        "<EndpointAddress>http://127.0.0.1:4242</EndpointAddress></EndPoint>"
+        "<TopicArn>arn:aws:sns:default::t</TopicArn></Topic></GetTopicResult>"
+        "</GetTopicResponse>";
+    struct step s[] = {
+        {200, NULL, list_ok},
+        {200, NULL, topic_doc},
+        {404, NULL, "<Error><Code>NoSuchEntity</Code></Error>"},
+        {404, NULL, "<Error><Code>NoSuchBucket</Code></Error>"},
+        {503, NULL, "<Error><Code>ServiceUnavailable</Code></Error>"},
+        {403, NULL, "<Error><Code>AccessDenied</Code></Error>"},
+        {200, NULL, "<ListBucketResult></ListBucketResult>"},
+        {200, NULL, "<NotificationConfiguration><TopicConfiguration><Id>t</Id>"
+                    "</TopicConfiguration></NotificationConfiguration>"},
+        {404, NULL, "<Error><Code>NoSuchKey</Code></Error>"},
+        {200, NULL, "<NotificationConfiguration><TopicConfiguration><Id>other</Id>"
+                    "</TopicConfiguration></NotificationConfiguration>"},
+        {503, NULL, "<Error><Code>ServiceUnavailable</Code></Error>"},
+    };
+    script(s, 11);
+    struct mpfs_backend *b = open_srv(0, 2000);
+    char ep[64];
+    assert_int_equal(mpfs_s3_topic_endpoint(b, "arn:aws:sns:default::t", ep, sizeof(ep)), 0);
+    assert_string_equal(ep, "http://127.0.0.1:4242");
+    /* POST / with the parameters in the query, sorted and encoded, and the
+     * empty body's hash signed (radosgw refuses UNSIGNED-PAYLOAD there) */
+    assert_non_null(strstr(req(1), "POST /?Action=GetTopic&TopicArn=arn%3Aaws%3Asns%3Adefault"
+                                   "%3A%3At HTTP/1.1"));
+    assert_non_null(strstr(req(1), "x-amz-content-sha256: e3b0c442"));
+    assert_int_equal(mpfs_s3_topic_endpoint(b, "a", ep, sizeof(ep)), -ENOENT);
+    for (int i = 0; i < 4; i++) {
+        int rc = mpfs_s3_topic_endpoint(b, "a", ep, sizeof(ep));
+        assert_true(rc < 0 && rc != -ENOENT);
+    }
+    assert_int_equal(mpfs_s3_notification_exists(b, "t"), 0);
+    assert_non_null(strstr(req(7), "GET /bkt?notification=t HTTP/1.1"));
+    assert_int_equal(mpfs_s3_notification_exists(b, "t"), -ENOENT);
+    assert_int_equal(mpfs_s3_notification_exists(b, "t"), -ENOENT); /* not listed */
+    int rc = mpfs_s3_notification_exists(b, "t");
+    assert_true(rc < 0 && rc != -ENOENT);
+    assert_int_equal(served(), 11);
+    mpfs_backend_free(b);
+}
+
 int main(void)
 {
     mpfs_log_level = -1; /* the expected failures need no log lines */
@@ -430,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_clock_skew),
         cmocka_unit_test(test_error_in_200),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_watchdog_lookups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
