@@ -448,6 +448,27 @@ void mpfs_prefetcher_free(struct mpfs_prefetcher *p)
     free(p);
 }
 
+void mpfs_prefetcher_put_head(struct mpfs_prefetcher *p, const char *file, const char *version,
+                              uint64_t size, struct mpfs_cache_buf *buf, size_t len)
+{
+    struct mpfs_block_key k = {file, strlen(file), version, 0};
+    if (!version || !version[0] || len == 0 || len > size) {
+        return;
+    }
+    if (len == size && size <= p->bs) {
+        mpfs_cache_put_buf(p->cache, &k, buf, 0, len, MPFS_CACHE_PREFETCHED);
+        return;
+    }
+    if (p->small >= p->bs) {
+        return;
+    }
+    for (uint64_t idx = 0; (idx + 1) * p->small <= len; idx++) {
+        k.block = SUB_FLAG | idx;
+        mpfs_cache_put_buf(p->cache, &k, buf, (size_t)(idx * p->small), p->small,
+                           MPFS_CACHE_PREFETCHED);
+    }
+}
+
 void mpfs_prefetcher_get_stats(struct mpfs_prefetcher *p, struct mpfs_prefetcher_stats *out)
 {
     pthread_mutex_lock(&p->lock);
@@ -949,6 +970,30 @@ static ssize_t demand_fetch(struct mpfs_reader *r, uint64_t flag, uint64_t first
     return rc;
 }
 
+/* [pos, end) from cached sub-blocks (a file's first bytes, put there by
+ * mpfs_prefetcher_put_head): all of it, or 0 if one is missing. */
+static ssize_t from_sub_blocks(struct mpfs_reader *r, void *dst, uint64_t pos, uint64_t end)
+{
+    struct mpfs_prefetcher *p = r->p;
+    if (p->small >= p->bs) {
+        return 0;
+    }
+    for (uint64_t at = pos; at < end;) {
+        uint64_t idx = at / p->small;
+        size_t inoff = (size_t)(at - idx * p->small);
+        size_t n = (size_t)MPFS_MIN(end - at, (uint64_t)(p->small - inoff));
+        struct mpfs_block_key k;
+        unit_key(r, SUB_FLAG | idx, &k);
+        if (mpfs_cache_get_ex(p->cache, &k, (unsigned char *)dst + (at - pos), inoff, n,
+                              MPFS_CACHE_RAM_ONLY) != (ssize_t)n) {
+            return 0;
+        }
+        at += n;
+    }
+    atomic_fetch_add(&r->bytes_from_cache, end - pos);
+    return (ssize_t)(end - pos);
+}
+
 /* Answer a small read of a cold block of a larger file: queue the whole
  * block in the background (unless it is cached or in flight by now), then
  * fetch [pos, pos + first_fetch) (4 KiB aligned, at least to end) in the
@@ -958,7 +1003,7 @@ static ssize_t demand_fetch(struct mpfs_reader *r, uint64_t flag, uint64_t first
  * small range when nothing will fetch the block it is in, or every
  * following small read would be a small fetch too. */
 static ssize_t first_range(struct mpfs_reader *r, void *dst, uint64_t pos, uint64_t end,
-                           int must_queue)
+                           int must_queue, int use_cached)
 {
     struct mpfs_prefetcher *p = r->p;
     uint64_t bstart = pos / p->bs * p->bs;
@@ -967,6 +1012,12 @@ static ssize_t first_range(struct mpfs_reader *r, void *dst, uint64_t pos, uint6
     pthread_mutex_unlock(&r->lock);
     if (rc != 0 && must_queue) {
         return rc;
+    }
+    if (use_cached) {
+        ssize_t m = from_sub_blocks(r, dst, pos, end);
+        if (m > 0) {
+            return m;
+        }
     }
     uint64_t lo = pos & ~(uint64_t)4095;
     uint64_t hi = MPFS_MAX(end, lo + p->first_fetch);
@@ -1064,7 +1115,7 @@ static ssize_t serve_unit(struct mpfs_reader *r, uint64_t flag, size_t usize, vo
         }
         if (cnt == 1 && wants_first_range(r, flag, usize, pos, end)) {
             pthread_mutex_unlock(&p->lock);
-            ssize_t m = first_range(r, dst, pos, end, 1);
+            ssize_t m = first_range(r, dst, pos, end, 1, 1);
             if (m != -EAGAIN) {
                 return m;
             }
@@ -1123,7 +1174,7 @@ static ssize_t fetch_first(struct mpfs_reader *r, void *dst, uint64_t pos, uint6
 {
     struct mpfs_prefetcher *p = r->p;
     if (wants_first_range(r, 0, p->bs, pos, end)) {
-        return first_range(r, dst, pos, end, 0);
+        return first_range(r, dst, pos, end, 0, 0);
     }
     /* the whole file when it is small (one block), else the blocks the
      * read covers, as one request */

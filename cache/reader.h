@@ -22,7 +22,9 @@
  * file larger than small_file fetches only [read, read + first_fetch) to
  * answer at once, and queues the whole block behind it (it is not
  * in the cache until that arrives); a file of at most small_file bytes is
- * one request for the whole object.
+ * one request for the whole object.  Where the sub-blocks covering the
+ * read are cached (mpfs_prefetcher_put_head), they answer it and only the
+ * block is fetched.
  *
  * Units: sequential reads use full cache blocks (block_size, 1 MiB).
  * Random reads first look for the full block, then use small sub-blocks
@@ -84,6 +86,16 @@ struct mpfs_prefetcher *mpfs_prefetcher_new(struct mpfs_cache *c,
                                             const struct mpfs_reader_config *cfg);
 /* All readers must be freed first.  NULL is a no-op. */
 void mpfs_prefetcher_free(struct mpfs_prefetcher *p);
+
+/* The first len bytes of version `version` of file (size bytes in all),
+ * learned elsewhere (a lookup's GET): cached where a reader of that
+ * version looks first.  The whole file when it fits one block (len ==
+ * size), else whole random-mode sub-blocks, which also answer the first
+ * small read of the file's first block while that block is fetched (see
+ * First byte above).  buf is borrowed; less than one sub-block of a larger
+ * file is not kept. */
+void mpfs_prefetcher_put_head(struct mpfs_prefetcher *p, const char *file, const char *version,
+                              uint64_t size, struct mpfs_cache_buf *buf, size_t len);
 
 /* file identity + version + size + fetch callback; file and version are
  * copied; ctx is borrowed and must stay valid until mpfs_reader_free

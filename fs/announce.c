@@ -10,6 +10,7 @@
 #include "cache/reader.h"
 #include "fs/file.h"
 #include "fs/fs_state.h"
+#include "fs/lookup.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -314,7 +315,7 @@ static int resolve(struct mpfs_fs *fs, const char *path, uint64_t *ino)
     struct mpfs_entry e;
     memset(&e, 0, sizeof(e));
     for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        rc = mpfs_vfs_lookup(fs, cur, c, &e);
+        rc = mpfs_fs_lookup(fs, cur, c, &e, 0); /* the data is ours to fetch and count */
         if (cur != MPFS_ROOT_INO)
             mpfs_vfs_forget(fs, cur, 1);
         if (rc < 0)

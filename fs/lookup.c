@@ -10,10 +10,12 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cache/blockcache.h"
+#include "cache/reader.h"
 #include "fs/entry.h"
 #include "fs/file.h"
 #include "fs/fs_state.h"
 #include "fs/listing.h"
+#include "fs/lookup.h"
 #include "fs/meta_int.h"
 #include "fs/node.h"
 #include "fs/reconciler.h"
@@ -83,11 +85,13 @@ static int walked_for_lookup(struct mpfs_fs *fs, int64_t listed_ns)
 
 /* Ask the metadata side about path for a lookup.  Where the side answers a
  * stat with the first bytes in the same request (S3: a ranged GET in place
- * of the HEAD), a file no larger than lookup_read and block_size goes to
- * the cache as block 0 of the version the lookup saw: its open, within the
- * close-to-open grace, and its read then cost nothing more, so a loader
- * opening files by name (no listing) makes one request per file.  A larger
- * file's bytes are dropped: the transfer was lookup_read at most. */
+ * of the HEAD), those bytes go to the cache as the reader of the version
+ * the lookup saw looks for them (mpfs_prefetcher_put_head): a file no
+ * larger than lookup_read and block_size whole, so its open, within the
+ * close-to-open grace, and its read cost nothing more (a loader opening
+ * files by name makes one request per file); a larger file's first
+ * sub-blocks, which answer its first small read while the block is
+ * fetched. */
 static int stat_for_lookup(struct mpfs_fs *fs, const char *path, struct mpfs_attr *a)
 {
     struct mpfs_backend *meta = mpfs_meta_side(fs);
@@ -97,16 +101,20 @@ static int stat_for_lookup(struct mpfs_fs *fs, const char *path, struct mpfs_att
     struct mpfs_cache_buf *b = mpfs_cache_buf_new(want);
     size_t got = 0;
     int rc = mpfs_backend_stat_read(meta, path, a, mpfs_cache_buf_data(b), want, &got);
-    if (rc == 0 && S_ISREG(a->mode) && got > 0 && got == a->size && a->version[0]) {
-        struct mpfs_block_key k = {path, strlen(path), a->version, 0};
-        mpfs_cache_put_buf(fs->cache, &k, b, 0, got, MPFS_CACHE_PREFETCHED);
-    }
+    if (rc == 0 && S_ISREG(a->mode) && got > 0)
+        mpfs_prefetcher_put_head(fs->prefetch, path, a->version, a->size, b, got);
     mpfs_cache_buf_put(b);
     return rc;
 }
 
 int mpfs_vfs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name,
                     struct mpfs_entry *e)
+{
+    return mpfs_fs_lookup(fs, parent, name, e, 1);
+}
+
+int mpfs_fs_lookup(struct mpfs_fs *fs, uint64_t parent, const char *name, struct mpfs_entry *e,
+                   int read_head)
 {
     int rc = mpfs_meta_check_name(name);
     if (rc == -EINVAL)
@@ -162,7 +170,7 @@ again:;
             goto again;
         }
     }
-    rc = stat_for_lookup(fs, path, &a);
+    rc = read_head ? stat_for_lookup(fs, path, &a) : mpfs_backend_stat(mpfs_meta_side(fs), path, &a);
     if (rc == -ENOENT) {
         if (irc == 0)
             mpfs_meta_forget_entry(fs, parent, name, &ie);

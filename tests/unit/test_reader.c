@@ -527,6 +527,55 @@ static void test_first_byte_small_fetch(void **state)
     env_close(&e);
 }
 
+/* A file's first bytes learned elsewhere (mpfs_prefetcher_put_head: a
+ * lookup's GET) answer the first small read: no first-range fetch, only
+ * the block behind it.  A whole small file put that way needs no fetch at
+ * all; another version's head is never used. */
+static void test_put_head_answers_first_read(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, 64 * MiB, NULL);
+    struct fake_file *f = fake_new(1 * MiB, 23);
+    struct mpfs_cache_buf *b = mpfs_cache_buf_new(256 * KiB);
+    memcpy(mpfs_cache_buf_data(b), f->data, 256 * KiB);
+    mpfs_prefetcher_put_head(e.pf, "mem:head", "v1", f->size, b, 256 * KiB);
+    mpfs_cache_buf_put(b);
+    struct mpfs_reader *r = mpfs_reader_new(e.pf, "mem:head", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 1);
+    read_check(r, f, 100, 4096);
+    for (uint64_t off = 0; off < f->size; off += 128 * KiB) {
+        read_check(r, f, off, 128 * KiB);
+    }
+    assert_int_equal(atomic_load(&f->calls), 1); /* the block, no first range */
+    assert_int_equal(atomic_load(&f->bytes), 1 * MiB);
+    struct mpfs_reader_stats st;
+    mpfs_reader_get_stats(r, &st);
+    assert_int_equal(st.first_fetches, 0);
+    mpfs_reader_free(r);
+    /* another version: the head put for v1 does not answer it */
+    atomic_store(&f->calls, 0);
+    r = mpfs_reader_new(e.pf, "mem:head", "v2", f->size, fake_fetch, f);
+    read_check(r, f, 0, 1);
+    mpfs_reader_get_stats(r, &st);
+    assert_int_equal(st.first_fetches, 1);
+    mpfs_reader_free(r);
+    fake_free(f);
+
+    f = fake_new(200 * KiB, 24);
+    b = mpfs_cache_buf_new(f->size);
+    memcpy(mpfs_cache_buf_data(b), f->data, f->size);
+    mpfs_prefetcher_put_head(e.pf, "mem:whole", "v1", f->size, b, f->size);
+    mpfs_cache_buf_put(b);
+    r = mpfs_reader_new(e.pf, "mem:whole", "v1", f->size, fake_fetch, f);
+    read_check(r, f, 0, 1);
+    read_check(r, f, 0, 200 * KiB);
+    assert_int_equal(atomic_load(&f->calls), 0);
+    mpfs_reader_free(r);
+    fake_free(f);
+    env_close(&e);
+}
+
 /* A small file (<= 256 KiB) is fetched whole by its first read, however
  * small: one request per sample file. */
 static void test_small_file_one_fetch(void **state)
@@ -762,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_second_epoch_from_disk),
         cmocka_unit_test(test_first_byte_small_fetch),
         cmocka_unit_test(test_small_file_one_fetch),
+        cmocka_unit_test(test_put_head_answers_first_read),
         cmocka_unit_test(test_fetch_first),
         cmocka_unit_test(test_inflight_follows_latency),
         cmocka_unit_test(test_inflight_within_budget),
