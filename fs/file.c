@@ -717,7 +717,11 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
             *keep_cache = 0; /* every read must reach the confirming fetch */
             atomic_store(&h->confirm, 1);
         }
-        changed = !*keep_cache && n->open_version[0];
+        /* the kernel holds the old size if an earlier open showed another
+         * version, or if this open's confirmation found a new one (the
+         * lookup that gave the kernel its attributes saw the old) */
+        changed = (!*keep_cache && n->open_version[0]) ||
+                  !mpfs_version_same(n->attr.version, version);
         snprintf(n->open_version, sizeof(n->open_version), "%s", n->attr.version);
         pthread_mutex_unlock(&fs->lock);
         if (h->writable) {

@@ -6,6 +6,7 @@
 
 #include "backends/mem.h"
 #include "base/util.h"
+#include "fs/fs_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -356,13 +357,25 @@ static void test_lookup_caches_small_file(void **state)
     fixture_free(f);
 }
 
+static int kernel_inval;
+static void count_inval(void *ctx, uint64_t ino)
+{
+    (void)ctx;
+    (void)ino;
+    kernel_inval++;
+}
+
 /* What a lookup cached never stands in for close-to-open: past the grace,
  * an open confirms the version, so a file replaced or deleted since the
- * lookup is read in its new version, or not at all. */
+ * lookup is read in its new version, or not at all; and the kernel, which
+ * took the old size with the lookup, is told to drop it while the handle
+ * reads around its page cache (else a longer new version reads short). */
 static void test_lookup_cache_keeps_close_to_open(void **state)
 {
     (void)state;
     struct fixture *f = fixture_new("s3", NULL);
+    f->fs->notify = (struct mpfs_notifier){.inval_inode = count_inval};
+    kernel_inval = 0;
     assert_int_equal(mpfs_mem_put_raw(f->s3, "d/s", "old", 3), 0);
     assert_int_equal(mpfs_mem_put_raw(f->s3, "d/t", "gone", 4), 0);
     struct mpfs_entry es, et;
@@ -377,6 +390,8 @@ static void test_lookup_cache_keeps_close_to_open(void **state)
     assert_int_equal(mpfs_vfs_open(f->fs, es.ino, O_RDONLY, &h, &keep), 0);
     assert_int_equal(mpfs_vfs_read(f->fs, h, buf, sizeof(buf), 0), 5);
     assert_memory_equal(buf, "newer", 5);
+    assert_true(mpfs_vfs_handle_direct_io(h));
+    assert_int_equal(kernel_inval, 1);
     mpfs_vfs_release(f->fs, h);
     int rc = mpfs_vfs_open(f->fs, et.ino, O_RDONLY, &h, &keep);
     if (rc == 0) {
