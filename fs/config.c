@@ -66,9 +66,9 @@ static const struct opt table[] = {
      "plain objects"},
     {"lookup_read", T_SIZE, O(lookup_read), "256K",
      "a lookup that asks the S3 store about a name sends a GET of this many first bytes instead "
-     "of a HEAD (same headers, same cost per request): a file no larger (and no larger than "
-     "block_size) is cached by its lookup, so a loader opening files by name makes one request "
-     "per file, not two (0: HEAD)"},
+     "of a HEAD (the same headers): a file no larger (and no larger than block_size) is cached "
+     "by its lookup, so a loader opening files by name makes one request per file, not two, and "
+     "a larger file's first small read is answered from these bytes (0: HEAD)"},
     {"attr_timeout", T_SECONDS, O(attr_timeout), "1", "kernel attribute and entry lifetime, s"},
     {"meta_ttl", T_SECONDS, O(meta_ttl), "30",
      "an indexed entry younger than this is trusted without asking the backend, s"},
