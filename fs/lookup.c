@@ -82,7 +82,6 @@ static int walked_for_lookup(struct mpfs_fs *fs, int64_t listed_ns)
     return found;
 }
 
-
 /* Ask the metadata side about path for a lookup.  Where the side answers a
  * stat with the first bytes in the same request (S3: a ranged GET in place
  * of the HEAD), those bytes go to the cache as the reader of the version
