@@ -456,7 +456,12 @@ void mpfs_prefetcher_put_head(struct mpfs_prefetcher *p, const char *file, const
         return;
     }
     if (len == size && size <= p->bs) {
-        mpfs_cache_put_buf(p->cache, &k, buf, 0, len, MPFS_CACHE_PREFETCHED);
+        /* a buffer of its own: the cache charges an entry its length, so
+         * a 5 KiB file must not pin the caller's 256 KiB buffer */
+        struct mpfs_cache_buf *own = mpfs_cache_buf_new(len);
+        memcpy(mpfs_cache_buf_data(own), mpfs_cache_buf_data(buf), len);
+        mpfs_cache_put_buf(p->cache, &k, own, 0, len, MPFS_CACHE_PREFETCHED);
+        mpfs_cache_buf_put(own);
         return;
     }
     if (p->small >= p->bs) {

@@ -92,8 +92,9 @@ void mpfs_prefetcher_free(struct mpfs_prefetcher *p);
  * version looks first.  The whole file when it fits one block (len ==
  * size), else whole random-mode sub-blocks, which also answer the first
  * small read of the file's first block while that block is fetched (see
- * First byte above).  buf is borrowed; less than one sub-block of a larger
- * file is not kept. */
+ * First byte above).  buf is borrowed (a whole file is copied out of it,
+ * so the cache never holds a large buffer for a small entry; sub-blocks
+ * share it); less than one sub-block of a larger file is not kept. */
 void mpfs_prefetcher_put_head(struct mpfs_prefetcher *p, const char *file, const char *version,
                               uint64_t size, struct mpfs_cache_buf *buf, size_t len);
 

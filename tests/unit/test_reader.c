@@ -563,9 +563,15 @@ static void test_put_head_answers_first_read(void **state)
     fake_free(f);
 
     f = fake_new(200 * KiB, 24);
-    b = mpfs_cache_buf_new(f->size);
+    b = mpfs_cache_buf_new(256 * KiB); /* a lookup's buffer, larger than the file */
     memcpy(mpfs_cache_buf_data(b), f->data, f->size);
     mpfs_prefetcher_put_head(e.pf, "mem:whole", "v1", f->size, b, f->size);
+    void *lookup_buf = mpfs_cache_buf_data(b);
+    mpfs_cache_buf_put(b);
+    /* the cache kept a copy, not the 256 KiB buffer (it charges the entry
+     * 200 KiB): the buffer went back to the pool, the next one is it */
+    b = mpfs_cache_buf_new(256 * KiB);
+    assert_ptr_equal(mpfs_cache_buf_data(b), lookup_buf);
     mpfs_cache_buf_put(b);
     r = mpfs_reader_new(e.pf, "mem:whole", "v1", f->size, fake_fetch, f);
     read_check(r, f, 0, 1);
