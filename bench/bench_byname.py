@@ -61,7 +61,7 @@ def main():
     bins = a.bin or [MPFS]
     proxy = None
     if a.delay_ms > 0:
-        proxy = delay_proxy.Running(EP.split("//", 1)[1].split("/", 1)[0], a.delay_ms)
+        proxy = delay_proxy.Running(EP, a.delay_ms)
     res = {b: [] for b in bins}
     try:
         first = 0

@@ -433,7 +433,7 @@ def run_epochs(c, root_rel, batch, compute_ms, epochs, hints):
 def delay_proxy(ms):
     """bench/delay_proxy.py in front of the store: every response's first
     byte `ms` later (a far store's first-byte latency on this machine)."""
-    return delay_proxy_mod.Running(EP.split("//", 1)[1].split("/", 1)[0], ms)
+    return delay_proxy_mod.Running(EP, ms)
 
 
 def main_hints(a):

@@ -118,10 +118,12 @@ class Pipe(asyncio.Protocol):
 
 class Running:
     """This proxy run as a child process, for scripts that import this
-    module (the benchmarks, the integration tests): `endpoint` is the URL to
-    give clients; stop() (or leaving the `with` block) ends it."""
+    module (the benchmarks, the integration tests), in front of the store
+    at `store_url` (http://HOST:PORT): `endpoint` is the URL to give
+    clients; stop() (or leaving the `with` block) ends it."""
 
-    def __init__(self, target, delay_ms):
+    def __init__(self, store_url, delay_ms):
+        target = store_url.split("//", 1)[-1].split("/", 1)[0]
         self.p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--target", target,
                                    "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE)
         self.endpoint = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"

@@ -83,7 +83,7 @@ def delay_proxy(ms):
     """bench/delay_proxy.py in front of the store: every S3 response's first
     byte comes `ms` later, as from a far store.  A context manager whose
     `endpoint` is for Mount(endpoint=...)."""
-    return delay_proxy_mod.Running(S3_ENDPOINT.split("//", 1)[1].split("/", 1)[0], ms)
+    return delay_proxy_mod.Running(S3_ENDPOINT, ms)
 
 
 class Mount:
