@@ -11,122 +11,49 @@ http://127.0.0.1:N (SigV4 signs the Host header the client sends, which
 the proxy passes through unchanged, so radosgw accepts it).  On SIGTERM
 it prints "delayed N responses" and exits.
 
-Design: one upstream connection per client connection, bytes passed
-through untouched.  A response is recognised without parsing HTTP: bytes
-from the server that follow bytes from the client (HTTP/1.1 without
-pipelining, which libcurl, s3fs, rclone and http.client do not use) start
-a response; their delivery is held for the delay (the upstream side stops
-reading meanwhile), so the first byte reaches the client `delay` after
-the server sent it: server time + delay, as a far store would.  Later
-bytes of the response flow at full speed.  asyncio protocols (no
-coroutine per chunk) and flow control both ways keep it light on CPU.
+The proxy itself is bench/delay_proxy.c (its header says how it works and
+why it is C): this script builds it with the system's C compiler on first
+use (cached under the temporary directory, keyed by the source's hash) and
+runs it.  Running is the way scripts that import this module (the
+benchmarks, the integration tests) start one.
 """
-import argparse
-import asyncio
+import hashlib
 import os
-import signal
 import subprocess
 import sys
+import tempfile
 
-delayed = 0
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "delay_proxy.c")
 
 
-class Pipe(asyncio.Protocol):
-    """One side of a proxied connection; `peer` is the other side."""
-
-    def __init__(self, loop, delay, downstream):
-        self.loop, self.delay, self.downstream = loop, delay, downstream
-        self.transport = None
-        self.peer = None
-        self.pending = []       # bytes held back for the delay (upstream side)
-        self.awaiting = False   # client side: a request went out, no response yet
-        self.reasons = set()    # why our reading is paused
-
-    def pause(self, why):
-        if not self.reasons and self.transport:
-            self.transport.pause_reading()
-        self.reasons.add(why)
-
-    def resume(self, why):
-        self.reasons.discard(why)
-        if not self.reasons and self.transport and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.set_write_buffer_limits(high=1 << 20)
-        if self.downstream:
-            # no upstream yet: hold the client's bytes in the kernel
-            self.pause("connect")
-            self.loop.create_task(self.connect())
-
-    async def connect(self):
-        try:
-            _, up = await self.loop.create_connection(
-                lambda: Pipe(self.loop, self.delay, False), *ARGS.target)
-        except OSError:
-            self.transport.close()
-            return
-        up.peer, self.peer = self, up
-        self.resume("connect")
-
-    def data_received(self, data):
-        global delayed
-        if self.downstream:
-            self.awaiting = True
-            self.peer.transport.write(data)
-            return
-        client = self.peer
-        if client.awaiting and self.delay > 0:
-            client.awaiting = False
-            delayed += 1
-            self.pending.append(data)
-            self.pause("delay")
-            self.loop.call_later(self.delay, self.release)
-            return
-        client.awaiting = False
-        client.transport.write(data)
-
-    def release(self):
-        if not self.peer.transport.is_closing():
-            self.peer.transport.write(b"".join(self.pending))
-        self.pending = []
-        self.resume("delay")
-
-    # our transport's write buffer is full: stop reading the other side
-    def pause_writing(self):
-        if self.peer:
-            self.peer.pause("full")
-
-    def resume_writing(self):
-        if self.peer:
-            self.peer.resume("full")
-
-    def eof_received(self):
-        if self.peer and not self.pending:
-            self.peer.transport.close()
-        return False
-
-    def connection_lost(self, exc):
-        if self.peer and not self.peer.transport.is_closing():
-            if self.pending:
-                # the server closed during the delay: deliver, then close
-                self.loop.call_later(self.delay, self.peer.transport.close)
-            else:
-                self.peer.transport.close()
+def binary():
+    """The built proxy, built now if this source has not been."""
+    with open(SOURCE, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:16]
+    out = os.path.join(tempfile.gettempdir(), f"mpfs-delay-proxy-{tag}")
+    if not os.path.exists(out):
+        tmp = f"{out}.{os.getpid()}"
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-Wall", "-pthread", SOURCE, "-o",
+                        tmp], check=True)
+        os.replace(tmp, out)  # atomic: concurrent builders do not see half a file
+    return out
 
 
 class Running:
-    """This proxy run as a child process, for scripts that import this
-    module (the benchmarks, the integration tests), in front of the store
-    at `store_url` (http://HOST:PORT): `endpoint` is the URL to give
-    clients; stop() (or leaving the `with` block) ends it."""
+    """The proxy run as a child process in front of the store at
+    `store_url` (http://HOST:PORT): `endpoint` is the URL to give clients;
+    stop() (or leaving the `with` block) ends it."""
 
     def __init__(self, store_url, delay_ms):
         target = store_url.split("//", 1)[-1].split("/", 1)[0]
-        self.p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--target", target,
-                                   "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE)
-        self.endpoint = f"http://127.0.0.1:{int(self.p.stdout.readline().split()[1])}"
+        self.p = subprocess.Popen([binary(), "--target", target, "--delay-ms", str(delay_ms)],
+                                  stdout=subprocess.PIPE)
+        line = self.p.stdout.readline().split()
+        if len(line) != 2 or line[0] != b"port":
+            self.p.kill()
+            self.p.wait()
+            raise RuntimeError(f"delay proxy did not start (exit {self.p.returncode})")
+        self.endpoint = f"http://127.0.0.1:{int(line[1])}"
 
     def stop(self):
         self.p.terminate()
@@ -140,30 +67,5 @@ class Running:
         self.stop()
 
 
-def hostport(s):
-    h, _, p = s.rpartition(":")
-    return h, int(p)
-
-
-async def main():
-    loop = asyncio.get_running_loop()
-    delay = ARGS.delay_ms / 1000.0
-    host, port = ARGS.listen
-    server = await loop.create_server(lambda: Pipe(loop, delay, True), host, port,
-                                      reuse_address=True)
-    print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    await stop.wait()
-    server.close()
-    print(f"delayed {delayed} responses", file=sys.stderr, flush=True)
-
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--target", type=hostport, required=True, help="HOST:PORT of the store")
-    ap.add_argument("--delay-ms", type=float, default=20.0)
-    ap.add_argument("--listen", type=hostport, default=("127.0.0.1", 0))
-    ARGS = ap.parse_args()
-    asyncio.run(main())
+    os.execv(binary(), [binary()] + sys.argv[1:])

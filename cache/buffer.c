@@ -29,6 +29,7 @@
  * on the free of a pooled size; reference counts are atomics.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -39,6 +40,7 @@
 #define POOL_MAX_SHIFT 26 /* 64 MiB */
 #define POOL_MAX_BYTES (96ull << 20) /* default; mpfs_cache_buf_pool_limit() */
 #define MAP_MIN (1u << 20)           /* buffers this large are mmap()ed, populated */
+#define POPULATE_MIN (64u << 10)     /* smaller ones this large are populated too */
 
 struct pool_node {
     struct pool_node *next;
@@ -97,6 +99,17 @@ static struct mpfs_cache_buf *buf_alloc(size_t len)
     b->data = aligned_alloc(64, cap ? cap : 64);
     if (!b->data) {
         oom(cap);
+    }
+    if (len >= POPULATE_MIN) {
+        /* Most likely new heap pages (the pool had none): fault them in
+         * with one call, as MAP_POPULATE does above.  Only whole pages
+         * inside the buffer; an older kernel refuses and the pages fault
+         * in as they are written. */
+        uintptr_t lo = ((uintptr_t)b->data + 4095) & ~(uintptr_t)4095;
+        uintptr_t hi = ((uintptr_t)b->data + len) & ~(uintptr_t)4095;
+        if (hi > lo) {
+            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+        }
     }
     return b;
 }
