@@ -711,6 +711,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         /* cached since it was announced (read meanwhile, announced twice) */
         cached = all_cached(a, path, version, lo, hi);
     int sized = 0;
+    int64_t asked = 0; /* wall clock when the fetch was asked */
     if (rc == 0 && hi > lo && version[0] && !cached) {
         sized = 1;
         pthread_mutex_lock(&a->lock);
@@ -719,6 +720,7 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         unlock(a);
         if (rc == 0) {
             t0 = mpfs_now_ns();
+            asked = mpfs_wall_ns();
             buf = mpfs_cache_buf_new((size_t)(hi - lo));
             char *dst = mpfs_cache_buf_data(buf);
             pthread_mutex_t plock = PTHREAD_MUTEX_INITIALIZER;
@@ -741,6 +743,10 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
         }
     }
     int64_t dt = mpfs_now_ns() - t0;
+    if (rc == 0 && buf)
+        /* the pinned GET confirmed the version: an open right after needs
+         * no HEAD of its own (before a->lock: fs->lock ranks above it) */
+        mpfs_file_fetch_confirmed(fs, ino, version, asked);
 
     pthread_mutex_lock(&a->lock);
     if (!sized)

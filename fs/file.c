@@ -171,15 +171,41 @@ static int still_current(struct mpfs_fs *fs, const char *path, const char *versi
 }
 
 /* The version a node's attributes describe, as a pin. */
+/* The side that issued n's version (fs->lock held). */
+static int issuer_side_locked(struct mpfs_fs *fs, const struct mpfs_node *n)
+{
+    return n->source == MPFS_INDEX_SRC_S3 || n->source == MPFS_INDEX_SRC_NFS
+               ? n->source
+               : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
+}
+
 static void node_pin(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_pin *pin)
 {
     pthread_mutex_lock(&fs->lock);
     struct mpfs_attr a = n->attr;
-    int side = n->source == MPFS_INDEX_SRC_S3 || n->source == MPFS_INDEX_SRC_NFS
-                   ? n->source
-                   : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
+    int side = issuer_side_locked(fs, n);
     pthread_mutex_unlock(&fs->lock);
     mpfs_pin_init(pin, side, &a);
+}
+
+/* Does a read pinned to n's version, when it succeeds, confirm that the
+ * version is still the current one?  Only if the side that issued it
+ * fails pinned reads of another version (fs->lock held). */
+static int pinned_read_confirms_locked(struct mpfs_fs *fs, const struct mpfs_node *n)
+{
+    struct mpfs_backend *issuer = side_backend(fs, issuer_side_locked(fs, n));
+    return issuer && (issuer->caps & MPFS_CAP_PINNED_READ);
+}
+
+void mpfs_file_fetch_confirmed(struct mpfs_fs *fs, uint64_t ino, const char *version,
+                               int64_t asked_wall)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    if (n && n->seen_wall < asked_wall && mpfs_version_same(n->attr.version, version) &&
+        pinned_read_confirms_locked(fs, n))
+        n->seen_wall = asked_wall;
+    pthread_mutex_unlock(&fs->lock);
 }
 
 /* For the announced prefetcher (announce.c): the version node ino shows
@@ -586,11 +612,7 @@ static int fetch_confirms_locked(struct mpfs_fs *fs, const struct mpfs_node *n, 
     if ((flags & O_ACCMODE) != O_RDONLY || !S_ISREG(n->attr.mode) || n->attr.size == 0 ||
         !n->attr.version[0] || mpfs_version_same(n->open_version, n->attr.version))
         return 0;
-    int side = n->source == MPFS_INDEX_SRC_S3 || n->source == MPFS_INDEX_SRC_NFS
-                   ? n->source
-                   : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
-    struct mpfs_backend *issuer = side_backend(fs, side);
-    return issuer && (issuer->caps & MPFS_CAP_PINNED_READ);
+    return pinned_read_confirms_locked(fs, n);
 }
 
 /* Attach (or create) the shared write state for a writable handle.

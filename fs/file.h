@@ -87,5 +87,14 @@ int mpfs_file_pin_ino(struct mpfs_fs *fs, uint64_t ino, struct mpfs_pin *pin, ch
                       size_t vlen, uint64_t *size);
 ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread_mutex_t *lock,
                                const char *path, void *buf, size_t len, uint64_t off);
+/* For the announced prefetcher: a fetch pinned to node ino's version,
+ * asked at asked_wall (wall clock), succeeded.  Where a pinned read
+ * confirms the version (the side that issued it fails pinned reads of
+ * another), that is the close-to-open confirmation an open's first fetch
+ * gives (MPFS_OPEN_BY_FETCH), made before the open: the node counts as
+ * confirmed then, so an open within the close-to-open grace trusts it as
+ * it would a lookup's (consistency/policy.h). */
+void mpfs_file_fetch_confirmed(struct mpfs_fs *fs, uint64_t ino, const char *version,
+                               int64_t asked_wall);
 
 #endif

@@ -114,13 +114,18 @@ struct mpfs_node *mpfs_node_upsert_locked(struct mpfs_fs *fs, uint64_t ino, uint
         n->parent = parent;
     }
     if (attr) {
-        if (n->attr.version[0] && strcmp(n->attr.version, attr->version) != 0) {
+        int same = n->attr.version[0] && strcmp(n->attr.version, attr->version) == 0;
+        if (n->attr.version[0] && !same) {
             free(n->link_target);
             n->link_target = NULL;
         }
         n->attr = *attr;
         n->source = source;
-        n->seen_wall = seen;
+        /* an older record of the same version (the index's, at a lookup)
+         * does not undo a later confirmation of it (a prefetch's pinned
+         * GET, mpfs_file_fetch_confirmed) */
+        if (!same || seen > n->seen_wall)
+            n->seen_wall = seen;
     }
     n->nlookup += nlookup_add;
     n->unlinked = 0;

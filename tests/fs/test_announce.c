@@ -8,6 +8,7 @@
 #include "backends/fault.h"
 #include "backends/mem.h"
 #include "base/util.h"
+#include "consistency/policy.h"
 #include "fs/announce.h"
 #include "fs/file.h"
 #include "fs/fs_state.h"
@@ -481,6 +482,63 @@ static void test_one_lookup_per_announcement(void **state)
     fixture_free(f);
 }
 
+/* Close-to-open with default options: the prefetch's GET is pinned to the
+ * version (If-Match), so when it succeeds it confirms the version as an
+ * open's own first fetch would.  An open within the close-to-open grace
+ * of that GET trusts it and asks the store nothing (it used to send a
+ * HEAD: two requests per announced file, one without hints); past the
+ * grace the open confirms with a HEAD as before.  The first case is timed:
+ * a try that took longer than the grace (a loaded machine) is repeated
+ * with the next file; one that did not must have asked nothing. */
+static void test_prefetch_confirms_within_grace(void **state)
+{
+    (void)state;
+    struct mpfs_announce_stream *s;
+    /* lookups by HEAD: a lookup that reads would cache these small files */
+    struct fixture *f = with_stream("lookup_read=0", 6, &s);
+    struct mpfs_announce *a = f->fs->announce;
+    /* known to the index, confirmed longer ago than the grace (as after a
+     * listing): the announcement's lookups ask the store nothing */
+    for (int k = 0; k < 6; k++) {
+        char name[32];
+        struct mpfs_entry e;
+        snprintf(name, sizeof(name), "d/f%02d", k);
+        assert_int_equal(fx_lookup_path(f, name, &e), 0);
+    }
+    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    int within = 0, i = 0;
+    for (; i < 5 && !within; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "d/f%02d\n", i);
+        int64_t t0 = mpfs_now_ns();
+        assert_int_equal(announce(s, line), 0);
+        wait_fetched(a, (uint64_t)i + 1);
+        mpfs_fault_reset_calls(f->s3f);
+        check_file(f, i, 0);
+        if (mpfs_now_ns() - t0 >= MPFS_POLICY_CTO_GRACE_NS)
+            continue;
+        within = 1;
+        assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT), 0);
+        assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 0);
+    }
+    assert_true(within);
+    assert_int_equal(stats(a).hits, (uint64_t)i);
+
+    /* fetched, then opened after the grace: one HEAD, still no GET */
+    char line[32];
+    snprintf(line, sizeof(line), "d/f%02d\n", i);
+    assert_int_equal(announce(s, line), 0);
+    wait_fetched(a, (uint64_t)i + 1);
+    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    mpfs_fault_reset_calls(f->s3f);
+    check_file(f, i, 0);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT), 1);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 0);
+    assert_int_equal(stats(a).hits, (uint64_t)i + 1);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
 /* A file whose blocks are cached (an earlier epoch) costs its announcement
  * nothing but the write's lookup: no entry is queued, no worker looks it
  * up again, no GET; reading it is an ordinary cache hit. */
@@ -660,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_no_hints_no_change),
         cmocka_unit_test(test_one_lookup_per_announcement),
         cmocka_unit_test(test_cached_costs_nothing),
+        cmocka_unit_test(test_prefetch_confirms_within_grace),
         cmocka_unit_test(test_lookup_refs_balanced),
         cmocka_unit_test(test_fetch_floor),
     };
