@@ -15,6 +15,7 @@
 * Extended attributes mpfs does not store (security.*, system.*) answer
   EOPNOTSUPP, so `ls -l` asks once per mount, not once per entry (strace).
 """
+import concurrent.futures as cf
 import errno
 import os
 import shutil
@@ -48,8 +49,8 @@ def vm_kib(pid, field):
 
 
 class MemoryBound(unittest.TestCase):
-    NFILES = 240
-    FILE_SIZE = 3 * MiB
+    NFILES = 1000  # the issue's case: 1,000 files open and reading
+    FILE_SIZE = 1 * MiB
     LIMIT_MIB = 256
 
     @classmethod
@@ -57,8 +58,10 @@ class MemoryBound(unittest.TestCase):
         cls.prefix = ml.unique_prefix("datapath-mem")
         data = os.urandom(cls.FILE_SIZE)
         # distinct contents per file (the first bytes), same size
-        for i in range(cls.NFILES):
-            ml.s3_put(f"{cls.prefix}/f{i:04d}", i.to_bytes(4, "little") + data[4:])
+        with cf.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda i: ml.s3_put(f"{cls.prefix}/f{i:04d}",
+                                            i.to_bytes(4, "little") + data[4:]),
+                        range(cls.NFILES)))
 
     @classmethod
     def tearDownClass(cls):
