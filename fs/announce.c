@@ -8,6 +8,8 @@
 #include "base/util.h"
 #include "cache/blockcache.h"
 #include "cache/reader.h"
+#include "consistency/policy.h"
+#include "fs/entry.h"
 #include "fs/file.h"
 #include "fs/fs_state.h"
 #include "fs/lookup.h"
@@ -49,6 +51,7 @@ struct entry {
     char *path;
     uint64_t ino; /* the file, looked up when announced: one lookup reference */
     uint64_t off, len; /* as announced; len 0 = to the end */
+    int revalidates;   /* its open confirms the version (close-to-open) */
     enum state state;
     uint64_t reserved; /* bytes of the budget this entry holds */
     /* when READY: */
@@ -212,8 +215,9 @@ static void stream_clear(struct mpfs_announce *a, struct stream *s, uint64_t *co
 struct item {
     char *path;
     uint64_t off, len;
-    uint64_t ino; /* one lookup reference, 0 once released */
-    int cached;   /* its blocks are in the cache already: not queued */
+    uint64_t ino;    /* one lookup reference, 0 once released */
+    int cached;      /* its blocks are in the cache already: not queued */
+    int revalidates; /* its open confirms the version (close-to-open) */
 };
 
 /* Drop what a validated item holds (outside a->lock). */
@@ -358,6 +362,8 @@ static int parse_line(struct mpfs_announce *a, char *line, struct item *it)
     int rc = normalize(a, line, &it->path);
     if (rc < 0)
         return rc;
+    const struct mpfs_policy *pol = mpfs_fs_policy(a->fs, it->path);
+    it->revalidates = pol->cto && !pol->immutable;
     /* The one lookup of this path: the entry keeps the inode (and its
      * reference) for the fetch, which pins the version the node shows then
      * without a second walk. */
@@ -378,6 +384,14 @@ static int parse_line(struct mpfs_announce *a, char *line, struct item *it)
         span(a, it->off, it->len, size, &lo, &hi);
         it->cached = all_cached(a, it->path, version, lo, hi);
     }
+    /* ... unless its open will confirm the version and nothing confirmed
+     * it a moment ago: then it is queued, and when its turn comes (shortly
+     * before its open, too_early_locked) a worker confirms it with a HEAD
+     * instead of fetching, so the open trusts it and the reader does not
+     * wait a round trip for a file it has. */
+    if (it->cached && it->revalidates &&
+        !mpfs_file_confirmed_within(a->fs, it->ino, MPFS_POLICY_CTO_GRACE_NS))
+        it->cached = 0;
     return 0;
 }
 
@@ -481,6 +495,7 @@ int mpfs_announce_write(struct mpfs_announce_stream *ss, const char *buf, size_t
                 items[i].ino = 0;
                 e->off = items[i].off;
                 e->len = items[i].len;
+                e->revalidates = items[i].revalidates;
                 e->state = QUEUED;
                 e->prev = s->tail;
                 if (s->tail)
@@ -617,9 +632,32 @@ static uint64_t limit_locked(struct mpfs_announce *a)
     return a->cfg.memory > used ? a->cfg.memory - used : 0;
 }
 
+/* Is e, whose open will confirm its version (close-to-open), too far
+ * ahead of its reader to fetch now?  The fetch's pinned GET is that
+ * confirmation only within MPFS_POLICY_CTO_GRACE_NS of it (fs/file.c
+ * mpfs_file_fetch_confirmed); fetched earlier, the open sends a HEAD, a
+ * round trip per file the prefetch was to hide.  So such an entry is
+ * fetched when its open is expected within half the grace: its place in
+ * its stream times the interval between one stream's claims.  No limit
+ * when one fetch takes a quarter of
+ * the window or more (a far store: the lead the fetches need would pass
+ * the grace, and the HEAD is paid whatever the lead), nor before the
+ * claims are measured (the first of a reader's files may cost a HEAD). */
+static int too_early_locked(const struct mpfs_announce *a, const struct entry *e)
+{
+    if (!e->revalidates || a->nclaims < MIN_SAMPLES || a->claim_interval_ns <= 0)
+        return 0;
+    double window = (double)MPFS_POLICY_CTO_GRACE_NS / 2.0;
+    double fl = floor_locked(a); /* 0 before any fetch (HEADs only) */
+    if (fl > window / 4.0)
+        return 0;
+    double wait = (double)rank(e) * (double)a->nstreams * a->claim_interval_ns;
+    return wait + fl > window;
+}
+
 /* The queued entry needed soonest over all streams, if a fetch may start:
- * below the in-flight target, and with room in the budget or held data
- * needed later than it. */
+ * below the in-flight target, not too early for close-to-open, and with
+ * room in the budget or held data needed later than it. */
 static struct entry *pick_locked(struct mpfs_announce *a)
 {
     if ((uint64_t)a->inflight >= target_locked(a))
@@ -628,6 +666,8 @@ static struct entry *pick_locked(struct mpfs_announce *a)
     for (struct stream *s = a->streams; s; s = s->snext)
         for (struct entry *e = s->head; e; e = e->next)
             if (e->state == QUEUED) {
+                if (too_early_locked(a, e))
+                    break; /* the rest of the stream is later still */
                 if (!best || rank(e) < rank(best))
                     best = e;
                 break;
@@ -741,6 +781,15 @@ static void fetch_entry(struct mpfs_announce *a, struct entry *e, const char *pa
             }
             pthread_mutex_destroy(&plock);
         }
+    }
+    if (rc == 0 && cached && e->revalidates) {
+        /* no bytes needed: say so before the HEAD, so the next pick does
+         * not wait for it (an unsized pick holds the others back) */
+        sized = 1;
+        pthread_mutex_lock(&a->lock);
+        sized_locked(a, 0);
+        unlock(a);
+        mpfs_file_confirm_ahead(fs, ino); /* see parse_line */
     }
     int64_t dt = mpfs_now_ns() - t0;
     if (rc == 0 && buf)

@@ -615,6 +615,68 @@ static int fetch_confirms_locked(struct mpfs_fs *fs, const struct mpfs_node *n, 
     return pinned_read_confirms_locked(fs, n);
 }
 
+/* Close-to-open: confirm node n's version with the metadata side (a HEAD
+ * or GETATTR) and record what it says.  0 (also when the store cannot be
+ * asked: the cached version is used, with a warning), -ENOENT if the file
+ * is gone, -EISDIR if a directory took its name. */
+static int confirm_version(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t ino, uint64_t parent,
+                           const char *name, const char *path)
+{
+    int rc;
+    struct mpfs_attr a;
+    rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        struct mpfs_attr old = n->attr;
+        pthread_mutex_unlock(&fs->lock);
+        mpfs_attr_keep_precise_times(&a, &old);
+        if (mpfs_version_same(a.version, old.version) || !(a.valid & MPFS_ATTR_MODE)) {
+            if ((old.valid & MPFS_ATTR_MODE) && !(a.valid & MPFS_ATTR_MODE) &&
+                mpfs_version_same(a.version, old.version)) {
+                a.mode = old.mode;
+                a.uid = old.uid;
+                a.gid = old.gid;
+                a.valid |= old.valid & (MPFS_ATTR_MODE | MPFS_ATTR_OWNER);
+            }
+        }
+        if (S_ISDIR(a.mode)) {
+            rc = -EISDIR;
+        } else {
+            mpfs_fs_record(fs, ino, parent, name ? name : "", &a,
+                           mpfs_source_of(fs, fs->router.route[MPFS_R_META]));
+        }
+    } else if (rc != -ENOENT) {
+        mpfs_warn("open %s: cannot revalidate (%s); using the cached version", path,
+                  strerror(-rc));
+        rc = 0;
+    }
+    return rc;
+}
+
+int mpfs_file_confirmed_within(struct mpfs_fs *fs, uint64_t ino, int64_t ns)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    int64_t age = n ? mpfs_wall_ns() - n->seen_wall : -1;
+    int fresh = n && n->seen_wall && age >= 0 && age < ns;
+    pthread_mutex_unlock(&fs->lock);
+    return fresh;
+}
+
+void mpfs_file_confirm_ahead(struct mpfs_fs *fs, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct mpfs_node *n = mpfs_node_find_locked(fs, ino);
+    char *path = n ? mpfs_node_path_locked(fs, ino) : NULL;
+    char *name = n && n->name ? mpfs_xstrdup(n->name) : NULL;
+    uint64_t parent = n ? n->parent : 0;
+    pthread_mutex_unlock(&fs->lock);
+    if (path)
+        (void)confirm_version(fs, n, ino, parent, name, path);
+    free(path);
+    free(name);
+}
+
 /* Attach (or create) the shared write state for a writable handle.
  * Caller holds n->wlock. */
 static int attach_writer(struct mpfs_fs *fs, struct mpfs_node *n, int trunc)
@@ -693,35 +755,8 @@ int mpfs_vfs_open(struct mpfs_fs *fs, uint64_t ino, int flags, struct mpfs_handl
     enum mpfs_open_check check = MPFS_OPEN_TRUST;
     if (path && !staged && source != MPFS_INDEX_SRC_LOCAL)
         check = mpfs_policy_open_check(pol, seen, mpfs_wall_ns(), fetch_confirms);
-    if (check == MPFS_OPEN_CONFIRM) {
-        struct mpfs_attr a;
-        rc = mpfs_backend_stat(fs->router.route[MPFS_R_META], path, &a);
-        if (rc == 0) {
-            pthread_mutex_lock(&fs->lock);
-            struct mpfs_attr old = n->attr;
-            pthread_mutex_unlock(&fs->lock);
-            mpfs_attr_keep_precise_times(&a, &old);
-            if (mpfs_version_same(a.version, old.version) || !(a.valid & MPFS_ATTR_MODE)) {
-                if ((old.valid & MPFS_ATTR_MODE) && !(a.valid & MPFS_ATTR_MODE) &&
-                    mpfs_version_same(a.version, old.version)) {
-                    a.mode = old.mode;
-                    a.uid = old.uid;
-                    a.gid = old.gid;
-                    a.valid |= old.valid & (MPFS_ATTR_MODE | MPFS_ATTR_OWNER);
-                }
-            }
-            if (S_ISDIR(a.mode)) {
-                rc = -EISDIR;
-            } else {
-                mpfs_fs_record(fs, ino, parent, name ? name : "", &a,
-                               mpfs_source_of(fs, fs->router.route[MPFS_R_META]));
-            }
-        } else if (rc != -ENOENT) {
-            mpfs_warn("open %s: cannot revalidate (%s); using the cached version", path,
-                      strerror(-rc));
-            rc = 0;
-        }
-    }
+    if (check == MPFS_OPEN_CONFIRM)
+        rc = confirm_version(fs, n, ino, parent, name, path);
     if (!path)
         rc = -ESTALE;
     struct mpfs_handle *h = NULL;

@@ -96,5 +96,12 @@ ssize_t mpfs_file_fetch_pinned(struct mpfs_fs *fs, struct mpfs_pin *pin, pthread
  * it would a lookup's (consistency/policy.h). */
 void mpfs_file_fetch_confirmed(struct mpfs_fs *fs, uint64_t ino, const char *version,
                                int64_t asked_wall);
+/* For the announced prefetcher, files whose data is cached: was node
+ * ino's version confirmed within the last ns?  And confirm it now, as an
+ * open would (a HEAD; a new version is recorded), so that an open within
+ * the close-to-open grace trusts it.  The caller holds a lookup
+ * reference on ino. */
+int mpfs_file_confirmed_within(struct mpfs_fs *fs, uint64_t ino, int64_t ns);
+void mpfs_file_confirm_ahead(struct mpfs_fs *fs, uint64_t ino);
 
 #endif

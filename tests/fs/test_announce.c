@@ -539,6 +539,96 @@ static void test_prefetch_confirms_within_grace(void **state)
     fixture_free(f);
 }
 
+/* Close-to-open, a reader slower than the store: once the reader's pace is
+ * measured (its first 10 files), entries are fetched only shortly before
+ * their open (within half the grace), so the prefetch's GET is each open's
+ * confirmation and no open sends a HEAD.  Fetched as early as the memory
+ * allows, the files of the second announcement read after its first
+ * 200 ms would each cost a HEAD (20 of 30).  A few HEADs are allowed for
+ * a loaded machine (a reader stalled past the grace). */
+static void test_close_to_open_prefetch_stays_close(void **state)
+{
+    (void)state;
+    struct mpfs_announce_stream *s;
+    struct fixture *f = with_stream("lookup_read=0", 40, &s);
+    struct mpfs_announce *a = f->fs->announce;
+    char first[512] = "", second[1024] = "";
+    for (int k = 0; k < 40; k++) {
+        char name[32];
+        struct mpfs_entry e;
+        snprintf(name, sizeof(name), "d/f%02d", k);
+        assert_int_equal(fx_lookup_path(f, name, &e), 0);
+        char *t = k < 10 ? first : second;
+        size_t cap = k < 10 ? sizeof(first) : sizeof(second);
+        snprintf(t + strlen(t), cap - strlen(t), "%s\n", name);
+    }
+    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    assert_int_equal(announce(s, first), 0);
+    for (int k = 0; k < 10; k++) {
+        usleep(20000); /* the reader's work per file */
+        check_file(f, k, 0);
+    }
+    mpfs_fault_reset_calls(f->s3f);
+    uint64_t hits = stats(a).hits;
+    assert_int_equal(announce(s, second), 0);
+    for (int k = 10; k < 40; k++) {
+        usleep(20000);
+        check_file(f, k, 0);
+    }
+    uint64_t heads = mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT);
+    if (heads > 3)
+        fail_msg("%llu of 30 opens sent a HEAD", (unsigned long long)heads);
+    assert_true(stats(a).hits - hits >= 27);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
+/* Close-to-open, files whose data is cached (an earlier epoch): their
+ * open would wait for a HEAD.  Announced, a worker sends that HEAD shortly
+ * before the open (as it would fetch), so the open trusts the version and
+ * does not wait.  HEADs take 40 ms here; an open that waited for one took
+ * longer than that (without the confirmation ahead: all 20).  A few are
+ * allowed for a loaded machine.  No GET either. */
+static void test_cached_confirmed_ahead(void **state)
+{
+    (void)state;
+    struct mpfs_announce_stream *s;
+    struct fixture *f = with_stream("lookup_read=0", 30, &s);
+    char first[512] = "", second[1024] = "";
+    for (int k = 0; k < 30; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "d/f%02d", k);
+        check_file(f, k, 0); /* cached */
+        char *t = k < 10 ? first : second;
+        size_t cap = k < 10 ? sizeof(first) : sizeof(second);
+        snprintf(t + strlen(t), cap - strlen(t), "%s\n", name);
+    }
+    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    assert_int_equal(announce(s, first), 0); /* the reader's pace is measured */
+    for (int k = 0; k < 10; k++) {
+        usleep(20000);
+        check_file(f, k, 0);
+    }
+    struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_STAT, .action = MPFS_FAULT_DELAY,
+                                   .delay_ms = 40, .count = -1};
+    mpfs_fault_add(f->s3f, &slow);
+    assert_int_equal(announce(s, second), 0);
+    int waited = 0;
+    mpfs_fault_reset_calls(f->s3f);
+    for (int k = 10; k < 30; k++) {
+        usleep(20000);
+        int64_t t0 = mpfs_now_ns();
+        check_file(f, k, 0);
+        if (mpfs_now_ns() - t0 >= 40LL * 1000000)
+            waited++;
+    }
+    if (waited > 3)
+        fail_msg("%d of 20 opens waited for a HEAD", waited);
+    assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_READ), 0);
+    mpfs_announce_close(s);
+    fixture_free(f);
+}
+
 /* A file whose blocks are cached (an earlier epoch) costs its announcement
  * nothing but the write's lookup: no entry is queued, no worker looks it
  * up again, no GET; reading it is an ordinary cache hit. */
@@ -719,6 +809,8 @@ int main(void)
         cmocka_unit_test(test_one_lookup_per_announcement),
         cmocka_unit_test(test_cached_costs_nothing),
         cmocka_unit_test(test_prefetch_confirms_within_grace),
+        cmocka_unit_test(test_close_to_open_prefetch_stays_close),
+        cmocka_unit_test(test_cached_confirmed_ahead),
         cmocka_unit_test(test_lookup_refs_balanced),
         cmocka_unit_test(test_fetch_floor),
     };
