@@ -539,6 +539,27 @@ static void test_prefetch_confirms_within_grace(void **state)
     fixture_free(f);
 }
 
+/* "d/fFROM\n" .. "d/f(TO-1)\n" into out. */
+static void name_list(int from, int to, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int k = from; k < to; k++)
+        snprintf(out + strlen(out), cap - strlen(out), "d/f%02d\n", k);
+}
+
+/* Announce d/fFROM.. d/f(TO-1) and read them as a reader that works 20 ms
+ * on each file: the module measures that pace from the claims. */
+static void read_paced(struct fixture *f, struct mpfs_announce_stream *s, int from, int to)
+{
+    char text[1024];
+    name_list(from, to, text, sizeof(text));
+    assert_int_equal(announce(s, text), 0);
+    for (int k = from; k < to; k++) {
+        usleep(20000);
+        check_file(f, k, 0);
+    }
+}
+
 /* Close-to-open, a reader slower than the store: once the reader's pace is
  * measured (its first 10 files), entries are fetched only shortly before
  * their open (within half the grace), so the prefetch's GET is each open's
@@ -552,29 +573,17 @@ static void test_close_to_open_prefetch_stays_close(void **state)
     struct mpfs_announce_stream *s;
     struct fixture *f = with_stream("lookup_read=0", 40, &s);
     struct mpfs_announce *a = f->fs->announce;
-    char first[512] = "", second[1024] = "";
     for (int k = 0; k < 40; k++) {
         char name[32];
         struct mpfs_entry e;
         snprintf(name, sizeof(name), "d/f%02d", k);
         assert_int_equal(fx_lookup_path(f, name, &e), 0);
-        char *t = k < 10 ? first : second;
-        size_t cap = k < 10 ? sizeof(first) : sizeof(second);
-        snprintf(t + strlen(t), cap - strlen(t), "%s\n", name);
     }
     usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
-    assert_int_equal(announce(s, first), 0);
-    for (int k = 0; k < 10; k++) {
-        usleep(20000); /* the reader's work per file */
-        check_file(f, k, 0);
-    }
+    read_paced(f, s, 0, 10);
     mpfs_fault_reset_calls(f->s3f);
     uint64_t hits = stats(a).hits;
-    assert_int_equal(announce(s, second), 0);
-    for (int k = 10; k < 40; k++) {
-        usleep(20000);
-        check_file(f, k, 0);
-    }
+    read_paced(f, s, 10, 40);
     uint64_t heads = mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT);
     if (heads > 3)
         fail_msg("%llu of 30 opens sent a HEAD", (unsigned long long)heads);
@@ -594,25 +603,16 @@ static void test_cached_confirmed_ahead(void **state)
     (void)state;
     struct mpfs_announce_stream *s;
     struct fixture *f = with_stream("lookup_read=0", 30, &s);
-    char first[512] = "", second[1024] = "";
-    for (int k = 0; k < 30; k++) {
-        char name[32];
-        snprintf(name, sizeof(name), "d/f%02d", k);
+    for (int k = 0; k < 30; k++)
         check_file(f, k, 0); /* cached */
-        char *t = k < 10 ? first : second;
-        size_t cap = k < 10 ? sizeof(first) : sizeof(second);
-        snprintf(t + strlen(t), cap - strlen(t), "%s\n", name);
-    }
     usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
-    assert_int_equal(announce(s, first), 0); /* the reader's pace is measured */
-    for (int k = 0; k < 10; k++) {
-        usleep(20000);
-        check_file(f, k, 0);
-    }
+    read_paced(f, s, 0, 10);
     struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_STAT, .action = MPFS_FAULT_DELAY,
                                    .delay_ms = 40, .count = -1};
     mpfs_fault_add(f->s3f, &slow);
-    assert_int_equal(announce(s, second), 0);
+    char text[1024];
+    name_list(10, 30, text, sizeof(text));
+    assert_int_equal(announce(s, text), 0);
     int waited = 0;
     mpfs_fault_reset_calls(f->s3f);
     for (int k = 10; k < 30; k++) {
