@@ -639,10 +639,10 @@ static uint64_t limit_locked(struct mpfs_announce *a)
  * round trip per file the prefetch was to hide.  So such an entry is
  * fetched when its open is expected within half the grace: its place in
  * its stream times the interval between one stream's claims.  No limit
- * when one fetch takes a quarter of
- * the window or more (a far store: the lead the fetches need would pass
- * the grace, and the HEAD is paid whatever the lead), nor before the
- * claims are measured (the first of a reader's files may cost a HEAD). */
+ * when one fetch takes a quarter of the window or more (a far store: the
+ * lead the fetches need would pass the grace, and the HEAD is paid
+ * whatever the lead), nor before the claims are measured (the first of a
+ * reader's files may cost a HEAD). */
 static int too_early_locked(const struct mpfs_announce *a, const struct entry *e)
 {
     if (!e->revalidates || a->nclaims < MIN_SAMPLES || a->claim_interval_ns <= 0)

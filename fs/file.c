@@ -646,8 +646,7 @@ static int confirm_version(struct mpfs_fs *fs, struct mpfs_node *n, uint64_t ino
                            mpfs_source_of(fs, fs->router.route[MPFS_R_META]));
         }
     } else if (rc != -ENOENT) {
-        mpfs_warn("open %s: cannot revalidate (%s); using the cached version", path,
-                  strerror(-rc));
+        mpfs_warn("%s: cannot revalidate (%s); using the cached version", path, strerror(-rc));
         rc = 0;
     }
     return rc;
