@@ -170,7 +170,6 @@ static int still_current(struct mpfs_fs *fs, const char *path, const char *versi
     return mpfs_version_same(now.version, version) ? 0 : -ESTALE;
 }
 
-/* The version a node's attributes describe, as a pin. */
 /* The side that issued n's version (fs->lock held). */
 static int issuer_side_locked(struct mpfs_fs *fs, const struct mpfs_node *n)
 {
@@ -179,6 +178,7 @@ static int issuer_side_locked(struct mpfs_fs *fs, const struct mpfs_node *n)
                : mpfs_source_of(fs, fs->router.route[MPFS_R_META]);
 }
 
+/* The version a node's attributes describe, as a pin. */
 static void node_pin(struct mpfs_fs *fs, struct mpfs_node *n, struct mpfs_pin *pin)
 {
     pthread_mutex_lock(&fs->lock);
