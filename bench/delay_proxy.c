@@ -9,9 +9,9 @@
  *
  * Why C: the proxy stands in for the network of a far store, which costs
  * the client's node nothing.  The asyncio proxy it replaces used about as
- * much CPU as the store itself (1.5 CPU-s per 150 MiB of 128 KiB objects:
- * a third of the 2-core machine during a prefetched epoch), and so slowed
- * the very client it measured.
+ * much CPU as the store itself during a prefetched epoch of 128 KiB
+ * objects (a third of the 2-core machine), and so slowed the very client
+ * it measured.
  *
  * Design: one upstream connection per client connection, two threads per
  * connection (one per direction), blocking I/O, bytes passed untouched.  A

@@ -354,9 +354,8 @@ int mpfs_fs_new_from(const struct mpfs_config *cfg, struct mpfs_backend *s3,
      * libcurl frees its 512 KiB receive buffer after every transfer, which
      * glibc's defaults (trim above 128 KiB, down to 128 KiB) may hand back
      * as fresh pages; a profile of a prefetched epoch of 128 KiB files
-     * showed page faults under the receive.  Measured: the daemon's CPU
-     * time per epoch 1.21-1.26 s against 1.24-1.44 s (docs/CACHE.md).  At
-     * most 8 arenas (glibc's default is 8 per core), so what the heaps
+     * showed page faults under the receive (docs/CACHE.md says what it
+     * was measured to gain: little).  At most 8 arenas (glibc's default is 8 per core), so what the heaps
      * keep is bounded: 8 x 2 MiB. */
     mallopt(M_TRIM_THRESHOLD, 2 << 20);
     mallopt(M_TOP_PAD, 1 << 20);

@@ -482,6 +482,26 @@ static void test_one_lookup_per_announcement(void **state)
     fixture_free(f);
 }
 
+/* Sleep past the close-to-open grace. */
+static void past_grace(void)
+{
+    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+}
+
+/* d/f00.. d/f(N-1) known to the index and confirmed longer ago than the
+ * grace (as after a listing): announcing them asks the store nothing,
+ * and an open revalidates unless something confirmed them since. */
+static void known_past_grace(struct fixture *f, int n)
+{
+    for (int k = 0; k < n; k++) {
+        char name[32];
+        struct mpfs_entry e;
+        snprintf(name, sizeof(name), "d/f%02d", k);
+        assert_int_equal(fx_lookup_path(f, name, &e), 0);
+    }
+    past_grace();
+}
+
 /* Close-to-open with default options: the prefetch's GET is pinned to the
  * version (If-Match), so when it succeeds it confirms the version as an
  * open's own first fetch would.  An open within the close-to-open grace
@@ -497,15 +517,7 @@ static void test_prefetch_confirms_within_grace(void **state)
     /* lookups by HEAD: a lookup that reads would cache these small files */
     struct fixture *f = with_stream("lookup_read=0", 6, &s);
     struct mpfs_announce *a = f->fs->announce;
-    /* known to the index, confirmed longer ago than the grace (as after a
-     * listing): the announcement's lookups ask the store nothing */
-    for (int k = 0; k < 6; k++) {
-        char name[32];
-        struct mpfs_entry e;
-        snprintf(name, sizeof(name), "d/f%02d", k);
-        assert_int_equal(fx_lookup_path(f, name, &e), 0);
-    }
-    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    known_past_grace(f, 6);
     int within = 0, i = 0;
     for (; i < 5 && !within; i++) {
         char line[32];
@@ -529,7 +541,7 @@ static void test_prefetch_confirms_within_grace(void **state)
     snprintf(line, sizeof(line), "d/f%02d\n", i);
     assert_int_equal(announce(s, line), 0);
     wait_fetched(a, (uint64_t)i + 1);
-    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    past_grace();
     mpfs_fault_reset_calls(f->s3f);
     check_file(f, i, 0);
     assert_int_equal(mpfs_fault_calls(f->s3f, MPFS_FAULT_OP_STAT), 1);
@@ -573,13 +585,7 @@ static void test_close_to_open_prefetch_stays_close(void **state)
     struct mpfs_announce_stream *s;
     struct fixture *f = with_stream("lookup_read=0", 40, &s);
     struct mpfs_announce *a = f->fs->announce;
-    for (int k = 0; k < 40; k++) {
-        char name[32];
-        struct mpfs_entry e;
-        snprintf(name, sizeof(name), "d/f%02d", k);
-        assert_int_equal(fx_lookup_path(f, name, &e), 0);
-    }
-    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    known_past_grace(f, 40);
     read_paced(f, s, 0, 10);
     mpfs_fault_reset_calls(f->s3f);
     uint64_t hits = stats(a).hits;
@@ -605,7 +611,7 @@ static void test_cached_confirmed_ahead(void **state)
     struct fixture *f = with_stream("lookup_read=0", 30, &s);
     for (int k = 0; k < 30; k++)
         check_file(f, k, 0); /* cached */
-    usleep((useconds_t)(MPFS_POLICY_CTO_GRACE_NS / 1000) + 50000);
+    past_grace();
     read_paced(f, s, 0, 10);
     struct mpfs_fault_rule slow = {.ops = MPFS_FAULT_OP_STAT, .action = MPFS_FAULT_DELAY,
                                    .delay_ms = 40, .count = -1};
